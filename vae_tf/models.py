@@ -160,7 +160,11 @@ class _CourseModel(keras.Model):
         return super().get_compile_config()
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
-        super().compile_from_config(config)
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            # Create the optimizer's variables so that its saved state can be restored.
+            self.optimizer.build(self.trainable_variables)
 
     @staticmethod
     def _images_of(data):
