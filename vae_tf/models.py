@@ -166,6 +166,18 @@ class _CourseModel(keras.Model):
             # Create the optimizer's variables so that its saved state can be restored.
             self.optimizer.build(self.trainable_variables)
 
+    def fit(self, x=None, y=None, *args: Any, **kwargs: Any):
+        """``keras.Model.fit``; a ``tf.data.Dataset`` is expected to shuffle itself.
+
+        ``vae_tf.data`` pipelines shuffle with a seed every epoch, so ``shuffle`` is
+        turned off for datasets (Keras would ignore it and warn at every call).
+        """
+        import tensorflow as tf
+
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)
+        return super().fit(x, y, *args, **kwargs)
+
     @staticmethod
     def _images_of(data):
         # Datasets yield images alone, or (images, labels) pairs; labels are not used.
