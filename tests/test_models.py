@@ -1,0 +1,267 @@
+"""The VAE, the autoencoder and the loss terms: math, training, saving, distribution."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vae_tf.config import set_seed
+from vae_tf.data import load_mnist
+from vae_tf.losses import LOG_VAR_MAX, LOG_VAR_MIN, kl_divergence, reconstruction_loss
+from vae_tf.models import VAE, Autoencoder, Sampling, build_decoder, build_encoder
+
+
+def numpy_kl(mu, log_var):
+    return -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=-1)
+
+
+def numpy_bce_from_logits(x, logits):
+    x = x.reshape(len(x), -1).astype(np.float64)
+    logits = logits.reshape(len(logits), -1).astype(np.float64)
+    # log(1 + exp(-|l|)) form: stable for large |logits|
+    per_pixel = np.maximum(logits, 0) - logits * x + np.log1p(np.exp(-np.abs(logits)))
+    return per_pixel.sum(axis=1)
+
+
+class FixedNoise(keras.layers.Layer):
+    """Replaces the sampling layer so that a test knows z exactly."""
+
+    def __init__(self, eps):
+        super().__init__()
+        self.eps = tf.constant(eps)
+
+    def call(self, inputs):
+        mu, log_var = inputs
+        return mu + tf.exp(0.5 * log_var) * self.eps
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_mnist("sample", verbose=False)
+
+
+# ---------------------------------------------------------------- the loss terms
+def test_kl_is_zero_for_standard_normal_posterior():
+    mu = np.zeros((5, 3), np.float32)
+    log_var = np.zeros((5, 3), np.float32)
+    np.testing.assert_allclose(np.asarray(kl_divergence(mu, log_var)), np.zeros(5), atol=1e-7)
+
+
+def test_kl_matches_closed_form_and_sums_over_latent_dimensions():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(6, 4)).astype(np.float32)
+    log_var = rng.normal(size=(6, 4)).astype(np.float32)
+    got = np.asarray(kl_divergence(mu, log_var))
+    np.testing.assert_allclose(got, numpy_kl(mu, log_var), rtol=1e-5)
+    # Summed, not averaged: doubling the dimensions by repetition doubles the KL.
+    doubled = np.asarray(kl_divergence(np.tile(mu, 2), np.tile(log_var, 2)))
+    np.testing.assert_allclose(doubled, 2 * got, rtol=1e-5)
+
+
+def test_reconstruction_loss_matches_numpy_and_is_finite_for_extreme_logits():
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 28, 28, 1)).astype(np.float32)
+    logits = (rng.normal(size=(4, 28, 28, 1)) * 3).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(reconstruction_loss(x, logits)), numpy_bce_from_logits(x, logits), rtol=1e-5
+    )
+    extreme = np.where(rng.random((4, 28, 28, 1)) < 0.5, -80.0, 80.0).astype(np.float32)
+    got = np.asarray(reconstruction_loss(x, extreme))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, numpy_bce_from_logits(x, extreme), rtol=1e-5)
+
+
+def test_vae_losses_match_numpy_reference_to_1e_4(sample):
+    set_seed(0)
+    model = VAE(latent_dim=3)
+    x = sample.x_test[:16]
+    eps = np.random.default_rng(2).normal(size=(16, 3)).astype(np.float32)
+    model.sampling = FixedNoise(eps)
+    losses = {k: float(v) for k, v in model.compute_losses(tf.constant(x)).items()}
+
+    mu, log_var = (np.asarray(t, np.float64) for t in model.encoder(x))
+    z = mu + np.exp(0.5 * log_var) * eps
+    logits = np.asarray(model.decoder(z.astype(np.float32)), np.float64)
+    reconstruction = numpy_bce_from_logits(x, logits).mean()
+    kl = numpy_kl(mu, log_var).mean()
+    assert losses["reconstruction_loss"] == pytest.approx(reconstruction, rel=1e-4)
+    assert losses["kl_loss"] == pytest.approx(kl, rel=1e-4, abs=1e-4)
+    assert losses["loss"] == pytest.approx(reconstruction + kl, rel=1e-4)
+
+
+def test_log_var_is_clipped_to_the_documented_bound():
+    encoder = build_encoder(latent_dim=2)
+    dense = encoder.get_layer("mu_and_log_var")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 0, np.array([0, 0, 1e4, -1e4], np.float32)])
+    _, log_var = encoder(np.ones((1, 28, 28, 1), np.float32))
+    np.testing.assert_allclose(np.asarray(log_var), [[LOG_VAR_MAX, LOG_VAR_MIN]])
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_encoder_splits_mu_and_log_var_for_any_latent_dim(latent_dim):
+    encoder = build_encoder(latent_dim=latent_dim)
+    mu, log_var = encoder(np.zeros((3, 28, 28, 1), np.float32))
+    assert tuple(mu.shape) == (3, latent_dim) and tuple(log_var.shape) == (3, latent_dim)
+    decoder = build_decoder(latent_dim=latent_dim)
+    assert tuple(decoder(mu).shape) == (3, 28, 28, 1)
+
+
+def test_sampling_has_the_requested_mean_and_spread():
+    layer = Sampling(seed=3)
+    mu = np.full((20000, 2), [1.0, -2.0], np.float32)
+    log_var = np.full((20000, 2), [0.0, np.log(0.25)], np.float32)
+    z = np.asarray(layer([mu, log_var]))
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.03)
+    np.testing.assert_allclose(z.std(axis=0), [1.0, 0.5], atol=0.02)
+
+
+# ---------------------------------------------------------------- weights of the terms
+def test_reconstruction_weight_zero_leaves_decoder_untouched_but_metric_reported(sample):
+    set_seed(0)
+    model = VAE(latent_dim=2, reconstruction_weight=0.0)
+    model.compile()
+    before = [w.copy() for w in model.decoder.get_weights()]
+    history = model.fit(sample.x_train[:256], batch_size=128, epochs=1, verbose=0)
+    after = model.decoder.get_weights()
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+    assert history.history["reconstruction_loss"][0] > 100  # measured, though not trained on
+    assert history.history["loss"][0] == pytest.approx(history.history["kl_loss"][0], rel=1e-5)
+
+
+def test_kl_weight_zero_gradient_equals_reconstruction_gradient(sample):
+    set_seed(0)
+    model = VAE(latent_dim=2, kl_weight=0.0)
+    x = tf.constant(sample.x_train[:32])
+    model.sampling = FixedNoise(np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        losses = model.compute_losses(x, training=True)
+    weights = model.encoder.trainable_weights
+    total = tape.gradient(losses["loss"], weights)
+    reconstruction_only = tape.gradient(losses["reconstruction_loss"], weights)
+    for a, b in zip(total, reconstruction_only):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert float(losses["kl_loss"]) > 0  # still measured
+
+
+def test_weights_are_validated_and_settable_during_training():
+    model = VAE()
+    with pytest.raises(ValueError, match="kl_weight"):
+        model.kl_weight = -1
+    with pytest.raises(ValueError, match="reconstruction_weight"):
+        VAE(reconstruction_weight="much")
+    model.kl_weight = 0.25
+    assert model.kl_weight == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="arch"):
+        VAE(arch="transformer")
+    with pytest.raises(ValueError, match="latent_dim"):
+        VAE(latent_dim=0)
+
+
+# ---------------------------------------------------------------- shapes
+def test_models_accept_images_with_or_without_channel_axis(sample):
+    model = VAE(seed=0)
+    x = sample.x_test[:4]
+    mu4, _ = model.encode(x)
+    mu3, _ = model.encode(x[..., 0])
+    np.testing.assert_allclose(np.asarray(mu4), np.asarray(mu3))
+    assert tuple(model(x).shape) == (4, 28, 28, 1)
+
+
+@pytest.mark.parametrize("shape", [(4, 784), (4, 28, 28, 3), (4, 32, 32, 1)])
+def test_models_reject_other_shapes_naming_the_shape(shape):
+    with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\).*" + str(shape[1])):
+        VAE().encode(np.zeros(shape, np.float32))
+    with pytest.raises(ValueError, match="28, 28"):
+        Autoencoder()(np.zeros(shape, np.float32))
+
+
+# ---------------------------------------------------------------- training, saving
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_a_few_epochs_on_the_sample_lower_the_loss(sample, arch):
+    set_seed(0)
+    model = VAE(latent_dim=2, arch=arch, seed=0)
+    model.compile()
+    history = model.fit(sample.train, validation_data=sample.test, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] - 10, losses
+    # Untrained, a 784-pixel Bernoulli decoder costs about 784 * log 2 = 543 nats.
+    assert history.history["val_loss"][-1] < 300
+    assert set(history.history) >= {"loss", "reconstruction_loss", "kl_loss", "val_kl_loss"}
+
+
+@pytest.mark.slow
+def test_autoencoder_trains_on_reconstruction_alone(sample):
+    set_seed(0)
+    model = Autoencoder(latent_dim=2)
+    model.compile()
+    history = model.fit(sample.train, epochs=2, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert tuple(np.asarray(model.encode(sample.x_test[:3])).shape) == (3, 2)
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_save_and_load_give_the_same_outputs(tmp_path, sample, cls):
+    set_seed(0)
+    kwargs = {"kl_weight": 0.5} if cls is VAE else {}
+    model = cls(latent_dim=3, **kwargs)
+    model.compile()
+    model.fit(sample.x_train[:256], epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is cls
+    x = sample.x_test[:8]
+    z = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded.decode(z)), np.asarray(model.decode(z)), atol=1e-6)
+    if cls is VAE:
+        for a, b in zip(loaded.encode(x), model.encode(x)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+        assert loaded.kl_weight == pytest.approx(0.5)
+    # A loaded model comes back compiled and keeps training.
+    loaded.fit(sample.x_train[:128], epochs=1, verbose=0)
+
+
+@pytest.mark.slow
+def test_vae_trains_under_mirrored_strategy_on_two_logical_cpus():
+    script = textwrap.dedent(
+        """
+        import json, numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from vae_tf.config import set_seed
+        from vae_tf.data import load_mnist
+        from vae_tf.models import VAE
+        set_seed(0)
+        data = load_mnist("sample", verbose=False, max_train=1024, max_test=256)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = VAE(latent_dim=2, seed=0)
+            model.compile()
+        history = model.fit(data.train, validation_data=data.test, epochs=3, verbose=0)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, **history.history}))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["replicas"] == 2
+    assert all(np.isfinite(record["loss"]))
+    assert record["loss"][-1] < record["loss"][0]
+    # The per-image convention holds across replicas: an untrained model costs ~543 nats.
+    assert 100 < record["val_loss"][-1] < 545
