@@ -25,7 +25,6 @@ CELL_TIMEOUT = 600
 
 def _execute(path: Path, workdir: Path) -> dict:
     notebook = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("VAE_TF_FAST")
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
@@ -38,9 +37,6 @@ def _execute(path: Path, workdir: Path) -> dict:
         client.execute()
     except CellExecutionError as exc:
         error = str(exc)[-3000:]
-    finally:
-        if env_before is None:
-            os.environ.pop("VAE_TF_FAST", None)
     return {"notebook": notebook, "error": error, "seconds": time.perf_counter() - start}
 
 
