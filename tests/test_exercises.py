@@ -1,0 +1,84 @@
+"""The exercise checks of each lesson, run against notebooks, as the grader runs them.
+
+By default every ``solutions/*.ipynb`` is tested, so a solution that fails its own checks
+fails here. Point it at any notebook with ``--notebook``:
+
+    pytest tests/test_exercises.py --notebook path/to/nb.ipynb
+
+The checks run in a fresh process (``vae_tf.grading.sandbox``) on the notebook's exercise
+cells; one test per (notebook, exercise), with the reasons of failed checks in the message.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from vae_tf.grading.registry import exercises_of_lesson
+from vae_tf.grading.sandbox import SandboxResult, run_sandbox
+from vae_tf.notebook_code import NotebookError, exercise_code_from_path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NO_NOTEBOOKS = "solutions/ has no notebooks yet, and no --notebook was given"
+
+
+def _notebooks(config: pytest.Config) -> list[Path]:
+    given = config.getoption("notebook")
+    if given:
+        return [Path(path) for path in given]
+    return sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
+
+
+def _cases(path: Path) -> list[tuple[Path, str]]:
+    try:
+        code = exercise_code_from_path(path)
+    except NotebookError:
+        return [(path, "<notebook>")]
+    if code.lesson is None:
+        return [(path, "<lesson>")]
+    return [(path, ex.name) for ex in exercises_of_lesson(code.lesson)] or [(path, "<lesson>")]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "notebook_exercise" not in metafunc.fixturenames:
+        return
+    cases = [case for path in _notebooks(metafunc.config) for case in _cases(path)]
+    if not cases:
+        metafunc.parametrize(
+            "notebook_exercise",
+            [pytest.param(None, marks=pytest.mark.skip(reason=NO_NOTEBOOKS))],
+            ids=["none"],
+        )
+        return
+    metafunc.parametrize(
+        "notebook_exercise", cases, ids=[f"{path.stem}-{name}" for path, name in cases]
+    )
+
+
+@cache
+def _run(path: Path) -> SandboxResult:
+    # One sandbox run per notebook; every exercise test of that notebook reads it.
+    return run_sandbox(exercise_code_from_path(path), timeout=900, memory_mb=4096)
+
+
+def test_notebook_exercise_passes_all_its_checks(notebook_exercise: tuple[Path, str]) -> None:
+    path, name = notebook_exercise
+    if name == "<notebook>":
+        exercise_code_from_path(path)  # raises NotebookError naming the file and the fault
+    assert name != "<lesson>", (
+        f"{path}: cannot tell which lesson this notebook is (no metadata['vae_course']['lesson'] "
+        "and no exercise cell or check(...) call naming a known exercise)"
+    )
+    result = _run(path)
+    assert result.status == "ok", f"{path}: the checks did not complete: {result.message}"
+    outcome = result.exercises.get(name)
+    assert outcome is not None, f"{path}: exercise {name!r} was not checked"
+    failures = "\n".join(
+        f"- {check.name}:\n    " + check.message.replace("\n", "\n    ")
+        for check in outcome.failures()
+    )
+    assert outcome.points == outcome.max_points, (
+        f"{path.name}, exercise {name!r}: {outcome.points} of {outcome.max_points} checks passed\n{failures}"
+    )

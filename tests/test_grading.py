@@ -1,0 +1,283 @@
+"""The grader (``vae-tf grade``) on a folder of small lesson-01 notebooks, good and bad.
+
+One mixed folder is graded once (``--jobs 2``) in a module-scoped fixture, then a second
+time to check that reruns give identical bytes; each test asserts on the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from vae_tf.grading.examples import lesson01_notebook
+from vae_tf.grading.grader import StudentRow, grade, register_cli
+from vae_tf.release import generate_lesson
+
+LIMITS = {"timeout": 25, "cell_timeout": 12, "memory_mb": 1500, "jobs": 2}
+
+CHEAT = """\
+import os
+import vae_tf.grading
+import vae_tf.grading.checking
+from vae_tf.grading.checking import ExerciseResult
+
+fake = lambda name, obj: ExerciseResult(exercise=name)
+vae_tf.grading.check = vae_tf.grading.run_checks = fake
+vae_tf.grading.checking.check = vae_tf.grading.checking.run_checks = fake
+print("PASSED: exercise 'scale_pixels', 4 of 4 checks passed")
+print("PASSED: exercise 'binarize', 4 of 4 checks passed")
+row = "student,lesson,status,scale_pixels,binarize,total,max_total\\ncheat,01_data,ok,4,4,8,8\\n"
+for folder in (".", "..", "../.."):
+    try:
+        with open(os.path.join(folder, "gradebook.csv"), "w") as file:
+            file.write(row)
+    except OSError:
+        pass
+# Replace the copy being executed with a correct solution.
+for name in os.listdir("."):
+    if name.endswith(".ipynb"):
+        with open(name, "w") as file:
+            file.write(SOLUTION_JSON)
+"""
+
+
+def _hash_folder(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _write_submissions(folder: Path) -> None:
+    folder.mkdir()
+    solution = lesson01_notebook()
+    stubs = generate_lesson(solution)
+    cheat = generate_lesson(solution)
+    source = CHEAT.replace("SOLUTION_JSON", repr(nbformat.writes(solution)))
+    cheat.cells.append(new_code_cell(source))
+    notebooks = {
+        "alice": solution,
+        "bob_stubs": stubs,
+        "carol_loop": lesson01_notebook(extra_cells=["while True:\n    pass"]),
+        "dave_memory": lesson01_notebook(
+            extra_cells=[
+                "import numpy as np\nchunks = []\nwhile True:\n    chunks.append(np.ones(10**7))"
+            ]
+        ),
+        "erin_exit": lesson01_notebook(extra_cells=["import os\nos._exit(1)"]),
+        "frank_cheat": cheat,
+        "grace_no_lesson": new_notebook(cells=[new_code_cell("print('hello')")]),
+        "heidi_no_metadata": lesson01_notebook(with_metadata=False),
+        "ivan_error": lesson01_notebook(extra_cells=["1 / 0"]),
+    }
+    for student, notebook in notebooks.items():
+        nbformat.write(notebook, folder / f"{student}.ipynb")
+    (folder / "judy_not_json.ipynb").write_text("{ this is not a notebook", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("grading")
+    submissions = root / "submissions"
+    _write_submissions(submissions)
+    before = _hash_folder(submissions)
+    rows = grade(submissions, root / "out", **LIMITS)
+    first_gradebook = (root / "out" / "gradebook.csv").read_bytes()
+    return {
+        "root": root,
+        "submissions": submissions,
+        "before": before,
+        "rows": {row.student: row for row in rows},
+        "order": [row.student for row in rows],
+        "gradebook": first_gradebook,
+    }
+
+
+def _row(graded: dict, student: str) -> StudentRow:
+    return graded["rows"][student]
+
+
+def _feedback(graded: dict, student: str) -> str:
+    return (graded["root"] / "out" / "feedback" / f"{student}.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_correct_solution_gets_full_marks(graded: dict) -> None:
+    row = _row(graded, "alice")
+    assert (row.lesson, row.status, row.total, row.max_total) == ("01_data", "ok", 8, 8)
+    assert "All checks passed." in _feedback(graded, "alice")
+    assert (graded["root"] / "out" / "executed" / "alice.html").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_unfinished_stubs_get_zero_with_a_reason_per_check(graded: dict) -> None:
+    row = _row(graded, "bob_stubs")
+    assert (row.status, row.total, row.max_total) == ("ok", 0, 8)
+    assert {name: len(lost) for name, lost in row.failures.items()} == {
+        "scale_pixels": 4,
+        "binarize": 4,
+    }
+    feedback = _feedback(graded, "bob_stubs")
+    assert feedback.count("lost 1 point") == 8
+    assert "not written yet" in feedback and "NotImplementedError" in feedback
+
+
+@pytest.mark.slow
+def test_feedback_never_shows_check_source(graded: dict) -> None:
+    for student in graded["rows"]:
+        feedback = _feedback(graded, student)
+        assert (
+            "def _" not in feedback
+            and "add_check" not in feedback
+            and "lesson_01_data.py" not in feedback
+        )
+
+
+@pytest.mark.slow
+def test_infinite_loop_is_stopped_as_timeout(graded: dict) -> None:
+    row = _row(graded, "carol_loop")
+    assert row.status == "timeout" and "12 s" in row.detail
+    assert row.total == 8  # the exercises are graded from the submitted code all the same
+
+
+@pytest.mark.slow
+def test_huge_allocation_is_stopped_as_memory(graded: dict) -> None:
+    row = _row(graded, "dave_memory")
+    assert row.status == "memory" and "1500 MB" in row.detail
+
+
+@pytest.mark.slow
+def test_exiting_kernel_is_reported_as_kernel_died(graded: dict) -> None:
+    assert _row(graded, "erin_exit").status == "kernel-died"
+    assert _row(graded, "erin_exit").total == 8
+
+
+@pytest.mark.slow
+def test_file_that_is_not_json_is_an_invalid_notebook(graded: dict) -> None:
+    row = _row(graded, "judy_not_json")
+    assert (row.status, row.total, row.lesson) == ("invalid-notebook", 0, None)
+    assert "not a readable notebook" in _feedback(graded, "judy_not_json")
+
+
+@pytest.mark.slow
+def test_cheating_from_inside_the_notebook_does_not_change_the_grade(graded: dict) -> None:
+    row = _row(graded, "frank_cheat")
+    assert (row.lesson, row.total, row.max_total) == ("01_data", 0, 8)
+    with open(graded["root"] / "out" / "gradebook.csv", newline="") as file:
+        cheat = next(line for line in csv.DictReader(file) if line["student"] == "frank_cheat")
+    assert (cheat["total"], cheat["scale_pixels"], cheat["binarize"]) == ("0", "0", "0")
+    assert not (graded["root"] / "gradebook.csv").exists()
+
+
+@pytest.mark.slow
+def test_notebook_of_no_known_lesson_is_unknown_lesson(graded: dict) -> None:
+    assert _row(graded, "grace_no_lesson").status == "unknown-lesson"
+
+
+@pytest.mark.slow
+def test_lesson_is_found_from_check_calls_when_metadata_is_lost(graded: dict) -> None:
+    row = _row(graded, "heidi_no_metadata")
+    assert (row.lesson, row.status, row.total) == ("01_data", "ok", 8)
+
+
+@pytest.mark.slow
+def test_cell_errors_give_status_error_and_are_still_graded(graded: dict) -> None:
+    row = _row(graded, "ivan_error")
+    assert (row.status, row.total) == ("error", 8) and "ZeroDivisionError" in row.detail
+
+
+@pytest.mark.slow
+def test_gradebook_has_one_sorted_row_per_student(graded: dict) -> None:
+    lines = graded["gradebook"].decode().splitlines()
+    assert lines[0] == "student,lesson,status,scale_pixels,binarize,total,max_total"
+    students = [line.split(",")[0] for line in lines[1:]]
+    assert students == sorted(graded["rows"]) == graded["order"]
+
+
+@pytest.mark.slow
+def test_submissions_are_unchanged_and_a_rerun_gives_the_same_gradebook(graded: dict) -> None:
+    out = graded["root"] / "out"
+    grade(graded["submissions"], out, **LIMITS)
+    assert (out / "gradebook.csv").read_bytes() == graded["gradebook"]
+    assert _hash_folder(graded["submissions"]) == graded["before"]
+
+
+def test_output_folder_inside_submissions_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="inside the submissions folder"):
+        grade(tmp_path, tmp_path / "out")
+
+
+def test_grade_command_line_has_all_options() -> None:
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "grade",
+            "subs",
+            "--out",
+            "o",
+            "--timeout",
+            "5",
+            "--cell-timeout",
+            "2",
+            "--memory-mb",
+            "900",
+            "--jobs",
+            "2",
+            "--fast",
+        ]
+    )
+    assert (args.timeout, args.cell_timeout, args.memory_mb, args.jobs, args.fast) == (
+        5,
+        2,
+        900,
+        2,
+        True,
+    )
+    assert callable(args.func)
+
+
+TAMPERING_EXERCISE_CELL = """\
+import json
+import vae_tf.grading
+import vae_tf.grading.checking as checking
+import vae_tf.grading.registry as registry
+
+for exercise in registry.all_exercises().values():
+    for check in exercise.checks:
+        check.function = lambda obj: None
+checking.run_checks = vae_tf.grading.run_checks = lambda name, obj: None
+print(json.dumps({"exercises": {"binarize": [{"name": "x", "passed": True, "message": ""}]}}))
+
+
+def binarize(images, seed):
+    return images
+"""
+
+
+def test_exercise_code_cannot_replace_the_checks_in_the_sandbox() -> None:
+    from vae_tf.grading.sandbox import run_sandbox
+    from vae_tf.notebook_code import extract_exercise_code
+
+    notebook = lesson01_notebook(binarize_source=TAMPERING_EXERCISE_CELL)
+    result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)
+    assert result.status == "ok"
+    assert result.exercises["scale_pixels"].points == 4
+    assert result.exercises["binarize"].points < 4
+
+
+def test_sandbox_reports_a_crashing_exercise_cell_as_lost_points() -> None:
+    from vae_tf.grading.sandbox import run_sandbox
+    from vae_tf.notebook_code import extract_exercise_code
+
+    notebook = lesson01_notebook(binarize_source="import os\nos._exit(3)\n")
+    result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)
+    assert (result.status, result.points) == ("crashed", 0)
+    assert "ended without a report" in result.exercises["binarize"].checks[0].message

@@ -1,0 +1,168 @@
+"""Generating lessons from solutions (``vae_tf.release``) and ``vae-tf release --check``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_output
+
+from vae_tf.grading.examples import lesson01_notebook
+from vae_tf.release import (
+    ReleaseError,
+    check_release,
+    register_cli,
+    release,
+    replace_solution_regions,
+    validate_solutions,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _release_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers())
+    args = parser.parse_args(["release", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> tuple[Path, Path]:
+    solutions, lessons = tmp_path / "solutions", tmp_path / "lessons"
+    solutions.mkdir()
+    notebook = lesson01_notebook()
+    only = new_code_cell("print('instructor notes')")
+    only.metadata["vae_course"] = {"solution_only": True}
+    notebook.cells.append(only)
+    nbformat.write(notebook, solutions / "01_data.ipynb")
+    return solutions, lessons
+
+
+def test_generation_replaces_regions_and_keeps_the_rest(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    written = release(solutions, lessons)
+    assert written == [lessons / "01_data.ipynb"]
+    solution = nbformat.read(solutions / "01_data.ipynb", as_version=4)
+    lesson = nbformat.read(written[0], as_version=4)
+    assert lesson.metadata["vae_course"] == solution.metadata["vae_course"]
+    assert len(lesson.cells) == len(solution.cells) - 1  # the solution_only cell is dropped
+    scale = lesson.cells[1].source
+    assert "### BEGIN SOLUTION" not in scale and "astype" not in scale
+    assert (
+        '    raise NotImplementedError("Exercise scale_pixels: convert to float32, divide by 255, '
+        'add a channel axis when there is none")' in scale.splitlines()
+    )
+    assert scale.startswith("import numpy as np\n\n\ndef scale_pixels(images):")
+    assert "Exercise binarize: replace this line with your code" in lesson.cells[3].source
+    assert lesson.cells[1].metadata["vae_course"] == {"exercise": "scale_pixels"}
+    for index in (0, 2, 4):
+        assert lesson.cells[index].source == solution.cells[index].source
+
+
+def test_generation_clears_outputs(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    notebook = nbformat.read(solutions / "01_data.ipynb", as_version=4)
+    notebook.cells[2].outputs = [new_output("stream", name="stdout", text="PASSED")]
+    notebook.cells[2].execution_count = 3
+    nbformat.write(notebook, solutions / "01_data.ipynb")
+    lesson = nbformat.read(release(solutions, lessons)[0], as_version=4)
+    assert lesson.cells[2].outputs == [] and lesson.cells[2].execution_count is None
+    assert any("has outputs" in problem for problem in validate_solutions(solutions))
+
+
+def test_generation_is_idempotent(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    first = release(solutions, lessons)[0].read_bytes()
+    second = release(solutions, lessons)[0].read_bytes()
+    assert first == second and first.endswith(b"\n")
+    assert check_release(solutions, lessons) == []
+
+
+def test_check_fails_and_names_a_hand_edited_lesson(
+    course: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    solutions, lessons = course
+    release(solutions, lessons)
+    edited = nbformat.read(lessons / "01_data.ipynb", as_version=4)
+    edited.cells[0].source += "\nA sentence added by hand."
+    nbformat.write(edited, lessons / "01_data.ipynb")
+    problems = check_release(solutions, lessons)
+    assert len(problems) == 1 and "01_data.ipynb" in problems[0] and "differs" in problems[0]
+    assert _release_cli("--check", "--solutions", str(solutions), "--lessons", str(lessons)) == 1
+    assert "01_data.ipynb" in capsys.readouterr().err
+
+
+def test_check_reports_missing_and_extra_lessons(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    lessons.mkdir()
+    nbformat.write(lesson01_notebook(), lessons / "99_old.ipynb")
+    problems = check_release(solutions, lessons)
+    assert any("01_data.ipynb (missing" in problem for problem in problems)
+    assert any("99_old.ipynb (extra" in problem for problem in problems)
+
+
+def test_check_passes_after_release_through_the_cli(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    assert _release_cli("--solutions", str(solutions), "--lessons", str(lessons)) == 0
+    assert _release_cli("--check", "--solutions", str(solutions), "--lessons", str(lessons)) == 0
+
+
+def test_region_without_end_marker_names_notebook_and_cell(course: tuple[Path, Path]) -> None:
+    solutions, lessons = course
+    notebook = nbformat.read(solutions / "01_data.ipynb", as_version=4)
+    notebook.cells[3].source = notebook.cells[3].source.replace("    ### END SOLUTION\n", "")
+    nbformat.write(notebook, solutions / "01_data.ipynb")
+    with pytest.raises(
+        ReleaseError,
+        match=r"01_data\.ipynb, cell 4: '### BEGIN SOLUTION' on line \d+ has no matching",
+    ):
+        release(solutions, lessons)
+    assert not (lessons / "01_data.ipynb").exists()
+
+
+def test_end_marker_without_begin_is_an_error() -> None:
+    with pytest.raises(ReleaseError, match="has no '### BEGIN SOLUTION' before it"):
+        replace_solution_regions("x = 1\n### END SOLUTION\n", exercise="x", where="nb, cell 1")
+
+
+def test_stub_keeps_indentation_of_nested_regions() -> None:
+    source = "class A:\n    def f(self):\n        ### BEGIN SOLUTION\n        return 1\n        ### END SOLUTION\n"
+    assert replace_solution_regions(source, exercise="a", where="nb") == (
+        'class A:\n    def f(self):\n        raise NotImplementedError("Exercise a: replace this line '
+        'with your code, then run the check cell below")\n'
+    )
+
+
+def test_validation_finds_unlisted_and_unregistered_exercises(course: tuple[Path, Path]) -> None:
+    solutions, _ = course
+    notebook = nbformat.read(solutions / "01_data.ipynb", as_version=4)
+    notebook.metadata["vae_course"]["exercises"] = ["scale_pixels", "no_such_exercise"]
+    nbformat.write(notebook, solutions / "01_data.ipynb")
+    problems = validate_solutions(solutions)
+    assert any(
+        "'no_such_exercise' is listed in the metadata but has no exercise cell" in p
+        for p in problems
+    )
+    assert any("'no_such_exercise' is not registered" in p for p in problems)
+    assert any("exercise cell 'binarize' is not listed" in p for p in problems)
+
+
+def test_committed_lessons_match_generation_from_solutions() -> None:
+    solutions, lessons = REPO_ROOT / "solutions", REPO_ROOT / "lessons"
+    if not list(solutions.glob("*.ipynb")):
+        pytest.skip("solutions/ has no notebooks yet, so there are no lessons to compare")
+    problems = check_release(solutions, lessons)
+    assert problems == [], "lessons differ from generation (run `vae-tf release`):\n" + "\n".join(
+        problems
+    )
+
+
+def test_committed_solutions_are_clean_and_registered() -> None:
+    solutions = REPO_ROOT / "solutions"
+    if not list(solutions.glob("*.ipynb")):
+        pytest.skip("solutions/ has no notebooks yet")
+    problems = validate_solutions(solutions)
+    assert problems == [], "\n".join(problems)
