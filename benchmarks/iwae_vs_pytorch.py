@@ -109,7 +109,7 @@ def main() -> None:
     print(f"Recipe: MLP 784-{HIDDEN}-{LATENT_DIM}, Adam 1e-3, batch {BATCH_SIZE}, "
           f"{args.epochs} epochs, dynamic binarization; IWAE with k={args.k} on "
           f"{len(test_images):,} held-out images binarized once (seed 1234)")
-    print(f"Data: {data.source_description}\n")
+    print()
     print(f"{'seed':>4} {'Keras IWAE':>12} {'PyTorch IWAE':>13} {'difference':>11}   (nats per image)")
     differences = []
     for seed in args.seeds:
