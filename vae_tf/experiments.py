@@ -1,0 +1,848 @@
+"""The experiments of the original study, each with numbers instead of eyeballing.
+
+One function per experiment; each returns a result dataclass that holds the images to
+show and the numbers to report (``result.to_dict()`` gives the numbers, JSON-safe).
+
+- :func:`mu_experiment`: decode(mu) versus decode(mu + sigma * eps + u), u ~ U(-1, 1).
+- :func:`sigma_experiment`: decode(mu + factor * sigma * eps) for factor 0.1 ... 100.
+- :func:`loss_terms_experiment`: three fresh VAEs trained on -ELBO, on the KL term
+  alone and on the reconstruction term alone.
+- :func:`beta_sweep`: beyond the original; the KL weight beta traded against
+  reconstruction, with active units and an IWAE estimate of -log p(x).
+- :func:`interpolate`: decodings along the straight line between two codes.
+
+How the numbers are measured, and why:
+
+- **distance**: the root-mean-square pixel difference between a decoded image (pixel
+  probabilities) and its original (grey levels), averaged over the held-out images;
+  0 means identical, 1 means every pixel inverted. It reads directly in grey levels,
+  and unlike the cross-entropy it is 0 for a perfect copy (the cross-entropy of a
+  grey-level image never drops below the image's own entropy).
+- **label kept**: the fraction of held-out images whose decoding a small digit
+  classifier (:mod:`vae_tf.classifier`) reads as the original's label. It is bounded
+  by the classifier's own held-out accuracy, reported next to it in every result.
+- **kNN accuracy**: 5-nearest-neighbour accuracy of held-out codes given the training
+  codes; 0.1 (chance) when the code carries no information about the digit.
+- **aggregate moments**: mean and covariance of the codes z ~ q(z|x) over the images,
+  that is of the aggregate posterior q(z), compared with the prior N(0, I).
+
+Every random draw comes from a NumPy ``Generator`` (or a seeded Keras layer) built from
+``seed``, so one seed gives the same numbers on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from vae_tf.classifier import DigitClassifier
+    from vae_tf.data import MnistData
+    from vae_tf.models import VAE
+
+__all__ = [
+    "pick_one_per_digit",
+    "sample_with_sigma_factor",
+    "train_vae",
+    "MuResult",
+    "mu_experiment",
+    "SigmaResult",
+    "sigma_experiment",
+    "knn_accuracy",
+    "aggregate_moments",
+    "gaussian_kl_to_prior",
+    "LossTermsRun",
+    "LossTermsResult",
+    "loss_terms_experiment",
+    "BetaSweepResult",
+    "beta_sweep",
+    "interpolate",
+]
+
+LOSS_TERM_RUNS = {
+    # name: (kl_weight, reconstruction_weight)
+    "full": (1.0, 1.0),
+    "kl_only": (1.0, 0.0),
+    "reconstruction_only": (0.0, 1.0),
+}
+MAX_SCATTER_CODES = 12_000  # the original study scattered ~12,000 training images
+CHANCE_ACCURACY = 0.1
+XLA_MIN_UPDATES = 300  # below this, compiling the step with XLA costs more than it saves
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain Python numbers, lists and dicts from NumPy values, for ``json.dump``."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_vae(model: Any, what: str) -> None:
+    """Raise a clear error unless ``model.encode`` gives ``(mu, log_var)``."""
+    if not (
+        hasattr(model, "encoder") and hasattr(model, "decode") and hasattr(model, "latent_dim")
+    ):
+        raise TypeError(
+            f"{what} needs a trained vae_tf.models.VAE (with encoder, decode and latent_dim), "
+            f"got {type(model).__name__}"
+        )
+    if type(model).__name__ == "Autoencoder":
+        raise TypeError(
+            f"{what} needs a VAE: a plain Autoencoder has no sigma (its encode returns one "
+            "code, not (mu, log_var))"
+        )
+
+
+def _encode(
+    model: Any, images: np.ndarray, batch_size: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, log_var)`` as float32 NumPy arrays, each (N, latent_dim)."""
+    mus, log_vars = [], []
+    for start in range(0, len(images), batch_size):
+        mu, log_var = model.encoder(images[start : start + batch_size], training=False)
+        mus.append(np.asarray(mu, dtype=np.float32))
+        log_vars.append(np.asarray(log_var, dtype=np.float32))
+    return np.concatenate(mus), np.concatenate(log_vars)
+
+
+def _decode(model: Any, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Pixel probabilities (N, 28, 28) of codes (N, latent_dim)."""
+    z = np.asarray(z, dtype=np.float32)
+    parts = [
+        np.asarray(model.decode(z[start : start + batch_size]), dtype=np.float32)
+        for start in range(0, len(z), batch_size)
+    ]
+    return np.concatenate(parts).reshape(len(z), 28, 28)
+
+
+def _rms_distance(decoded: np.ndarray, originals: np.ndarray) -> np.ndarray:
+    """Root-mean-square pixel difference of each image pair, shape (N,)."""
+    difference = decoded.reshape(len(decoded), -1) - originals.reshape(len(originals), -1)
+    return np.sqrt(np.mean(np.square(difference), axis=1))
+
+
+def _held_out(data: MnistData, n_images: int, rng: np.random.Generator):
+    """Up to ``n_images`` held-out images (N, 28, 28, 1), their labels, and their indices."""
+    n_images = _check_positive_int("n_images", n_images)
+    total = len(data.x_test)
+    if n_images >= total:
+        indices = np.arange(total)
+    else:
+        indices = np.sort(rng.choice(total, size=n_images, replace=False))
+    images = np.asarray(data.x_test[indices], dtype=np.float32).reshape(-1, 28, 28, 1)
+    return images, np.asarray(data.y_test[indices], dtype=np.int64), indices
+
+
+def _classifier_for(data: MnistData, classifier: DigitClassifier | None, seed: int):
+    if classifier is not None:
+        return classifier
+    from vae_tf.classifier import train_digit_classifier
+
+    return train_digit_classifier(data, seed=seed)
+
+
+def _label_kept_per_digit(kept: np.ndarray, labels: np.ndarray) -> list[float | None]:
+    return [float(np.mean(kept[labels == d])) if np.any(labels == d) else None for d in range(10)]
+
+
+def pick_one_per_digit(labels: Any, *, seed: int = 0) -> np.ndarray:
+    """Indices of one image of each digit 0-9, drawn at random with ``seed``.
+
+    Parameters
+    ----------
+    labels : array of int, shape (N,)
+    seed : int
+        Seeds a NumPy ``Generator``; the same seed picks the same images.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (10,): ``labels[result] == [0, 1, ..., 9]``.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    picked = []
+    for digit in range(10):
+        candidates = np.flatnonzero(labels == digit)
+        if len(candidates) == 0:
+            raise ValueError(
+                f"labels hold no image of digit {digit}; need at least one of each 0-9"
+            )
+        picked.append(rng.choice(candidates))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def sample_with_sigma_factor(mu: Any, log_var: Any, factor: float, eps: Any) -> Any:
+    """``z = mu + factor * exp(log_var / 2) * eps``: a posterior sample with sigma scaled.
+
+    With ``factor=1`` it is the reparameterization trick; with 0 it is ``mu``. Works on
+    NumPy arrays (returns NumPy) and on tensors (returns a tensor); shapes broadcast.
+    """
+    if all(isinstance(t, (np.ndarray, float, int, np.floating)) for t in (mu, log_var, eps)):
+        mu, log_var, eps = (np.asarray(t, dtype=np.float32) for t in (mu, log_var, eps))
+        return mu + np.float32(factor) * np.exp(log_var / 2) * eps
+    from keras import ops
+
+    return mu + factor * ops.exp(log_var / 2) * eps
+
+
+# ---------------------------------------------------------------------------
+# Training one model with the original recipe
+# ---------------------------------------------------------------------------
+
+
+def train_vae(
+    data: MnistData,
+    *,
+    latent_dim: int = 2,
+    arch: str = "mlp",
+    epochs: int = 20,
+    kl_weight: float = 1.0,
+    reconstruction_weight: float = 1.0,
+    seed: int = 0,
+    verbose: int = 0,
+    train_images: np.ndarray | None = None,
+    validation_images: np.ndarray | None = None,
+    binarize: str | None = None,
+    jit_compile: bool | None = None,
+) -> tuple[VAE, dict[str, list[float]]]:
+    """Train a fresh VAE with the original study's recipe; return it and its history.
+
+    Adam with learning rate 1e-3, batches of ``data.batch_size`` (128 by default),
+    training images shuffled every epoch, the held-out images as validation data. The
+    pipeline is rebuilt from the arrays for every call, so two calls with one seed see
+    the same batches in the same order and start from the same weights.
+
+    Parameters
+    ----------
+    data : MnistData
+    latent_dim, arch, kl_weight, reconstruction_weight : see ``vae_tf.models.VAE``
+    epochs : int, default 20
+    seed : int, default 0
+        Seeds the initial weights, the shuffling and the sampling noise.
+    verbose : int, default 0
+        Passed to ``fit``.
+    train_images, validation_images : arrays, optional
+        Use these instead of ``data.x_train`` and ``data.x_test``.
+    binarize : {"none", "dynamic"} or None
+        How the training pipeline binarizes (default: "dynamic" when ``data`` was loaded
+        with dynamic binarization, else "none").
+    jit_compile : bool or None
+        XLA for the training step. None (default): on when the run makes at least
+        ``XLA_MIN_UPDATES`` updates; compiling costs a few seconds of CPU per model,
+        which a short run (the fast setting, tests) never earns back.
+
+    Returns
+    -------
+    (VAE, dict): the trained model and ``history`` (lists per epoch, nats per image).
+    """
+    from vae_tf.config import set_seed
+    from vae_tf.data import make_dataset
+    from vae_tf.models import VAE
+
+    epochs = _check_positive_int("epochs", epochs)
+    if binarize is None:
+        binarize = "dynamic" if data.binarize == "dynamic" else "none"
+    x_train = data.x_train if train_images is None else train_images
+    x_valid = data.x_test if validation_images is None else validation_images
+    set_seed(seed)
+    train = make_dataset(
+        x_train, batch_size=data.batch_size, shuffle=True, binarize=binarize, seed=seed
+    )
+    validation = make_dataset(x_valid, batch_size=data.batch_size, shuffle=False, seed=seed)
+    model = VAE(
+        latent_dim=latent_dim,
+        arch=arch,
+        kl_weight=kl_weight,
+        reconstruction_weight=reconstruction_weight,
+        seed=seed,
+    )
+    if jit_compile is None:
+        jit_compile = epochs * -(-len(x_train) // data.batch_size) >= XLA_MIN_UPDATES
+    model.compile(jit_compile=jit_compile)
+    # shuffle=False: the pipeline shuffles already (Keras would warn that it cannot).
+    history = model.fit(
+        train, epochs=epochs, validation_data=validation, shuffle=False, verbose=verbose
+    )
+    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+# ---------------------------------------------------------------------------
+# Experiment 1: the effect of mu
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class MuResult:
+    """decode(mu) versus decode(mu + sigma * eps + u), u ~ Uniform(-1, 1) per dimension.
+
+    Images (for one held-out image of each digit): ``originals``, ``decoded_mu`` and
+    ``decoded_noisy``, each (10, 28, 28), in the order of ``digits``.
+    Numbers (over ``n_images`` held-out images): ``distance_*`` is the mean RMS pixel
+    difference from the original (grey levels, 0-1); ``label_kept_*`` the fraction of
+    decodings the classifier reads as the original's digit, to be read against
+    ``classifier_accuracy``; ``*_per_digit`` the same rate for each digit 0-9.
+    """
+
+    digits: np.ndarray
+    indices: np.ndarray
+    originals: np.ndarray
+    decoded_mu: np.ndarray
+    decoded_noisy: np.ndarray
+    distance_mu: float
+    distance_noisy: float
+    label_kept_mu: float
+    label_kept_noisy: float
+    label_kept_mu_per_digit: list
+    label_kept_noisy_per_digit: list
+    classifier_accuracy: float
+    n_images: int
+    seed: int
+    source_description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers (no images), JSON-safe."""
+        skip = {"originals", "decoded_mu", "decoded_noisy"}
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
+        out["distance_unit"] = "RMS pixel difference (grey levels, 0-1), mean over images"
+        out["label_kept_unit"] = "fraction of held-out images"
+        return _json_safe(out)
+
+
+def mu_experiment(
+    model: VAE,
+    data: MnistData,
+    *,
+    classifier: DigitClassifier | None = None,
+    n_images: int = 1000,
+    seed: int = 0,
+) -> MuResult:
+    """Experiment 1 of the original study, measured.
+
+    For each held-out image (up to ``n_images``, chosen with ``seed``), decode its
+    posterior mean ``mu`` and its "noisy expectation" ``mu + sigma * eps + u`` with
+    eps ~ N(0, I) and u ~ Uniform(-1, 1) in **every** latent dimension (the original
+    hard-coded two). The original found that moving the mean moves the decoded digit
+    toward neighbouring digits; here that reads as a lower ``label_kept_noisy``.
+
+    Parameters
+    ----------
+    model : VAE
+        A trained VAE (any latent_dim).
+    data : MnistData
+        Its held-out images are used; its training images train the classifier.
+    classifier : DigitClassifier, optional
+        Default: ``train_digit_classifier(data, seed=seed)`` (memoized).
+    n_images : int, default 1000
+    seed : int, default 0
+
+    Returns
+    -------
+    MuResult
+    """
+    _check_vae(model, "mu_experiment")
+    rng = np.random.default_rng(seed)
+    classifier = _classifier_for(data, classifier, seed)
+    images, labels, indices = _held_out(data, n_images, rng)
+
+    mu, log_var = _encode(model, images)
+    eps = rng.standard_normal(mu.shape).astype(np.float32)
+    shift = rng.uniform(-1.0, 1.0, size=mu.shape).astype(np.float32)
+    decoded_mu = _decode(model, mu)
+    decoded_noisy = _decode(model, sample_with_sigma_factor(mu, log_var, 1.0, eps) + shift)
+
+    kept_mu = classifier.predict(decoded_mu) == labels
+    kept_noisy = classifier.predict(decoded_noisy) == labels
+    shown = pick_one_per_digit(labels, seed=seed)
+    return MuResult(
+        digits=labels[shown],
+        indices=indices[shown],
+        originals=images[shown, :, :, 0],
+        decoded_mu=decoded_mu[shown],
+        decoded_noisy=decoded_noisy[shown],
+        distance_mu=float(np.mean(_rms_distance(decoded_mu, images))),
+        distance_noisy=float(np.mean(_rms_distance(decoded_noisy, images))),
+        label_kept_mu=float(np.mean(kept_mu)),
+        label_kept_noisy=float(np.mean(kept_noisy)),
+        label_kept_mu_per_digit=_label_kept_per_digit(kept_mu, labels),
+        label_kept_noisy_per_digit=_label_kept_per_digit(kept_noisy, labels),
+        classifier_accuracy=float(classifier.accuracy),
+        n_images=len(images),
+        seed=seed,
+        source_description=data.source_description,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Experiment 2: the effect of sigma
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class SigmaResult:
+    """decode(mu + factor * sigma * eps) for each factor.
+
+    ``images`` is (10, len(factors), 28, 28): one held-out image of each digit (rows, in
+    the order of ``digits``) decoded at each factor (columns); ``originals`` (10, 28, 28).
+    ``distance[i]`` and ``label_kept[i]`` belong to ``factors[i]`` (units as in
+    :class:`MuResult`); ``label_kept_per_digit[i]`` lists the rate for digits 0-9.
+    ``sigma_mean`` is the mean posterior standard deviation over the latent dimensions
+    and images, to translate a factor into a distance in latent space.
+    """
+
+    factors: tuple
+    digits: np.ndarray
+    indices: np.ndarray
+    originals: np.ndarray
+    images: np.ndarray
+    distance: list
+    label_kept: list
+    label_kept_per_digit: list
+    sigma_mean: float
+    classifier_accuracy: float
+    n_images: int
+    seed: int
+    source_description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers (no images), JSON-safe."""
+        out = {k: v for k, v in self.__dict__.items() if k not in {"originals", "images"}}
+        out["distance_unit"] = "RMS pixel difference (grey levels, 0-1), mean over images"
+        out["label_kept_unit"] = "fraction of held-out images"
+        return _json_safe(out)
+
+
+def sigma_experiment(
+    model: VAE,
+    data: MnistData,
+    *,
+    factors: Sequence[float] = (0.1, 1, 10, 100),
+    classifier: DigitClassifier | None = None,
+    n_images: int = 1000,
+    seed: int = 0,
+) -> SigmaResult:
+    """Experiment 2 of the original study, measured.
+
+    Decode ``mu + factor * sigma * eps`` for every factor, with the **same** eps for all
+    factors so that only the scale changes between columns. The original found the digit
+    kept at 0.1 and 1 and lost at 10 and 100; here that reads as ``label_kept`` falling
+    and ``distance`` growing with the factor.
+
+    Parameters and defaults as in :func:`mu_experiment`; ``factors`` are the multipliers
+    of sigma.
+    """
+    _check_vae(model, "sigma_experiment")
+    factors = tuple(float(f) for f in factors)
+    if not factors:
+        raise ValueError("factors must hold at least one number")
+    rng = np.random.default_rng(seed)
+    classifier = _classifier_for(data, classifier, seed)
+    images, labels, indices = _held_out(data, n_images, rng)
+
+    mu, log_var = _encode(model, images)
+    eps = rng.standard_normal(mu.shape).astype(np.float32)
+    shown = pick_one_per_digit(labels, seed=seed)
+    distance, label_kept, per_digit, columns = [], [], [], []
+    for factor in factors:
+        decoded = _decode(model, sample_with_sigma_factor(mu, log_var, factor, eps))
+        kept = classifier.predict(decoded) == labels
+        distance.append(float(np.mean(_rms_distance(decoded, images))))
+        label_kept.append(float(np.mean(kept)))
+        per_digit.append(_label_kept_per_digit(kept, labels))
+        columns.append(decoded[shown])
+    return SigmaResult(
+        factors=factors,
+        digits=labels[shown],
+        indices=indices[shown],
+        originals=images[shown, :, :, 0],
+        images=np.stack(columns, axis=1),
+        distance=distance,
+        label_kept=label_kept,
+        label_kept_per_digit=per_digit,
+        sigma_mean=float(np.mean(np.exp(log_var / 2))),
+        classifier_accuracy=float(classifier.accuracy),
+        n_images=len(images),
+        seed=seed,
+        source_description=data.source_description,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Experiment 3: the two terms of the loss
+# ---------------------------------------------------------------------------
+
+
+def knn_accuracy(
+    train_codes: Any, train_labels: Any, test_codes: Any, test_labels: Any, *, k: int = 5
+) -> float:
+    """Accuracy (fraction) of a k-nearest-neighbour classifier on the latent codes.
+
+    Fitted on ``train_codes`` (N, D) with ``train_labels``, scored on ``test_codes``.
+    Chance is 1 / number of classes (0.1 for ten balanced digits): codes that carry no
+    information about the digit score near it.
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    k = _check_positive_int("k", k)
+    train_codes = np.asarray(train_codes, dtype=np.float64)
+    test_codes = np.asarray(test_codes, dtype=np.float64)
+    if train_codes.ndim == 1:
+        train_codes = train_codes[:, None]
+    if test_codes.ndim == 1:
+        test_codes = test_codes[:, None]
+    if len(train_codes) < k:
+        raise ValueError(
+            f"k={k} neighbours need at least {k} training codes, got {len(train_codes)}"
+        )
+    neighbours = KNeighborsClassifier(n_neighbors=k).fit(train_codes, np.asarray(train_labels))
+    return float(neighbours.score(test_codes, np.asarray(test_labels)))
+
+
+def aggregate_moments(codes: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of codes (N, D), over the N images.
+
+    The covariance is the unbiased sample covariance (``np.cov``, divisor N - 1). For
+    codes drawn from the prior N(0, I) both are close to 0 and the identity.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < 2:
+        raise ValueError(f"codes must be an (N, D) array with N >= 2, got shape {codes.shape}")
+    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False))
+
+
+def gaussian_kl_to_prior(mean: Any, cov: Any) -> float:
+    """KL(N(mean, cov) || N(0, I)) in nats: one number for "how far are these moments
+    from the prior's". 0 exactly when mean = 0 and cov = I.
+
+    ``KL = 1/2 * (trace(cov) + |mean|^2 - D - log det(cov))``.
+    """
+    mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    cov = np.atleast_2d(np.asarray(cov, dtype=np.float64))
+    sign, log_det = np.linalg.slogdet(cov)
+    if sign <= 0:
+        return math.inf
+    return float(0.5 * (np.trace(cov) + mean @ mean - len(mean) - log_det))
+
+
+@dataclass
+class LossTermsRun:
+    """One VAE of :func:`loss_terms_experiment`.
+
+    ``kl`` and ``reconstruction`` are final values on the held-out images, nats per
+    image, both measured whatever the weights. ``knn_accuracy`` is the 5-NN accuracy of
+    held-out sampled codes z given the training codes (``knn_accuracy_mu`` the same on
+    mu). ``latent_mean`` (D,) and ``latent_cov`` (D, D) are the moments of the sampled
+    training codes (the aggregate posterior), ``moment_kl`` = KL(N(mean, cov) || N(0, I))
+    in nats. ``codes`` (N, D) and ``labels`` (N,) are those training codes for a scatter.
+    """
+
+    name: str
+    kl_weight: float
+    reconstruction_weight: float
+    kl: float
+    reconstruction: float
+    knn_accuracy: float
+    knn_accuracy_mu: float
+    latent_mean: np.ndarray
+    latent_cov: np.ndarray
+    moment_kl: float
+    codes: np.ndarray
+    labels: np.ndarray
+    history: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers (no codes), JSON-safe."""
+        out = {k: v for k, v in self.__dict__.items() if k not in {"codes", "labels"}}
+        out["n_codes"] = len(self.codes)
+        return _json_safe(out)
+
+
+@dataclass
+class LossTermsResult:
+    """The three runs of :func:`loss_terms_experiment`, by name: "full", "kl_only",
+    "reconstruction_only"."""
+
+    runs: dict
+    chance_accuracy: float
+    epochs: int
+    latent_dim: int
+    seed: int
+    source_description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "runs": {name: run.to_dict() for name, run in self.runs.items()},
+            "chance_accuracy": self.chance_accuracy,
+            "epochs": self.epochs,
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+            "source_description": self.source_description,
+            "unit": "kl and reconstruction in nats per image (held-out); accuracies as fractions",
+        }
+        return _json_safe(out)
+
+
+def _sampled_codes(model: Any, images: np.ndarray, rng: np.random.Generator):
+    mu, log_var = _encode(model, images)
+    eps = rng.standard_normal(mu.shape).astype(np.float32)
+    return sample_with_sigma_factor(mu, log_var, 1.0, eps), mu
+
+
+def loss_terms_experiment(
+    data: MnistData,
+    *,
+    epochs: int = 20,
+    latent_dim: int = 2,
+    seed: int = 0,
+    verbose: int = 0,
+) -> LossTermsResult:
+    """Experiment 3 of the original study, measured: what each term of -ELBO does alone.
+
+    Trains three fresh VAEs with identical settings (architecture, initial weights,
+    batches, noise) except the weights of the loss terms: "full" (1, 1), "kl_only"
+    (KL weight 1, reconstruction weight 0) and "reconstruction_only" (0, 1). For each,
+    the final KL and reconstruction on the held-out images, the 5-NN accuracy of the
+    latent codes and the moments of the aggregate codes. The original found an
+    uninformative N(0, I) blob for KL alone (here: KL near 0, kNN near chance, moments
+    near 0 and I) and separated clusters without regular structure for reconstruction
+    alone (here: high kNN accuracy, a large KL, moments far from the prior).
+
+    Parameters
+    ----------
+    data : MnistData
+    epochs : int, default 20
+    latent_dim : int, default 2
+    seed : int, default 0
+    verbose : int, default 0
+        Passed to ``fit``.
+
+    Returns
+    -------
+    LossTermsResult
+    """
+    from vae_tf.evaluation import evaluate_elbo
+
+    epochs = _check_positive_int("epochs", epochs)
+    rng = np.random.default_rng(seed)
+    n_codes = min(MAX_SCATTER_CODES, len(data.x_train))
+    code_indices = np.sort(rng.choice(len(data.x_train), size=n_codes, replace=False))
+    train_images = np.asarray(data.x_train[code_indices], dtype=np.float32)
+    train_labels = np.asarray(data.y_train[code_indices], dtype=np.int64)
+    test_images = np.asarray(data.x_test, dtype=np.float32)
+    test_labels = np.asarray(data.y_test, dtype=np.int64)
+
+    runs = {}
+    for name, (kl_weight, reconstruction_weight) in LOSS_TERM_RUNS.items():
+        model, history = train_vae(
+            data,
+            latent_dim=latent_dim,
+            epochs=epochs,
+            kl_weight=kl_weight,
+            reconstruction_weight=reconstruction_weight,
+            seed=seed,
+            verbose=verbose,
+        )
+        terms = evaluate_elbo(model, test_images, seed=seed)
+        code_rng = np.random.default_rng(seed + 1)  # the same eps for the three runs
+        codes, train_mu = _sampled_codes(model, train_images, code_rng)
+        test_codes, test_mu = _sampled_codes(model, test_images, code_rng)
+        mean, cov = aggregate_moments(codes)
+        runs[name] = LossTermsRun(
+            name=name,
+            kl_weight=kl_weight,
+            reconstruction_weight=reconstruction_weight,
+            kl=float(terms["kl"]),
+            reconstruction=float(terms["reconstruction"]),
+            knn_accuracy=knn_accuracy(codes, train_labels, test_codes, test_labels),
+            knn_accuracy_mu=knn_accuracy(train_mu, train_labels, test_mu, test_labels),
+            latent_mean=mean,
+            latent_cov=cov,
+            moment_kl=gaussian_kl_to_prior(mean, cov),
+            codes=codes,
+            labels=train_labels,
+            history=history,
+        )
+    return LossTermsResult(
+        runs=runs,
+        chance_accuracy=CHANCE_ACCURACY,
+        epochs=epochs,
+        latent_dim=latent_dim,
+        seed=seed,
+        source_description=data.source_description,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Beyond the original: the beta sweep
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class BetaSweepResult:
+    """One trained VAE per KL weight beta, scored on binarized held-out images.
+
+    Lists are per beta, in the order of ``betas``. ``reconstruction``, ``kl`` and
+    ``neg_elbo`` (= reconstruction + kl, the beta=1 objective whatever beta trained) are
+    one-sample estimates in nats per image; ``iwae_nll`` is the IWAE estimate of
+    -log p(x) with ``k`` samples (nats per image, lower is better); ``active_units``
+    counts latent dimensions with Cov_x(E_q[z_u | x]) > 0.01 (Burda et al., 2016);
+    ``kl_per_unit[i]`` lists the KL of each latent dimension (nats per image, sorted from
+    largest to smallest), which shows a unit fading toward the prior before its variance
+    falls below Burda's threshold.
+    """
+
+    betas: list
+    reconstruction: list
+    kl: list
+    neg_elbo: list
+    iwae_nll: list
+    active_units: list
+    kl_per_unit: list
+    latent_dim: int
+    epochs: int
+    k: int
+    n_images: int
+    seed: int
+    source_description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["unit"] = "nats per image on binarized held-out images; active_units of latent_dim"
+        return _json_safe(out)
+
+
+def beta_sweep(
+    data: MnistData,
+    *,
+    betas: Sequence[float] = (0.25, 1, 4, 16),
+    epochs: int = 10,
+    latent_dim: int = 8,
+    k: int = 50,
+    seed: int = 0,
+    verbose: int = 0,
+) -> BetaSweepResult:
+    """The experiment beyond the original: how the KL weight beta trades the two terms.
+
+    For each beta, a fresh VAE (``kl_weight=beta``) is trained on dynamically binarized
+    training images (the usual protocol for likelihoods on MNIST) and scored on the
+    held-out images binarized once with ``seed + 1``: reconstruction, KL, -ELBO, the IWAE
+    estimate of -log p(x) and the number of active units. As beta grows the KL falls,
+    the reconstruction worsens and units collapse to the prior (posterior collapse), so
+    active units drop. If ``data`` was loaded binarized already, its images are used
+    as they are.
+
+    Returns
+    -------
+    BetaSweepResult
+    """
+    from vae_tf.data import binarize_images
+    from vae_tf.evaluation import active_units, evaluate_elbo, iwae_nll
+
+    epochs = _check_positive_int("epochs", epochs)
+    k = _check_positive_int("k", k)
+    betas = [float(beta) for beta in betas]
+    if not betas or any(not beta >= 0 for beta in betas):
+        raise ValueError(f"betas must be a non-empty list of numbers >= 0, got {betas!r}")
+    if data.binarize == "none":
+        test_images = binarize_images(data.x_test, seed + 1)
+        binarize = "dynamic"
+    else:
+        test_images = np.asarray(data.x_test, dtype=np.float32)
+        binarize = "dynamic" if data.binarize == "dynamic" else "none"
+
+    columns: dict[str, list] = {
+        "reconstruction": [],
+        "kl": [],
+        "neg_elbo": [],
+        "iwae_nll": [],
+        "active_units": [],
+        "kl_per_unit": [],
+    }
+    for beta in betas:
+        model, _ = train_vae(
+            data,
+            latent_dim=latent_dim,
+            epochs=epochs,
+            kl_weight=beta,
+            seed=seed,
+            verbose=verbose,
+            validation_images=test_images,
+            binarize=binarize,
+        )
+        terms = evaluate_elbo(model, test_images, seed=seed)
+        columns["reconstruction"].append(float(terms["reconstruction"]))
+        columns["kl"].append(float(terms["kl"]))
+        columns["neg_elbo"].append(float(terms["neg_elbo"]))
+        columns["iwae_nll"].append(float(iwae_nll(model, test_images, k=k, seed=seed)))
+        columns["active_units"].append(int(active_units(model, test_images)))
+        mu, log_var = _encode(model, test_images)
+        unit_kl = np.mean(-0.5 * (1.0 + log_var - np.square(mu) - np.exp(log_var)), axis=0)
+        columns["kl_per_unit"].append(sorted((float(v) for v in unit_kl), reverse=True))
+    return BetaSweepResult(
+        betas=betas,
+        **columns,
+        latent_dim=latent_dim,
+        epochs=epochs,
+        k=k,
+        n_images=len(test_images),
+        seed=seed,
+        source_description=data.source_description,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Latent interpolation
+# ---------------------------------------------------------------------------
+
+
+def interpolate(model: VAE, image_a: Any, image_b: Any, *, steps: int = 8) -> np.ndarray:
+    """Decodings along the straight line from mu(image_a) to mu(image_b).
+
+    Parameters
+    ----------
+    model : VAE
+    image_a, image_b : arrays (28, 28), (28, 28, 1) or a batch of one
+    steps : int, default 8
+        Number of points, both ends included.
+
+    Returns
+    -------
+    np.ndarray, shape (steps, 28, 28): pixel probabilities; the first row decodes
+    mu(image_a), the last mu(image_b).
+    """
+    _check_vae(model, "interpolate")
+    steps = _check_positive_int("steps", steps)
+    pair = []
+    for image in (image_a, image_b):
+        image = np.asarray(image, dtype=np.float32)
+        if image.size != 28 * 28:
+            raise ValueError(f"each image must hold 28 x 28 pixels, got shape {image.shape}")
+        pair.append(image.reshape(28, 28, 1))
+    mu, _ = _encode(model, np.stack(pair))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return _decode(model, (1.0 - t) * mu[0] + t * mu[1])
