@@ -84,18 +84,17 @@ def run_checks(name: str, obj: Any) -> ExerciseResult:
     return outcome
 
 
-def check(name: str, obj: Any) -> ExerciseResult:
+def check(name: str, obj: Any) -> None:
     """Check the student's ``obj`` for exercise ``name`` and print the verdict.
 
     This is what the self-check cell after each exercise calls. It never raises at the
     student: a wrong answer, an exception in their code or an unfinished stub all end
-    in a printed explanation. The result is returned too (Jupyter shows nothing extra,
-    because ``ExerciseResult`` has no rich display).
+    in a printed explanation. It returns nothing, so that a notebook cell ending with
+    it shows the verdict alone; ``run_checks`` returns the same outcome as an object.
     """
     try:
         outcome = run_checks(name, obj)
     except KeyError as error:
         print(f"Cannot check: {error.args[0]}")
-        return ExerciseResult(exercise=name)
+        return
     print(outcome.verdict())
-    return outcome
