@@ -229,12 +229,13 @@ def loss_curves(history: dict, *, title: str = "", source: str | None = None) ->
             "history must hold 'loss', 'reconstruction_loss' or 'kl_loss' lists "
             f"(keras History.history), got keys {sorted(history)}"
         )
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    panels = (
-        (left, ("loss", "reconstruction_loss"), "Loss and reconstruction term"),
-        (right, ("kl_loss",), "KL term"),
-    )
+    has_kl = bool(history.get("kl_loss") or history.get("val_kl_loss"))
+    # A plain autoencoder has no KL term: one panel, no empty one beside it.
+    fig = Figure(figsize=(10, 4) if has_kl else (5.5, 4), layout="constrained")
+    axes = fig.subplots(1, 2 if has_kl else 1, squeeze=False)[0]
+    panels = [(axes[0], ("loss", "reconstruction_loss"), "Loss and reconstruction term")]
+    if has_kl:
+        panels.append((axes[1], ("kl_loss",), "KL term"))
     for ax, keys, panel_title in panels:
         for key in keys:
             for prefix, style, where in (("", "-", "train"), ("val_", "--", "held-out")):
