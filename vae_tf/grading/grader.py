@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vae_tf._files import write_atomically
 from vae_tf.config import FAST_ENV
 
 STATUS_MEANING = {
@@ -263,20 +264,7 @@ def _write_html(notebook: Any, path: Path) -> None:
 
     exporter = HTMLExporter(sanitize_html=True)
     body, _resources = exporter.from_notebook_node(_cap_outputs(notebook))
-    _write_atomically(path, body)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, body)
 
 
 def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
@@ -500,8 +488,8 @@ def grade(
     rows.sort(key=lambda row: row.student)
     order = _exercise_order(rows)
     for row in rows:
-        _write_atomically(out / "feedback" / f"{row.student}.md", feedback_markdown(row, order))
-    _write_atomically(out / "gradebook.csv", gradebook_csv(rows, order))
+        write_atomically(out / "feedback" / f"{row.student}.md", feedback_markdown(row, order))
+    write_atomically(out / "gradebook.csv", gradebook_csv(rows, order))
     if progress:
         print(summary_line(rows, out), file=sys.stderr, flush=True)
     return rows
