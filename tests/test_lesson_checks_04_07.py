@@ -1,0 +1,332 @@
+"""The exercise checks of lessons 04-07 pass on correct code and fail on typical mistakes.
+
+Each test runs the registered checks (as the self-check cell and the grader do) on a
+reference implementation written here, or on a deliberately wrong one, and asserts that
+the failure message says what is wrong in plain words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vae_tf.grading import run_checks
+
+
+def _messages(name: str, obj: object) -> str:
+    outcome = run_checks(name, obj)
+    assert not outcome.passed, f"the checks of {name!r} passed on a wrong implementation"
+    return "\n".join(result.message for result in outcome.results if not result.passed)
+
+
+def _assert_passes(name: str, obj: object) -> None:
+    outcome = run_checks(name, obj)
+    assert outcome.passed, outcome.verdict()
+
+
+def _stub(*args: object, **kwargs: object) -> None:
+    raise NotImplementedError("Exercise: write it")
+
+
+# --------------------------------------------------------------------------- lesson 04
+
+
+def noisy_expectation(mu, log_var, eps, u):
+    return mu + np.exp(log_var / 2) * eps + u
+
+
+def label_kept_rate(predicted_labels, true_labels):
+    predicted_labels = np.asarray(predicted_labels)
+    true_labels = np.asarray(true_labels)
+    if predicted_labels.shape != true_labels.shape:
+        raise ValueError(f"shapes differ: {predicted_labels.shape} and {true_labels.shape}")
+    return float(np.mean(predicted_labels == true_labels))
+
+
+def test_noisy_expectation_checks_pass_on_reference():
+    _assert_passes("noisy_expectation", noisy_expectation)
+
+
+def test_noisy_expectation_checks_catch_variance_used_as_sigma():
+    message = _messages("noisy_expectation", lambda mu, lv, eps, u: mu + np.exp(lv) * eps + u)
+    assert "variance" in message and "exp(log_var / 2)" in message
+
+
+def test_noisy_expectation_checks_catch_noise_hard_coded_to_two_dimensions():
+    def two_dimensional(mu, log_var, eps, u):
+        return mu + np.exp(log_var / 2) * eps[:, :2] + u[:, :2]
+
+    assert "hard-coded 2 dimensions" in _messages("noisy_expectation", two_dimensional)
+
+
+def test_noisy_expectation_checks_catch_noise_drawn_inside_instead_of_u():
+    def own_noise(mu, log_var, eps, u):
+        return mu + np.exp(log_var / 2) * eps + np.random.uniform(-1, 1, size=np.shape(mu))
+
+    assert "use the u you are given" in _messages("noisy_expectation", own_noise)
+
+
+def test_noisy_expectation_checks_catch_forgotten_uniform_shift():
+    message = _messages("noisy_expectation", lambda mu, lv, eps, u: mu + np.exp(lv / 2) * eps)
+    assert "uniform noise u should be added" in message
+
+
+def test_label_kept_rate_checks_pass_on_reference():
+    _assert_passes("label_kept_rate", label_kept_rate)
+
+
+def test_label_kept_rate_checks_catch_a_count_instead_of_a_fraction():
+    def count(predicted, true):
+        if np.shape(predicted) != np.shape(true):
+            raise ValueError("shapes differ")
+        return int(np.sum(np.asarray(predicted) == np.asarray(true)))
+
+    assert "number of kept labels" in _messages("label_kept_rate", count)
+
+
+def test_label_kept_rate_checks_catch_a_percentage():
+    assert "percentage" in _messages("label_kept_rate", lambda p, t: 100 * label_kept_rate(p, t))
+
+
+def test_label_kept_rate_checks_catch_silent_broadcasting():
+    message = _messages(
+        "label_kept_rate", lambda p, t: float(np.mean(np.asarray(p) == np.asarray(t)))
+    )
+    assert "ValueError" in message and "(4,) and (4, 1)" in message
+
+
+def test_lesson_04_checks_explain_an_unwritten_stub():
+    for name in ("noisy_expectation", "label_kept_rate"):
+        assert "not written yet" in _messages(name, _stub)
+
+
+# --------------------------------------------------------------------------- lesson 05
+
+
+def sample_with_sigma_factor(mu, log_var, factor, eps):
+    return mu + factor * np.exp(log_var / 2) * eps
+
+
+def test_sample_with_sigma_factor_checks_pass_on_reference():
+    _assert_passes("sample_with_sigma_factor", sample_with_sigma_factor)
+
+
+def test_sample_with_sigma_factor_agrees_with_the_package_function():
+    from vae_tf.experiments import sample_with_sigma_factor as package_version
+
+    _assert_passes("sample_with_sigma_factor", package_version)
+
+
+def test_sample_with_sigma_factor_checks_catch_variance_used_as_sigma():
+    message = _messages(
+        "sample_with_sigma_factor", lambda mu, lv, f, eps: mu + f * np.exp(lv) * eps
+    )
+    assert "variance exp(log_var)" in message
+
+
+def test_sample_with_sigma_factor_checks_catch_factor_applied_to_mu():
+    message = _messages(
+        "sample_with_sigma_factor", lambda mu, lv, f, eps: f * (mu + np.exp(lv / 2) * eps)
+    )
+    assert "factor 0" in message and "never mu" in message
+
+
+def test_sample_with_sigma_factor_checks_catch_factor_scaling_the_variance():
+    message = _messages(
+        "sample_with_sigma_factor",
+        lambda mu, lv, f, eps: mu + np.sqrt(f) * np.exp(lv / 2) * eps,
+    )
+    assert "scaled the variance" in message
+
+
+def test_lesson_05_checks_explain_an_unwritten_stub():
+    assert "not written yet" in _messages("sample_with_sigma_factor", _stub)
+
+
+# --------------------------------------------------------------------------- lesson 06
+
+
+def aggregate_moments(codes):
+    codes = np.asarray(codes, dtype=np.float64)
+    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False))
+
+
+def knn_latent_accuracy(train_codes, train_labels, test_codes, test_labels, k=5):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    return float(classifier.score(test_codes, test_labels))
+
+
+def test_aggregate_moments_checks_pass_on_reference():
+    _assert_passes("aggregate_moments", aggregate_moments)
+
+
+def test_aggregate_moments_checks_pass_on_the_package_function():
+    from vae_tf.experiments import aggregate_moments as package_version
+
+    _assert_passes("aggregate_moments", package_version)
+
+
+def test_aggregate_moments_checks_catch_np_cov_without_rowvar():
+    message = _messages("aggregate_moments", lambda c: (c.mean(axis=0), np.cov(c)))
+    assert "rowvar=False" in message
+
+
+def test_aggregate_moments_checks_catch_the_zero_dimensional_cov_for_one_dimension():
+    message = _messages("aggregate_moments", lambda c: (c.mean(axis=0), np.cov(c, rowvar=False)))
+    assert "D = 1" in message and "atleast_2d" in message
+
+
+def test_aggregate_moments_checks_catch_uncentred_codes():
+    def uncentred(codes):
+        codes = np.asarray(codes, dtype=np.float64)
+        return codes.mean(axis=0), codes.T @ codes / (len(codes) - 1)
+
+    assert "not centred" in _messages("aggregate_moments", uncentred)
+
+
+def test_knn_latent_accuracy_checks_pass_on_reference():
+    _assert_passes("knn_latent_accuracy", knn_latent_accuracy)
+
+
+def test_knn_latent_accuracy_checks_catch_an_ignored_k():
+    def one_neighbour(train_codes, train_labels, test_codes, test_labels, k=5):
+        return knn_latent_accuracy(train_codes, train_labels, test_codes, test_labels, k=1)
+
+    assert "k argument" in _messages("knn_latent_accuracy", one_neighbour)
+
+
+def test_knn_latent_accuracy_checks_catch_a_percentage():
+    def percent(*args, **kwargs):
+        return 100 * knn_latent_accuracy(*args, **kwargs)
+
+    assert "percentage" in _messages("knn_latent_accuracy", percent)
+
+
+def test_lesson_06_checks_explain_an_unwritten_stub():
+    for name in ("aggregate_moments", "knn_latent_accuracy"):
+        assert "not written yet" in _messages(name, _stub)
+
+
+# --------------------------------------------------------------------------- lesson 07
+
+
+def active_units(mu_matrix, threshold=0.01):
+    return int(np.sum(np.var(np.asarray(mu_matrix, dtype=np.float64), axis=0) > threshold))
+
+
+def kl_warmup_weight(epoch, warmup_epochs, target=1.0):
+    if warmup_epochs <= 0:
+        return float(target)
+    return float(target) * min(1.0, epoch / warmup_epochs)
+
+
+def _klwarmup_class():
+    import keras
+
+    class KLWarmup(keras.callbacks.Callback):
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.kl_weight = float(self.schedule(epoch))
+
+    return KLWarmup
+
+
+def test_active_units_checks_pass_on_reference():
+    _assert_passes("active_units", active_units)
+
+
+def test_active_units_checks_catch_the_standard_deviation_used_as_variance():
+    def by_std(mu_matrix, threshold=0.01):
+        return int(np.sum(np.std(mu_matrix, axis=0) > threshold))
+
+    assert "not the standard deviation" in _messages("active_units", by_std)
+
+
+def test_active_units_checks_catch_the_wrong_axis():
+    def wrong_axis(mu_matrix, threshold=0.01):
+        return int(np.sum(np.var(mu_matrix, axis=1) > threshold))
+
+    assert "axis 0" in _messages("active_units", wrong_axis)
+
+
+def test_active_units_checks_catch_a_non_integer_result():
+    def array_result(mu_matrix, threshold=0.01):
+        return np.var(mu_matrix, axis=0) > threshold
+
+    assert "whole number" in _messages("active_units", array_result)
+
+
+def test_kl_warmup_weight_checks_pass_on_reference():
+    _assert_passes("kl_warmup_weight", kl_warmup_weight)
+
+
+def test_kl_warmup_weight_checks_catch_a_division_by_zero():
+    def no_guard(epoch, warmup_epochs, target=1.0):
+        return target * min(1.0, epoch / warmup_epochs)
+
+    assert "divided by zero" in _messages("kl_warmup_weight", no_guard)
+
+
+def test_kl_warmup_weight_checks_catch_an_unclipped_ramp():
+    def unclipped(epoch, warmup_epochs, target=1.0):
+        return target if warmup_epochs <= 0 else target * epoch / warmup_epochs
+
+    assert "never more" in _messages("kl_warmup_weight", unclipped)
+
+
+def test_kl_warmup_weight_checks_catch_an_ignored_target():
+    def ignores_target(epoch, warmup_epochs, target=1.0):
+        return kl_warmup_weight(epoch, warmup_epochs)
+
+    assert "target weight (beta)" in _messages("kl_warmup_weight", ignores_target)
+
+
+def test_kl_warmup_callback_checks_pass_on_reference():
+    _assert_passes("kl_warmup_callback", _klwarmup_class())
+
+
+def test_kl_warmup_callback_checks_catch_a_callback_one_epoch_ahead():
+    import keras
+
+    class Ahead(keras.callbacks.Callback):
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.kl_weight = float(self.schedule(epoch + 1))
+
+    assert "on_epoch_begin" in _messages("kl_warmup_callback", Ahead)
+
+
+def test_kl_warmup_callback_checks_catch_a_plain_class():
+    class NotACallback:
+        def __init__(self, schedule):
+            self.schedule = schedule
+
+    assert "keras.callbacks.Callback" in _messages("kl_warmup_callback", NotACallback)
+
+
+def test_lesson_07_checks_explain_an_unwritten_stub():
+    for name in ("active_units", "kl_warmup_weight"):
+        assert "not written yet" in _messages(name, _stub)
+
+
+def test_kl_warmup_callback_checks_fail_every_check_on_the_stub_class():
+    import keras
+
+    class KLWarmup(keras.callbacks.Callback):
+        def __init__(self, schedule):
+            super().__init__()
+            self.schedule = schedule
+
+        def on_epoch_begin(self, epoch, logs=None):
+            raise NotImplementedError("Exercise kl_warmup_callback: write it")
+
+    outcome = run_checks("kl_warmup_callback", KLWarmup)
+    assert outcome.points == 0
+    assert all("not written yet" in result.message for result in outcome.results)
