@@ -17,6 +17,17 @@ IMAGE_SHAPE = (28, 28, 1)
 ARCHITECTURES = ("mlp", "conv")
 
 
+def _torch_like_initializer() -> keras.initializers.Initializer:
+    """Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)): the default of PyTorch's layers.
+
+    The original study was PyTorch, so its weights started this way. Keras' Glorot
+    default starts the 512 -> 2 * latent_dim layer about twice as wide; with it the
+    recipe ended about 3 nats per image worse (IWAE, 20 epochs on the offline sample,
+    ``benchmarks/iwae_vs_pytorch.py``), with this one it matches PyTorch.
+    """
+    return keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
+
+
 def _check_arch(arch: str) -> str:
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
@@ -93,13 +104,39 @@ def build_encoder(
     inputs = keras.Input(shape=IMAGE_SHAPE, name="image")
     if _check_arch(arch) == "mlp":
         h = layers.Flatten()(inputs)
-        h = layers.Dense(hidden_units, activation="relu", name="hidden")(h)
+        h = layers.Dense(
+            hidden_units,
+            activation="relu",
+            name="hidden",
+            kernel_initializer=_torch_like_initializer(),
+        )(h)
     else:
-        h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
-        h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+        h = layers.Conv2D(
+            32,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            kernel_initializer=_torch_like_initializer(),
+        )(inputs)
+        h = layers.Conv2D(
+            64,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            kernel_initializer=_torch_like_initializer(),
+        )(h)
         h = layers.Flatten()(h)
-        h = layers.Dense(hidden_units // 2 or 1, activation="relu", name="hidden")(h)
-    h = layers.Dense(2 * latent_dim, name="mu_and_log_var")(h)
+        h = layers.Dense(
+            hidden_units // 2 or 1,
+            activation="relu",
+            name="hidden",
+            kernel_initializer=_torch_like_initializer(),
+        )(h)
+    h = layers.Dense(
+        2 * latent_dim, name="mu_and_log_var", kernel_initializer=_torch_like_initializer()
+    )(h)
     mu = layers.Lambda(lambda t: t[:, :latent_dim], name="mu")(h)
     log_var = layers.Lambda(lambda t: clip_log_var(t[:, latent_dim:]), name="log_var")(h)
     return keras.Model(inputs, [mu, log_var], name=name)
@@ -116,16 +153,46 @@ def build_decoder(
     latent_dim = _check_latent_dim(latent_dim)
     inputs = keras.Input(shape=(latent_dim,), name="z")
     if _check_arch(arch) == "mlp":
-        h = layers.Dense(hidden_units, activation="relu", name="hidden")(inputs)
-        h = layers.Dense(28 * 28, name="pixel_logits")(h)
+        h = layers.Dense(
+            hidden_units,
+            activation="relu",
+            name="hidden",
+            kernel_initializer=_torch_like_initializer(),
+        )(inputs)
+        h = layers.Dense(
+            28 * 28, name="pixel_logits", kernel_initializer=_torch_like_initializer()
+        )(h)
         logits = layers.Reshape(IMAGE_SHAPE, name="logits")(h)
     else:
-        h = layers.Dense(hidden_units // 2 or 1, activation="relu", name="hidden")(inputs)
-        h = layers.Dense(7 * 7 * 64, activation="relu")(h)
+        h = layers.Dense(
+            hidden_units // 2 or 1,
+            activation="relu",
+            name="hidden",
+            kernel_initializer=_torch_like_initializer(),
+        )(inputs)
+        h = layers.Dense(
+            7 * 7 * 64, activation="relu", kernel_initializer=_torch_like_initializer()
+        )(h)
         h = layers.Reshape((7, 7, 64))(h)
-        h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
-        h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
-        logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+        h = layers.Conv2DTranspose(
+            64,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            kernel_initializer=_torch_like_initializer(),
+        )(h)
+        h = layers.Conv2DTranspose(
+            32,
+            3,
+            strides=2,
+            padding="same",
+            activation="relu",
+            kernel_initializer=_torch_like_initializer(),
+        )(h)
+        logits = layers.Conv2DTranspose(
+            1, 3, padding="same", name="logits", kernel_initializer=_torch_like_initializer()
+        )(h)
     return keras.Model(inputs, logits, name=name)
 
 
