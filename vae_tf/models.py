@@ -211,14 +211,26 @@ def _replica_scaled(loss):
 class _CourseModel(keras.Model):
     """Shared by the VAE and the autoencoder: XLA on by default when compiling."""
 
-    def compile(self, optimizer: Any = "adam", *, jit_compile: Any = None, **kwargs: Any) -> None:
-        """Like ``keras.Model.compile``, but with XLA on by default on one device.
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        *,
+        jit_compile: Any = None,
+        steps_per_execution: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        """Like ``keras.Model.compile``, with defaults chosen for speed on a laptop CPU.
 
-        Keras 3 turns XLA off on CPU under ``jit_compile="auto"``; these small dense
-        networks train faster with it on (``benchmarks/train_speed.py``). Under a
-        multi-replica ``tf.distribute`` strategy XLA stays off, because the compiled
-        multi-step loop does not support it there. The default optimizer is Adam with
-        learning rate 1e-3, as in the original study.
+        - XLA on (on one device): Keras 3 turns it off on CPU under ``jit_compile="auto"``;
+          these small dense networks train about 1.3x faster with it. Under a
+          multi-replica ``tf.distribute`` strategy it stays off, because the compiled
+          multi-step loop does not support it there.
+        - ``steps_per_execution=16``: one call from Python runs 16 training steps, which
+          saves about a fifth of an epoch's time. Callbacks' ``on_batch_*`` hooks then
+          see every 16th step; ``on_epoch_*`` hooks are unchanged.
+        - Adam with learning rate 1e-3, as in the original study.
+
+        ``benchmarks/train_speed.py`` measures each of these.
         """
         import tensorflow as tf
 
@@ -226,7 +238,12 @@ class _CourseModel(keras.Model):
             jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
         if optimizer == "adam":
             optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **kwargs,
+        )
 
     # Overridden with ``compile`` so that a loaded ``.keras`` model comes back compiled.
     def get_compile_config(self) -> dict[str, Any] | None:
