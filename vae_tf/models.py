@@ -216,26 +216,29 @@ class _CourseModel(keras.Model):
         optimizer: Any = "adam",
         *,
         jit_compile: Any = None,
-        steps_per_execution: int = 16,
+        steps_per_execution: int | None = None,
         **kwargs: Any,
     ) -> None:
         """Like ``keras.Model.compile``, with defaults chosen for speed on a laptop CPU.
 
-        - XLA on (on one device): Keras 3 turns it off on CPU under ``jit_compile="auto"``;
-          these small dense networks train about 1.3x faster with it. Under a
-          multi-replica ``tf.distribute`` strategy it stays off, because the compiled
-          multi-step loop does not support it there.
+        - XLA on: Keras 3 turns it off on CPU under ``jit_compile="auto"``; these small
+          dense networks train about 1.3x faster with it.
         - ``steps_per_execution=16``: one call from Python runs 16 training steps, which
           saves about a fifth of an epoch's time. Callbacks' ``on_batch_*`` hooks then
           see every 16th step; ``on_epoch_*`` hooks are unchanged.
+        - Under a multi-replica ``tf.distribute`` strategy both stay off (XLA and
+          ``steps_per_execution=1``): Keras' distributed multi-step loop fails with them.
         - Adam with learning rate 1e-3, as in the original study.
 
         ``benchmarks/train_speed.py`` measures each of these.
         """
         import tensorflow as tf
 
+        one_device = tf.distribute.get_strategy().num_replicas_in_sync == 1
         if jit_compile is None:
-            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+            jit_compile = one_device
+        if steps_per_execution is None:
+            steps_per_execution = 16 if one_device else 1
         if optimizer == "adam":
             optimizer = keras.optimizers.Adam(learning_rate=1e-3)
         super().compile(
