@@ -166,3 +166,26 @@ def test_committed_solutions_are_clean_and_registered() -> None:
         pytest.skip("solutions/ has no notebooks yet")
     problems = validate_solutions(solutions)
     assert problems == [], "\n".join(problems)
+
+
+LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LESSONS, ids=[path.stem for path in LESSONS])
+def test_generated_lesson_fails_every_check_with_a_plain_message(path):
+    from vae_tf.grading.registry import exercises_of_lesson
+    from vae_tf.grading.sandbox import run_sandbox
+    from vae_tf.notebook_code import exercise_code_from_path
+
+    code = exercise_code_from_path(path)
+    result = run_sandbox(code, timeout=600, memory_mb=4096)
+    assert result.status == "ok", result.message
+    for exercise in exercises_of_lesson(code.lesson):
+        outcome = result.exercises[exercise.name]
+        assert outcome.points == 0, f"{path.name}: a stub of {exercise.name} earned points"
+        for failure in outcome.failures():
+            # The student reads what to do, not a traceback.
+            assert "not written yet" in failure.message, failure.message
+            assert "Traceback" not in failure.message
+            assert f"Exercise {exercise.name}" in failure.message  # the stub's hint

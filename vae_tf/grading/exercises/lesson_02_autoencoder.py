@@ -32,6 +32,8 @@ def _to_numpy(value: Any, what: str) -> np.ndarray:
         import keras
 
         return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    except NotImplementedError:
+        raise  # an unfinished stub: reported as "not written yet"
     except Exception:  # noqa: BLE001 - anything not array-like
         raise CheckFailed(
             f"{what} should return a tensor or an array.",

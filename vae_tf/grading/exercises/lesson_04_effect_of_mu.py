@@ -120,6 +120,8 @@ def _noisy_any_latent_dim(noisy_expectation: Any) -> None:
         tried = f"random mu, log_var, eps, u of shape ({batch}, {latent_dim})"
         try:
             value = noisy_expectation(mu, log_var, eps, u)
+        except NotImplementedError:
+            raise  # an unfinished stub: reported as "not written yet"
         except Exception as error:  # noqa: BLE001 - explained in terms of the latent size
             raise CheckFailed(
                 f"The code fails for a latent space of {latent_dim} dimensions "
@@ -228,6 +230,8 @@ def _kept_shapes(label_kept_rate: Any) -> None:
             value = label_kept_rate(first, second)
         except ValueError:
             continue
+        except NotImplementedError:
+            raise  # an unfinished stub: reported as "not written yet"
         except Exception as error:  # noqa: BLE001 - any other error type is the mistake here
             raise CheckFailed(
                 "Labels of different shapes should raise a ValueError that says so.",
