@@ -90,6 +90,15 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def _dense(units: int, **kwargs: Any) -> layers.Dense:
+    return layers.Dense(units, kernel_initializer=_torch_like_initializer(), **kwargs)
+
+
+def _conv(layer: type, filters: int, **kwargs: Any) -> layers.Layer:
+    # 3x3 kernels, "same" padding; ``layer`` is Conv2D or Conv2DTranspose.
+    return layer(filters, 3, padding="same", kernel_initializer=_torch_like_initializer(), **kwargs)
+
+
 def build_encoder(
     latent_dim: int = 2, arch: str = "mlp", hidden_units: int = 512, *, name: str = "encoder"
 ) -> keras.Model:
@@ -104,39 +113,13 @@ def build_encoder(
     inputs = keras.Input(shape=IMAGE_SHAPE, name="image")
     if _check_arch(arch) == "mlp":
         h = layers.Flatten()(inputs)
-        h = layers.Dense(
-            hidden_units,
-            activation="relu",
-            name="hidden",
-            kernel_initializer=_torch_like_initializer(),
-        )(h)
+        h = _dense(hidden_units, activation="relu", name="hidden")(h)
     else:
-        h = layers.Conv2D(
-            32,
-            3,
-            strides=2,
-            padding="same",
-            activation="relu",
-            kernel_initializer=_torch_like_initializer(),
-        )(inputs)
-        h = layers.Conv2D(
-            64,
-            3,
-            strides=2,
-            padding="same",
-            activation="relu",
-            kernel_initializer=_torch_like_initializer(),
-        )(h)
+        h = _conv(layers.Conv2D, 32, strides=2, activation="relu")(inputs)
+        h = _conv(layers.Conv2D, 64, strides=2, activation="relu")(h)
         h = layers.Flatten()(h)
-        h = layers.Dense(
-            hidden_units // 2 or 1,
-            activation="relu",
-            name="hidden",
-            kernel_initializer=_torch_like_initializer(),
-        )(h)
-    h = layers.Dense(
-        2 * latent_dim, name="mu_and_log_var", kernel_initializer=_torch_like_initializer()
-    )(h)
+        h = _dense(hidden_units // 2 or 1, activation="relu", name="hidden")(h)
+    h = _dense(2 * latent_dim, name="mu_and_log_var")(h)
     mu = layers.Lambda(lambda t: t[:, :latent_dim], name="mu")(h)
     log_var = layers.Lambda(lambda t: clip_log_var(t[:, latent_dim:]), name="log_var")(h)
     return keras.Model(inputs, [mu, log_var], name=name)
@@ -153,46 +136,16 @@ def build_decoder(
     latent_dim = _check_latent_dim(latent_dim)
     inputs = keras.Input(shape=(latent_dim,), name="z")
     if _check_arch(arch) == "mlp":
-        h = layers.Dense(
-            hidden_units,
-            activation="relu",
-            name="hidden",
-            kernel_initializer=_torch_like_initializer(),
-        )(inputs)
-        h = layers.Dense(
-            28 * 28, name="pixel_logits", kernel_initializer=_torch_like_initializer()
-        )(h)
+        h = _dense(hidden_units, activation="relu", name="hidden")(inputs)
+        h = _dense(28 * 28, name="pixel_logits")(h)
         logits = layers.Reshape(IMAGE_SHAPE, name="logits")(h)
     else:
-        h = layers.Dense(
-            hidden_units // 2 or 1,
-            activation="relu",
-            name="hidden",
-            kernel_initializer=_torch_like_initializer(),
-        )(inputs)
-        h = layers.Dense(
-            7 * 7 * 64, activation="relu", kernel_initializer=_torch_like_initializer()
-        )(h)
+        h = _dense(hidden_units // 2 or 1, activation="relu", name="hidden")(inputs)
+        h = _dense(7 * 7 * 64, activation="relu")(h)
         h = layers.Reshape((7, 7, 64))(h)
-        h = layers.Conv2DTranspose(
-            64,
-            3,
-            strides=2,
-            padding="same",
-            activation="relu",
-            kernel_initializer=_torch_like_initializer(),
-        )(h)
-        h = layers.Conv2DTranspose(
-            32,
-            3,
-            strides=2,
-            padding="same",
-            activation="relu",
-            kernel_initializer=_torch_like_initializer(),
-        )(h)
-        logits = layers.Conv2DTranspose(
-            1, 3, padding="same", name="logits", kernel_initializer=_torch_like_initializer()
-        )(h)
+        h = _conv(layers.Conv2DTranspose, 64, strides=2, activation="relu")(h)
+        h = _conv(layers.Conv2DTranspose, 32, strides=2, activation="relu")(h)
+        logits = _conv(layers.Conv2DTranspose, 1, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
 
 

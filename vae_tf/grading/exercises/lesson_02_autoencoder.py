@@ -17,28 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from vae_tf.grading.exercises._helpers import to_numpy
 from vae_tf.grading.registry import CheckFailed, exercise
 
 LESSON = "02_autoencoder"
 PIXELS = 28 * 28
 HIDDEN = 512
-
-
-def _to_numpy(value: Any, what: str) -> np.ndarray:
-    """A tensor or array as float64 NumPy; a plain-words failure for anything else."""
-    if value is None:
-        raise CheckFailed(f"{what} returned None.", hint="did you forget the `return` statement?")
-    try:
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
-    except NotImplementedError:
-        raise  # an unfinished stub: reported as "not written yet"
-    except Exception:  # noqa: BLE001 - anything not array-like
-        raise CheckFailed(
-            f"{what} should return a tensor or an array.",
-            got=f"a {type(value).__name__}",
-        ) from None
 
 
 def _tensor(array: np.ndarray):
@@ -81,7 +65,7 @@ reconstruction_loss_exercise = exercise(
 @reconstruction_loss_exercise.add_check("returns one value per image")
 def _reconstruction_loss_shape(reconstruction_loss: Any) -> None:
     x, logits = _example_batch(4, seed=0)
-    result = _to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
+    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
     if result.shape != (4,):
         hint = "sum over the pixel axes only, keep the batch axis"
         if result.shape == ():
@@ -101,7 +85,7 @@ def _reconstruction_loss_shape(reconstruction_loss: Any) -> None:
 def _reconstruction_loss_values(reconstruction_loss: Any) -> None:
     x, logits = _example_batch(3, seed=1)
     expected = reference_reconstruction_loss(x, logits)
-    result = _to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
+    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
     result = result.reshape(-1)
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-3):
         return
@@ -138,7 +122,7 @@ def _reconstruction_loss_extreme(reconstruction_loss: Any) -> None:
     wrong[1, 14:, :, :].flat[:100] = True
     logits[wrong] = 50.0
     expected = reference_reconstruction_loss(x, logits)
-    result = _to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
+    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
     result = result.reshape(-1)
     if result.shape != expected.shape or not np.all(np.isfinite(result)):
         raise CheckFailed(
@@ -165,7 +149,7 @@ def _reconstruction_loss_batch_sizes(reconstruction_loss: Any) -> None:
     for count in (1, 7):
         x, logits = _example_batch(count, seed=2 + count)
         expected = reference_reconstruction_loss(x, logits)
-        result = _to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
+        result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
         if result.shape != (count,) or not np.allclose(result, expected, rtol=1e-4, atol=1e-3):
             raise CheckFailed(
                 f"The loss is wrong for a batch of {count} image(s).",
@@ -229,7 +213,7 @@ def _dense_kernels(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
 @build_decoder_exercise.add_check("maps (N, latent_dim) codes to (N, 28, 28, 1)")
 def _build_decoder_shape(build_decoder: Any) -> None:
     model = _build(build_decoder, 2)
-    result = _to_numpy(model(_codes(5, 2)), "the decoder")
+    result = to_numpy(model(_codes(5, 2)), "the decoder")
     if result.shape != (5, 28, 28, 1):
         raise CheckFailed(
             "The decoder should output one 28x28x1 image of logits per code.",
@@ -264,7 +248,7 @@ def _build_decoder_parameters(build_decoder: Any) -> None:
 def _build_decoder_forward(build_decoder: Any) -> None:
     model = _build(build_decoder, 2)
     z = _codes(6, 2, seed=1)
-    result = _to_numpy(model(z), "the decoder").reshape(6, -1)
+    result = to_numpy(model(z), "the decoder").reshape(6, -1)
     pairs = _dense_kernels(model)
     if len(pairs) != 2 or pairs[0][0].shape != (2, HIDDEN) or pairs[1][0].shape != (HIDDEN, PIXELS):
         raise CheckFailed(

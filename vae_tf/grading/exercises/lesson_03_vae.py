@@ -20,24 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from vae_tf.grading.exercises._helpers import to_numpy
 from vae_tf.grading.registry import CheckFailed, exercise
 
 LESSON = "03_vae"
-
-
-def _to_numpy(value: Any, what: str) -> np.ndarray:
-    if value is None:
-        raise CheckFailed(f"{what} returned None.", hint="did you forget the `return` statement?")
-    try:
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
-    except NotImplementedError:
-        raise  # an unfinished stub: reported as "not written yet"
-    except Exception:  # noqa: BLE001 - anything not array-like
-        raise CheckFailed(
-            f"{what} should return a tensor.", got=f"a {type(value).__name__}"
-        ) from None
 
 
 def _tensor(array: Any):
@@ -93,7 +79,7 @@ def _call_layer(layer: Any, inputs: list) -> Any:
 
 
 def _sample(layer: Any, mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
-    return _to_numpy(
+    return to_numpy(
         _call_layer(layer, [_tensor(mu), _tensor(log_var)]), "Sampling()([mu, log_var])"
     )
 
@@ -224,7 +210,7 @@ kl_exercise = exercise(
 
 
 def _kl(kl_divergence: Any, mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
-    return _to_numpy(kl_divergence(_tensor(mu), _tensor(log_var)), "kl_divergence")
+    return to_numpy(kl_divergence(_tensor(mu), _tensor(log_var)), "kl_divergence")
 
 
 @kl_exercise.add_check("returns one value per image")
@@ -387,7 +373,7 @@ def _step(model: Any, x: np.ndarray, who: str) -> dict[str, float]:
         )
     values = {}
     for key, value in result.items():
-        array = _to_numpy(value, f"{who}: the value of {key!r}")
+        array = to_numpy(value, f"{who}: the value of {key!r}")
         values[key] = float(array.reshape(-1)[0]) if array.size == 1 else float("nan")
     return values
 

@@ -16,24 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from vae_tf.grading.exercises._helpers import short, to_numpy
 from vae_tf.grading.registry import CheckFailed, exercise
 
 LESSON = "04_effect_of_mu"
-
-
-def _to_array(value: Any, what: str) -> np.ndarray:
-    """The student's result as a float64 NumPy array (NumPy, TensorFlow and lists alike)."""
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            f"{what} should return an array of numbers.",
-            got=f"a {type(value).__name__}",
-        ) from None
-
-
-def _short(array: np.ndarray) -> str:
-    return np.array2string(np.asarray(array), precision=4, separator=", ", threshold=12)
 
 
 # --------------------------------------------------------------------------- noisy_expectation
@@ -59,13 +45,13 @@ def _noisy_case(batch: int, latent_dim: int, seed: int) -> tuple[np.ndarray, ...
 def _noisy_no_noise(noisy_expectation: Any) -> None:
     mu, log_var, _, _ = _noisy_case(4, 2, seed=0)
     zeros = np.zeros_like(mu)
-    result = _to_array(noisy_expectation(mu, log_var, zeros, zeros), "noisy_expectation")
+    result = to_numpy(noisy_expectation(mu, log_var, zeros, zeros), "noisy_expectation")
     if result.shape != mu.shape or not np.allclose(result, mu, rtol=1e-4, atol=1e-5):
         raise CheckFailed(
             "With eps = 0 and u = 0 nothing is added, so the result should be mu itself.",
             tried="mu of shape (4, 2), any log_var, eps = zeros, u = zeros",
-            expected=f"mu, shape {mu.shape}: {_short(mu[0])} for the first image",
-            got=f"shape {result.shape}: {_short(result.reshape(-1)[:2])}",
+            expected=f"mu, shape {mu.shape}: {short(mu[0])} for the first image",
+            got=f"shape {result.shape}: {short(result.reshape(-1)[:2])}",
             hint="start from mu and add the two noise terms",
         )
 
@@ -76,7 +62,7 @@ def _noisy_sigma(noisy_expectation: Any) -> None:
     log_var = np.log(np.array([[4.0, 1.0, 0.25]], dtype=np.float32))  # sigma = 2, 1, 0.5
     eps = np.ones((1, 3), dtype=np.float32)
     u = np.zeros((1, 3), dtype=np.float32)
-    result = _to_array(noisy_expectation(mu, log_var, eps, u), "noisy_expectation")
+    result = to_numpy(noisy_expectation(mu, log_var, eps, u), "noisy_expectation")
     expected = np.array([[2.0, 1.0, 0.5]])
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4):
         return
@@ -88,8 +74,8 @@ def _noisy_sigma(noisy_expectation: Any) -> None:
     raise CheckFailed(
         what,
         tried="mu = 0, variances (4, 1, 0.25), eps = 1, u = 0",
-        expected=_short(expected),
-        got=_short(result),
+        expected=short(expected),
+        got=short(result),
         hint=hint,
     )
 
@@ -100,14 +86,14 @@ def _noisy_adds_u(noisy_expectation: Any) -> None:
     log_var = np.zeros((1, 2), dtype=np.float32)
     eps = np.zeros((1, 2), dtype=np.float32)
     u = np.array([[0.75, -0.25]], dtype=np.float32)
-    result = _to_array(noisy_expectation(mu, log_var, eps, u), "noisy_expectation")
+    result = to_numpy(noisy_expectation(mu, log_var, eps, u), "noisy_expectation")
     expected = mu + u
     if result.shape != expected.shape or not np.allclose(result, expected, rtol=1e-4):
         raise CheckFailed(
             "The uniform noise u should be added to the code, unchanged.",
             tried="mu = (0.5, -0.5), eps = 0, u = (0.75, -0.25)",
-            expected=_short(expected),
-            got=_short(result),
+            expected=short(expected),
+            got=short(result),
             hint="use the u you are given (do not draw a new one, do not scale it)",
         )
 
@@ -130,7 +116,7 @@ def _noisy_any_latent_dim(noisy_expectation: Any) -> None:
                 got=f"{type(error).__name__}: {error}",
                 hint="use element-wise operations on the whole arrays; no fixed sizes",
             ) from None
-        result = _to_array(value, "noisy_expectation")
+        result = to_numpy(value, "noisy_expectation")
         if result.shape != expected.shape or not np.allclose(
             result, expected, rtol=1e-4, atol=1e-5
         ):
@@ -138,8 +124,8 @@ def _noisy_any_latent_dim(noisy_expectation: Any) -> None:
                 "The result is wrong for a latent space that is not 2-dimensional "
                 "(the original study hard-coded 2 dimensions; do not repeat that).",
                 tried=tried,
-                expected=f"shape {expected.shape}, first row {_short(expected[0])}",
-                got=f"shape {result.shape}, first values {_short(result.reshape(-1)[:latent_dim])}",
+                expected=f"shape {expected.shape}, first row {short(expected[0])}",
+                got=f"shape {result.shape}, first values {short(result.reshape(-1)[:latent_dim])}",
                 hint="use element-wise operations on the whole arrays; no fixed sizes",
             )
 

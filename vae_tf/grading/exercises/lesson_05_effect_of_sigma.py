@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from vae_tf.grading.exercises._helpers import short, to_numpy
 from vae_tf.grading.registry import CheckFailed, exercise
 
 LESSON = "05_effect_of_sigma"
@@ -24,20 +25,6 @@ sample_with_sigma_factor_exercise = exercise(
     symbol="sample_with_sigma_factor",
     description="mu + factor * exp(log_var / 2) * eps",
 )
-
-
-def _to_array(value: Any) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            "sample_with_sigma_factor should return an array of numbers.",
-            got=f"a {type(value).__name__}",
-        ) from None
-
-
-def _short(array: np.ndarray) -> str:
-    return np.array2string(np.asarray(array), precision=4, separator=", ", threshold=12)
 
 
 def _case(batch: int = 5, latent_dim: int = 3, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -59,13 +46,13 @@ def _same(result: np.ndarray, expected: np.ndarray) -> bool:
 @sample_with_sigma_factor_exercise.add_check("factor 0 gives mu")
 def _factor_zero(sample_with_sigma_factor: Any) -> None:
     mu, log_var, eps = _case()
-    result = _to_array(sample_with_sigma_factor(mu, log_var, 0.0, eps))
+    result = to_numpy(sample_with_sigma_factor(mu, log_var, 0.0, eps), "sample_with_sigma_factor")
     if not _same(result, mu.astype(np.float64)):
         raise CheckFailed(
             "With factor 0 the noise vanishes, so the result should be mu, unchanged.",
             tried="random mu, log_var, eps of shape (5, 3), factor = 0",
-            expected=f"mu, first row {_short(mu[0])}",
-            got=f"shape {result.shape}, first values {_short(result.reshape(-1)[:3])}",
+            expected=f"mu, first row {short(mu[0])}",
+            got=f"shape {result.shape}, first values {short(result.reshape(-1)[:3])}",
             hint="the factor multiplies only the noise term sigma * eps, never mu",
         )
 
@@ -74,7 +61,7 @@ def _factor_zero(sample_with_sigma_factor: Any) -> None:
 def _factor_one(sample_with_sigma_factor: Any) -> None:
     mu, log_var, eps = _case(seed=1)
     expected = _reference(mu, log_var, 1.0, eps)
-    result = _to_array(sample_with_sigma_factor(mu, log_var, 1.0, eps))
+    result = to_numpy(sample_with_sigma_factor(mu, log_var, 1.0, eps), "sample_with_sigma_factor")
     if _same(result, expected):
         return
     what = "With factor 1 the result should be the usual sample mu + sigma * eps."
@@ -85,8 +72,8 @@ def _factor_one(sample_with_sigma_factor: Any) -> None:
     raise CheckFailed(
         what,
         tried="random mu, log_var, eps of shape (5, 3), factor = 1",
-        expected=f"mu + exp(log_var / 2) * eps, first row {_short(expected[0])}",
-        got=f"shape {result.shape}, first values {_short(result.reshape(-1)[:3])}",
+        expected=f"mu + exp(log_var / 2) * eps, first row {short(expected[0])}",
+        got=f"shape {result.shape}, first values {short(result.reshape(-1)[:3])}",
         hint="sigma = np.exp(log_var / 2) is the standard deviation",
     )
 
@@ -97,7 +84,7 @@ def _factor_scales_sigma(sample_with_sigma_factor: Any) -> None:
     log_var = np.log(np.array([[4.0, 0.25]], dtype=np.float32))  # sigma = 2 and 0.5
     eps = np.ones((1, 2), dtype=np.float32)
     expected = np.array([[20.0, 5.0]])
-    result = _to_array(sample_with_sigma_factor(mu, log_var, 10.0, eps))
+    result = to_numpy(sample_with_sigma_factor(mu, log_var, 10.0, eps), "sample_with_sigma_factor")
     if _same(result, expected):
         return
     what = "With factor 10 the sample should lie 10 standard deviations from mu."
@@ -108,8 +95,8 @@ def _factor_scales_sigma(sample_with_sigma_factor: Any) -> None:
     raise CheckFailed(
         what,
         tried="mu = 0, variances (4, 0.25) so sigma = (2, 0.5), eps = 1, factor = 10",
-        expected=_short(expected),
-        got=_short(result),
+        expected=short(expected),
+        got=short(result),
         hint="multiply sigma * eps by the factor: mu + factor * sigma * eps",
     )
 
@@ -120,12 +107,14 @@ def _linear_in_factor(sample_with_sigma_factor: Any) -> None:
         mu, log_var, eps = _case(batch=4, latent_dim=latent_dim, seed=seed)
         for factor in (0.1, 100.0):
             expected = _reference(mu, log_var, factor, eps)
-            result = _to_array(sample_with_sigma_factor(mu, log_var, factor, eps))
+            result = to_numpy(
+                sample_with_sigma_factor(mu, log_var, factor, eps), "sample_with_sigma_factor"
+            )
             if not _same(result, expected):
                 raise CheckFailed(
                     "The distance from mu should grow in proportion to the factor.",
                     tried=f"random mu, log_var, eps of shape (4, {latent_dim}), factor = {factor}",
-                    expected=f"mu + {factor} * sigma * eps, first row {_short(expected[0])}",
-                    got=f"shape {result.shape}, first values {_short(result.reshape(-1)[:latent_dim])}",
+                    expected=f"mu + {factor} * sigma * eps, first row {short(expected[0])}",
+                    got=f"shape {result.shape}, first values {short(result.reshape(-1)[:latent_dim])}",
                     hint="use element-wise operations on whole arrays; no fixed latent size",
                 )

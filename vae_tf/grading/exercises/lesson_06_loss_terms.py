@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from vae_tf.grading.exercises._helpers import short
 from vae_tf.grading.registry import CheckFailed, exercise
 
 LESSON = "06_loss_terms"
-
-
-def _short(array: Any) -> str:
-    return np.array2string(np.asarray(array), precision=4, separator=", ", threshold=12)
 
 
 # --------------------------------------------------------------------------- aggregate_moments
@@ -95,8 +92,8 @@ def _moments_values(aggregate_moments: Any) -> None:
         raise CheckFailed(
             "The mean is wrong.",
             tried="40 random codes of dimension 4",
-            expected=_short(expected_mean),
-            got=_short(mean),
+            expected=short(expected_mean),
+            got=short(mean),
             hint="codes.mean(axis=0)",
         )
     if cov.shape == expected_cov.shape and np.allclose(cov, expected_cov, rtol=1e-4, atol=1e-5):
@@ -115,8 +112,8 @@ def _moments_values(aggregate_moments: Any) -> None:
     raise CheckFailed(
         what,
         tried="40 random, correlated codes of dimension 4",
-        expected=f"np.cov(codes, rowvar=False), first row {_short(expected_cov[0])}",
-        got=f"first row {_short(cov.reshape(-1)[:4])}",
+        expected=f"np.cov(codes, rowvar=False), first row {short(expected_cov[0])}",
+        got=f"first row {short(cov.reshape(-1)[:4])}",
         hint="centred = codes - mean; cov = centred.T @ centred / (N - 1)",
     )
 
@@ -138,7 +135,7 @@ def _moments_one_dimension(aggregate_moments: Any) -> None:
             "The moments of a single latent dimension are wrong.",
             tried="codes [[1], [2], [4], [5]]",
             expected="mean [3.], cov [[3.3333]]",
-            got=f"mean {_short(mean)}, cov {_short(cov)}",
+            got=f"mean {short(mean)}, cov {short(cov)}",
         )
 
 
@@ -156,7 +153,7 @@ def _moments_standard_normal(aggregate_moments: Any) -> None:
             "Codes drawn from N(0, I) should give a mean near 0 and a covariance near I.",
             tried="20,000 codes drawn from N(0, I) in 2 dimensions",
             expected="mean ~ [0, 0], cov ~ [[1, 0], [0, 1]]",
-            got=f"mean {_short(mean)}, cov {_short(cov)}",
+            got=f"mean {short(mean)}, cov {short(cov)}",
         )
 
 
