@@ -280,4 +280,4 @@ def test_sandbox_reports_a_crashing_exercise_cell_as_lost_points() -> None:
     notebook = lesson01_notebook(binarize_source="import os\nos._exit(3)\n")
     result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)
     assert (result.status, result.points) == ("crashed", 0)
-    assert "ended without a report" in result.exercises["binarize"].checks[0].message
+    assert "ended without a report" in result.exercises["binarize"].results[0].message

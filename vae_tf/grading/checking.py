@@ -33,6 +33,9 @@ class ExerciseResult:
     def max_points(self) -> int:
         return len(self.results)
 
+    def failures(self) -> list[CheckResult]:
+        return [result for result in self.results if not result.passed]
+
     @property
     def passed(self) -> bool:
         return self.max_points > 0 and self.points == self.max_points
