@@ -1,12 +1,31 @@
-"""Running an exercise's checks and telling the student the verdict in plain words."""
+"""Running an exercise's checks and telling the student the verdict in plain words.
+
+A check is a probe (runs the student's object) and a verdict (decides); see
+:mod:`vae_tf.grading.registry`. This module holds the two halves of running one:
+
+- :func:`run_probe`, used by the grading worker and by the self-check cell: runs the
+  probe and turns whatever happens (a value, the stub's ``NotImplementedError``, an
+  exception of the student's code) into plain data;
+- :func:`judge_check`, used by the judge and by the self-check cell: validates that
+  plain data and calls the verdict, which compares with values it computed itself.
+
+:func:`check` (the self-check cell) runs both in the student's kernel with a fresh
+random seed, through the same encoding the grader uses, so the messages are the same.
+"""
 
 from __future__ import annotations
 
-import traceback
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from vae_tf.grading.registry import CheckFailed, get_exercise
+from vae_tf.grading import answers
+from vae_tf.grading.registry import Check, CheckFailed, Inputs, check_rng, get_exercise
+
+NOT_WRITTEN = (
+    "not written yet: the function still raises NotImplementedError.\n"
+    "Replace the `raise NotImplementedError(...)` line with your code."
+)
 
 
 @dataclass
@@ -52,38 +71,103 @@ class ExerciseResult:
         return "\n".join(lines)
 
 
-def _describe_exception(error: BaseException) -> str:
-    if isinstance(error, NotImplementedError):
+# --------------------------------------------------------------------------- the probe half
+
+
+def run_probe(check: Check, obj: Any, inputs: Inputs, *, catch: type = Exception) -> dict:
+    """Run ``check``'s probe on the student's ``obj``; plain data whatever happens.
+
+    Returns
+    -------
+    dict
+        ``{"value": ...}`` with what the probe observed, or ``{"error": {"kind": ...}}``
+        with ``kind`` one of ``not_implemented``, ``check_failed`` (the probe found the
+        object unusable, e.g. not a class) or ``exception`` (the student's code raised).
+    """
+    try:
+        return {"value": check.probe(obj, inputs)}
+    except NotImplementedError as error:
+        return {"error": {"kind": "not_implemented", "message": answers.truncate(str(error), 500)}}
+    except CheckFailed as error:
+        return {"error": {"kind": "check_failed", "message": answers.truncate(error.explain())}}
+    except AssertionError as error:
+        message = str(error) or "an assertion in the check failed"
+        return {"error": {"kind": "check_failed", "message": answers.truncate(message)}}
+    except catch as error:
+        return {"error": {"kind": "exception", **answers.exception_record(error)}}
+
+
+# --------------------------------------------------------------------------- the verdict half
+
+
+def _error_message(error: Any) -> str:
+    if not isinstance(error, dict):
+        return "the answer to this check could not be read"
+    kind = error.get("kind")
+    message = str(error.get("message", ""))[: answers.MESSAGE_LIMIT]
+    if kind == "not_implemented":
+        return NOT_WRITTEN + (f"\nhint: {message}" if message else "")
+    if kind == "exception":
         return (
-            "not written yet: the function still raises NotImplementedError.\n"
-            "Replace the `raise NotImplementedError(...)` line with your code."
-            + (f"\nhint: {error}" if str(error) else "")
+            f"your code raised {str(error.get('type'))[:100]}: {message[:500]}"
+            f"{str(error.get('where', ''))[:300]}"
         )
-    if isinstance(error, CheckFailed):
-        return error.explain()
-    if isinstance(error, AssertionError):
-        return str(error) or "an assertion in the check failed"
-    # An exception raised by the student's own code: show its type, message and the
-    # last frame, which is enough to find the line without a wall of traceback.
-    frames = traceback.extract_tb(error.__traceback__)
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" (at line {last.lineno}: {last.line.strip() if last.line else '?'})"
-    return f"your code raised {type(error).__name__}: {error}{where}"
+    return message or "the check failed"
 
 
-def run_checks(name: str, obj: Any) -> ExerciseResult:
-    """Run every check of exercise ``name`` on ``obj``; never raises for a wrong answer."""
+def judge_check(check: Check, inputs: Inputs, answer: Any) -> CheckResult:
+    """The verdict of ``check`` on the plain ``answer`` of its probe, with ``inputs`` drawn afresh.
+
+    A missing or malformed answer fails with a reason; nothing in ``answer`` can make a
+    check pass except a value that the verdict accepts.
+    """
+    if not isinstance(answer, dict) or not ({"value", "error"} & set(answer)):
+        return CheckResult(check.name, False, "no answer for this check")
+    if "error" in answer:
+        return CheckResult(check.name, False, _error_message(answer["error"]))
+    try:
+        check.verdict(inputs, answer["value"])
+    except CheckFailed as failure:
+        return CheckResult(check.name, False, answers.truncate(failure.explain()))
+    except answers.MalformedAnswer as error:
+        return CheckResult(check.name, False, f"the answer to this check is malformed: {error}")
+    except Exception as error:  # noqa: BLE001 - a value of an unexpected form
+        return CheckResult(
+            check.name,
+            False,
+            f"the answer to this check is malformed ({type(error).__name__} while judging it)",
+        )
+    return CheckResult(check.name, True)
+
+
+# --------------------------------------------------------------------------- the self-check cell
+
+
+def run_checks(name: str, obj: Any, *, seed: int | None = None) -> ExerciseResult:
+    """Run every check of exercise ``name`` on ``obj`` in this process; never raises for a wrong answer.
+
+    Parameters
+    ----------
+    name : str
+        The exercise, e.g. ``"kl_divergence"``.
+    obj : object
+        The student's function or class.
+    seed : int, optional
+        Seed of the checks' inputs; a fresh random one by default, as in grading.
+    """
     exercise = get_exercise(name)
+    seed = secrets.randbits(63) if seed is None else int(seed)
     outcome = ExerciseResult(exercise=name)
     for check in exercise.checks:
+        answer = run_probe(check, obj, check.inputs(check_rng(seed, name, check.name)))
         try:
-            check.function(obj)
-        except Exception as error:  # noqa: BLE001 - any failure of student code costs the point
-            outcome.results.append(CheckResult(check.name, False, _describe_exception(error)))
-        else:
-            outcome.results.append(CheckResult(check.name, True))
+            # The same plain-data round trip as in grading, so the messages are the same.
+            plain = answers.decode(answers.encode(answer))
+        except (TypeError, ValueError) as error:
+            outcome.results.append(CheckResult(check.name, False, f"the probe's answer: {error}"))
+            continue
+        inputs = check.inputs(check_rng(seed, name, check.name))  # fresh: obj may mutate its inputs
+        outcome.results.append(judge_check(check, inputs, plain))
     return outcome
 
 

@@ -4,18 +4,23 @@ The contract between the grader and the sandboxed worker:
 
 - :func:`make_request` builds the bytes the worker reads on stdin (the exercise code and
   the per-run secret seed from which the worker draws its inputs);
-- the worker answers with plain JSON on its result file descriptor;
+- the worker answers with plain JSON on its result file descriptor: for each exercise and
+  check, what the check's probe observed (:mod:`vae_tf.grading.answers`);
 - :func:`judge` turns that answer into one :class:`~vae_tf.grading.checking.ExerciseResult`
-  per exercise of the lesson. It counts points over the registry's own list of checks, so
-  nothing in the answer can add a check or score above an exercise's maximum; a missing or
-  malformed answer scores 0 with a reason.
+  per exercise of the lesson. For each check of the registry's own list it draws the
+  check's inputs again from the seed, validates the answer (type, dtype, shape,
+  finiteness, size) and calls the check's verdict, which compares with values it
+  computes itself. Nothing in the answer can add a check or score above an exercise's
+  maximum; a missing or malformed answer scores 0 with a reason. Nothing is unpickled
+  and nothing from the sandbox is imported.
 """
 
 from __future__ import annotations
 
 import json
 
-from vae_tf.grading.checking import CheckResult, ExerciseResult
+from vae_tf.grading.answers import MalformedAnswer, decode
+from vae_tf.grading.checking import CheckResult, ExerciseResult, judge_check
 from vae_tf.notebook_code import ExerciseCode
 
 MESSAGE_LIMIT = 2000
@@ -37,31 +42,39 @@ def failed_everywhere(lesson: str | None, reason: str) -> dict[str, ExerciseResu
 
 
 def judge(code: ExerciseCode, seed: int, answer: bytes) -> dict[str, ExerciseResult]:
-    """Verdicts for every exercise of ``code.lesson`` from the worker's ``answer``."""
-    from vae_tf.grading.registry import exercises_of_lesson
+    """Verdicts for every exercise of ``code.lesson`` from the worker's ``answer``.
+
+    Parameters
+    ----------
+    code : ExerciseCode
+        The notebook's exercise code; only its lesson is used here.
+    seed : int
+        The secret seed sent in the request; the judge draws the same inputs from it.
+    answer : bytes
+        What the worker wrote on its result file descriptor.
+
+    Returns
+    -------
+    dict
+        Exercise name -> result, for exactly the lesson's registered exercises and checks.
+    """
+    from vae_tf.grading.registry import check_rng, exercises_of_lesson
 
     try:
-        report = json.loads(answer.decode("utf-8"))["exercises"]
+        report = decode(answer)["exercises"]
         if not isinstance(report, dict):
             raise TypeError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (MalformedAnswer, KeyError, TypeError):
         return failed_everywhere(code.lesson, "the worker's answer could not be read")
     results = {}
     for ex in exercises_of_lesson(code.lesson) if code.lesson else []:
         reported = report.get(ex.name)
-        by_name = {}
-        if isinstance(reported, list):
-            for item in reported:
-                if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    by_name.setdefault(item["name"], item)
+        reported = reported if isinstance(reported, dict) else {}
         checks = []
         for check in ex.checks:
-            item = by_name.get(check.name)
-            if item is None:
-                checks.append(CheckResult(check.name, False, "no answer for this check"))
-                continue
-            passed = item.get("passed") is True
-            message = str(item.get("message", ""))[:MESSAGE_LIMIT]
-            checks.append(CheckResult(check.name, passed, "" if passed else message))
+            inputs = check.inputs(check_rng(seed, ex.name, check.name))
+            result = judge_check(check, inputs, reported.get(check.name))
+            result.message = result.message[:MESSAGE_LIMIT]
+            checks.append(result)
         results[ex.name] = ExerciseResult(ex.name, checks)
     return results

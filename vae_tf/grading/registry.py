@@ -1,24 +1,40 @@
 """The exercise registry: every exercise of every lesson, with its checks.
 
 An exercise is something the student writes in a lesson notebook (a function or a
-class). Each exercise has a list of *checks*; each check is worth one point and is a
-function ``check(obj) -> None`` that raises :class:`CheckFailed` (or ``AssertionError``)
-with a plain-words message when the student's object is wrong.
+class). Each exercise has a list of *checks*, one point each. A check comes in three
+parts, so that the student's code and the decision never share a process while grading:
 
-The same checks run in three places: the self-check cell of the notebook
-(:func:`vae_tf.grading.check`), pytest against the solution notebooks, and the grader,
-which runs them in a fresh process that the student's kernel cannot reach.
+- ``inputs(rng) -> dict``: the check's inputs, drawn from a generator seeded by the
+  run's secret seed (:func:`check_rng`); the worker and the judge draw the same ones;
+- ``probe(obj, inputs) -> plain data``: calls the student's object on those inputs and
+  returns what it gave (numbers, arrays, strings; see :mod:`vae_tf.grading.answers`).
+  While grading it runs inside the sandbox, next to the student's code;
+- ``verdict(inputs, answer) -> None``: compares the answer with values it computes
+  itself and raises :class:`CheckFailed` with a plain-words message when it is wrong.
+  While grading it runs in the grader's own process (:mod:`vae_tf.grading.judge`).
+
+Verdicts (and helpers marked :func:`judge_only`) hold the reference answers, so they
+are removed from the copy of the package that the grading worker sees
+(:mod:`vae_tf.grading.redact`), together with the package functions named in each
+exercise's ``references``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-CheckFunction = Callable[[Any], None]
+import numpy as np
+
+Inputs = dict[str, Any]
+InputsFunction = Callable[[np.random.Generator], Inputs]
+ProbeFunction = Callable[[Any, Inputs], Any]
+VerdictFunction = Callable[[Inputs, Any], None]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CheckFailed(AssertionError):
@@ -29,7 +45,7 @@ class CheckFailed(AssertionError):
     what : str
         One sentence saying what went wrong, in plain words.
     tried : str, optional
-        The input that was tried, e.g. ``"mu = zeros(4, 2), log_var = zeros(4, 2)"``.
+        The input that was tried, e.g. ``"mu and log_var of shape (4, 2)"``.
     expected : str, optional
         What a correct answer gives.
     got : str, optional
@@ -67,12 +83,35 @@ class CheckFailed(AssertionError):
         return "\n".join(lines)
 
 
+def judge_only(function: F) -> F:
+    """Mark a helper that computes reference answers: removed from the worker's package copy."""
+    return function
+
+
+def no_inputs(rng: np.random.Generator) -> Inputs:
+    """The inputs of a check that draws none."""
+    return {}
+
+
+def check_rng(seed: int, exercise: str, check: str) -> np.random.Generator:
+    """The generator of one check's inputs: the same in the worker and in the judge."""
+    words = [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF]
+    words += [zlib.crc32(exercise.encode()), zlib.crc32(check.encode())]
+    return np.random.default_rng(words)
+
+
+def _refuse_verdict(inputs: Inputs, answer: Any) -> None:
+    raise CheckFailed("this check has no verdict yet (a fault of the course, not of your code)")
+
+
 @dataclass
 class Check:
-    """One check of an exercise, worth one point."""
+    """One check of an exercise, worth one point: inputs, probe and verdict."""
 
     name: str
-    function: CheckFunction
+    probe: ProbeFunction
+    inputs: InputsFunction = no_inputs
+    verdict: VerdictFunction = _refuse_verdict
     description: str = ""
 
 
@@ -80,27 +119,48 @@ class Check:
 class Exercise:
     """An exercise: the name used in notebooks and the gradebook, and its checks.
 
-    ``symbol`` is the name the student's function or class has in the notebook;
-    the grader looks it up after running the exercise cells.
+    ``symbol`` is the name the student's function or class has in the notebook; the
+    worker looks it up after running the exercise cells. ``references`` names the
+    package's own answers (``"vae_tf.losses:kl_divergence"``,
+    ``"vae_tf.models:VAE.train_step"``), unavailable to student code while grading.
     """
 
     name: str
     lesson: str
     symbol: str
     description: str = ""
+    references: tuple[str, ...] = ()
     checks: list[Check] = field(default_factory=list)
 
     @property
     def max_points(self) -> int:
         return len(self.checks)
 
-    def add_check(self, name: str, description: str = "") -> Callable[[CheckFunction], CheckFunction]:
-        """Decorator registering ``function`` as one more check of this exercise."""
+    def get_check(self, name: str) -> Check:
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(f"exercise {self.name!r} has no check named {name!r}")
 
-        def decorator(function: CheckFunction) -> CheckFunction:
+    def probe(
+        self, name: str, *, inputs: InputsFunction = no_inputs, description: str = ""
+    ) -> Callable[[ProbeFunction], ProbeFunction]:
+        """Decorator registering ``function`` as the probe of one more check, named ``name``."""
+
+        def decorator(function: ProbeFunction) -> ProbeFunction:
             if any(check.name == name for check in self.checks):
                 raise ValueError(f"exercise {self.name!r} already has a check named {name!r}")
-            self.checks.append(Check(name, function, description or (function.__doc__ or "").strip()))
+            text = description or (function.__doc__ or "").strip()
+            self.checks.append(Check(name, function, inputs, description=text))
+            return function
+
+        return decorator
+
+    def verdict(self, name: str) -> Callable[[VerdictFunction], VerdictFunction]:
+        """Decorator registering ``function`` as the verdict of the check ``name``."""
+
+        def decorator(function: VerdictFunction) -> VerdictFunction:
+            self.get_check(name).verdict = function
             return function
 
         return decorator
@@ -110,8 +170,15 @@ _EXERCISES: dict[str, Exercise] = {}
 _LOADED = False
 
 
-def exercise(name: str, *, lesson: str, symbol: str | None = None, description: str = "") -> Exercise:
-    """Register an exercise and return it, so that checks can be added with ``@ex.add_check``."""
+def exercise(
+    name: str,
+    *,
+    lesson: str,
+    symbol: str | None = None,
+    description: str = "",
+    references: tuple[str, ...] = (),
+) -> Exercise:
+    """Register an exercise and return it, so that checks can be added with ``@ex.probe``."""
     if name in _EXERCISES:
         existing = _EXERCISES[name]
         if existing.lesson != lesson:
@@ -119,7 +186,13 @@ def exercise(name: str, *, lesson: str, symbol: str | None = None, description: 
                 f"exercise {name!r} is registered for lesson {existing.lesson!r}, not {lesson!r}"
             )
         return existing
-    ex = Exercise(name=name, lesson=lesson, symbol=symbol or name, description=description)
+    ex = Exercise(
+        name=name,
+        lesson=lesson,
+        symbol=symbol or name,
+        description=description,
+        references=tuple(references),
+    )
     _EXERCISES[name] = ex
     return ex
 

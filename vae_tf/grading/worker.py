@@ -2,10 +2,15 @@
 
 Started as ``python -m vae_tf.grading.worker --result-fd N`` by
 :mod:`vae_tf.grading.sandbox`. It reads a request (from :func:`vae_tf.grading.judge.make_request`)
-on stdin, runs the exercise cells in one fresh namespace, runs the lesson's checks on the
-student's objects and writes the answer, plain JSON, to file descriptor ``N``.
+on stdin, runs the exercise cells in one fresh namespace, then runs the PROBE of each
+check of the lesson on the student's objects, with inputs drawn from the request's seed,
+and writes what the probes observed, plain JSON (:mod:`vae_tf.grading.answers`), to
+file descriptor ``N``.
 
-Nothing the worker writes is trusted: :func:`vae_tf.grading.judge.judge` decides every point.
+The worker decides nothing: it reports no "passed", and whatever it writes is judged by
+:func:`vae_tf.grading.judge.judge` in the grader's own process, against the judge's own
+list of checks. The copy of ``vae_tf`` it imports holds no verdicts and none of the
+lesson's reference answers (:mod:`vae_tf.grading.redact`).
 """
 
 from __future__ import annotations
@@ -19,51 +24,32 @@ from typing import Any
 
 from vae_tf.notebook_code import ExerciseCode
 
-MESSAGE_LIMIT = 2000
 
-
-def _truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    return (
-        text
-        if len(text) <= limit
-        else text[:limit] + f"\n... ({len(text) - limit} more characters cut)"
-    )
-
-
-def _describe(error: BaseException, describe: Any, cells: list[tuple[str, str]]) -> str:
-    """Plain words for a failed check, pointing only at the student's lines.
-
-    Frames inside the checks are never shown: they would leak the hidden tests.
-    """
-    if isinstance(error, (NotImplementedError, AssertionError)):
-        return describe(error)
-    import traceback
-
-    where = ""
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.startswith("<exercise cell "):
-            index = int(frame.filename.split()[2].rstrip(":")) - 1
-            lines = cells[index][1].splitlines()
-            line = lines[frame.lineno - 1].strip() if 0 < (frame.lineno or 0) <= len(lines) else "?"
-            where = f" (in your exercise cell, line {frame.lineno}: {line})"
-            break
-    return f"your code raised {type(error).__name__}: {error}{where}"
+def _undefined(symbol: str, name: str, cell_errors: dict[str, str]) -> dict[str, Any]:
+    if name in cell_errors:
+        why = f"`{symbol}` is not defined: running the exercise cell raised {cell_errors[name]}"
+    else:
+        why = f"`{symbol}` is not defined: no exercise cell for '{name}' defines it"
+    return {"error": {"kind": "undefined", "message": why}}
 
 
 def run(result_fd: int) -> None:
+    """Run the request read on stdin and write the answer to ``result_fd``, then exit."""
     # Take everything the worker needs before the student's code can touch it.
-    result_file = os.fdopen(os.dup(result_fd), "w", encoding="utf-8")
+    result_file = os.fdopen(os.dup(result_fd), "wb")
     os.close(result_fd)
     request = json.loads(sys.stdin.read())
     code = ExerciseCode.from_json(json.dumps(request["code"]))
-    from vae_tf.grading import checking, registry
+    seed = int(request["seed"])
+    from vae_tf.grading import answers, checking, registry
 
-    describe = checking._describe_exception
     plan = [
-        (ex.name, ex.symbol, [(check.name, check.function) for check in ex.checks])
-        for ex in registry.exercises_of_lesson(code.lesson)
+        (ex.name, ex.symbol, list(ex.checks)) for ex in registry.exercises_of_lesson(code.lesson)
     ]
-    write, dumps, exit_now = result_file.write, json.dumps, os._exit
+    answers.CELLS[:] = code.cells
+    run_probe, check_rng, encode = checking.run_probe, registry.check_rng, answers.encode
+    write, flush, exit_now = result_file.write, result_file.flush, os._exit
+    del request
 
     sys.stdin = io.StringIO("")
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -72,32 +58,26 @@ def run(result_fd: int) -> None:
         try:
             exec(compile(source, f"<exercise cell {index + 1}: {name}>", "exec"), namespace)
         except BaseException as error:  # noqa: BLE001 - SystemExit too: it is the student's code
-            cell_errors.setdefault(name, f"{type(error).__name__}: {error}")
+            cell_errors.setdefault(name, answers.truncate(f"{type(error).__name__}: {error}", 500))
 
-    report: dict[str, list[dict]] = {}
+    report: dict[str, dict[str, Any]] = {}
     for name, symbol, checks in plan:
-        outcomes = []
         obj = namespace.get(symbol)
-        for check_name, function in checks:
+        outcomes: dict[str, Any] = {}
+        for check in checks:
             if obj is None:
-                why = (
-                    f"`{symbol}` is not defined: running the exercise cell raised "
-                    f"{cell_errors[name]}"
-                    if name in cell_errors
-                    else f"`{symbol}` is not defined: no exercise cell for '{name}' defines it"
-                )
-                outcomes.append({"name": check_name, "passed": False, "message": why})
+                outcomes[check.name] = _undefined(symbol, name, cell_errors)
                 continue
+            inputs = check.inputs(check_rng(seed, name, check.name))
+            outcome = run_probe(check, obj, inputs, catch=BaseException)
             try:
-                function(obj)
-            except BaseException as error:  # noqa: BLE001 - a failing or exiting check costs the point
-                message = _truncate(_describe(error, describe, code.cells))
-                outcomes.append({"name": check_name, "passed": False, "message": message})
-            else:
-                outcomes.append({"name": check_name, "passed": True, "message": ""})
+                encode(outcome)
+            except (TypeError, ValueError) as error:
+                outcome = {"error": {"kind": "check_failed", "message": f"unusable answer: {error}"}}
+            outcomes[check.name] = outcome
         report[name] = outcomes
-    write(dumps({"exercises": report}))
-    result_file.flush()
+    write(encode({"exercises": report}))
+    flush()
     exit_now(0)
 
 

@@ -7,7 +7,8 @@ Two NumPy exercises:
 - ``binarize(images, seed)``: static Bernoulli binarization; each pixel becomes 1 with
   probability equal to its intensity, drawn with ``np.random.default_rng(seed)``.
 
-Each check is worth one point and explains a failure in plain words.
+Each check is worth one point: its inputs are drawn from the run's seed, its probe calls
+the student's function, its verdict compares and explains a failure in plain words.
 """
 
 from __future__ import annotations
@@ -16,34 +17,30 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.registry import CheckFailed, exercise
+from vae_tf.grading.answers import array_of, type_name
+from vae_tf.grading.exercises._helpers import call_described, short
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "01_data"
 
 
-def _example_images(count: int = 6, seed: int = 0) -> np.ndarray:
+def _images(rng: np.random.Generator, count: int) -> np.ndarray:
     """Fake uint8 digits: random pixels, with 0 and 255 present so that the range is full."""
-    rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
     images[0, 0, 0] = 0
     images[0, 0, 1] = 255
     return images
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape} and dtype {value.dtype}"
-    return f"a {type(value).__name__}"
-
-
-def _as_array(value: Any, what: str) -> np.ndarray:
-    if not isinstance(value, np.ndarray):
+def _ndarray(result: Any, what: str) -> np.ndarray:
+    array = array_of(result, what)
+    if type_name(result) != "ndarray":
         raise CheckFailed(
             f"{what} should return a NumPy array.",
             expected="a numpy.ndarray",
-            got=_describe(value),
+            got=f"a {type_name(result)}",
         )
-    return value
+    return array
 
 
 # --------------------------------------------------------------------------- scale_pixels
@@ -53,36 +50,59 @@ scale_pixels_exercise = exercise(
     lesson=LESSON,
     symbol="scale_pixels",
     description="uint8 images -> float32 in [0, 1], shaped (N, 28, 28, 1)",
+    references=("vae_tf.data:_to_float_images",),
 )
 
 
-@scale_pixels_exercise.add_check("returns float32 with a channel axis")
-def _scale_pixels_shape_and_dtype(scale_pixels: Any) -> None:
-    images = _example_images()
-    result = _as_array(scale_pixels(images), "scale_pixels")
-    if result.shape != (6, 28, 28, 1):
+def _scale_inputs(rng: np.random.Generator) -> Inputs:
+    return {"images": _images(rng, int(rng.integers(3, 9)))}
+
+
+def _scale_channel_inputs(rng: np.random.Generator) -> Inputs:
+    return {"images": _images(rng, int(rng.integers(3, 9)))[..., np.newaxis]}
+
+
+def _scale_probe(scale_pixels: Any, inputs: Inputs) -> Any:
+    return call_described(scale_pixels, inputs["images"])
+
+
+@scale_pixels_exercise.probe("returns float32 with a channel axis", inputs=_scale_inputs)
+def _scale_shape_probe(scale_pixels: Any, inputs: Inputs) -> Any:
+    return _scale_probe(scale_pixels, inputs)
+
+
+@scale_pixels_exercise.verdict("returns float32 with a channel axis")
+def _scale_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    count = len(inputs["images"])
+    result = _ndarray(answer, "scale_pixels")
+    if result.shape != (count, 28, 28, 1):
         raise CheckFailed(
             "The result should have one channel axis at the end.",
-            tried="6 images of shape (28, 28), dtype uint8",
-            expected="shape (6, 28, 28, 1)",
+            tried=f"{count} images of shape (28, 28), dtype uint8",
+            expected=f"shape ({count}, 28, 28, 1)",
             got=f"shape {result.shape}",
             hint="add the axis with images[..., np.newaxis] or np.expand_dims(images, -1)",
         )
     if result.dtype != np.float32:
         raise CheckFailed(
             "The result should be float32, the type the model works in.",
-            tried="6 images of shape (28, 28), dtype uint8",
+            tried=f"{count} images of shape (28, 28), dtype uint8",
             expected="dtype float32",
             got=f"dtype {result.dtype}",
             hint="convert with .astype(np.float32) before dividing",
         )
 
 
-@scale_pixels_exercise.add_check("scales 0..255 to 0..1")
-def _scale_pixels_values(scale_pixels: Any) -> None:
-    images = _example_images()
-    result = _as_array(scale_pixels(images), "scale_pixels")
-    expected = images.astype(np.float32)[..., np.newaxis] / 255.0
+@scale_pixels_exercise.probe("scales 0..255 to 0..1", inputs=_scale_inputs)
+def _scale_values_probe(scale_pixels: Any, inputs: Inputs) -> Any:
+    return _scale_probe(scale_pixels, inputs)
+
+
+@scale_pixels_exercise.verdict("scales 0..255 to 0..1")
+def _scale_values_verdict(inputs: Inputs, answer: Any) -> None:
+    images = inputs["images"]
+    result = _ndarray(answer, "scale_pixels")
+    expected = images.astype(np.float64)[..., np.newaxis] / 255.0
     if result.size != expected.size:
         raise CheckFailed(
             "The result should hold one value per pixel.",
@@ -99,26 +119,45 @@ def _scale_pixels_values(scale_pixels: Any) -> None:
         )
 
 
-@scale_pixels_exercise.add_check("accepts images that already have a channel axis")
-def _scale_pixels_channel_input(scale_pixels: Any) -> None:
-    images = _example_images()[..., np.newaxis]
-    result = _as_array(scale_pixels(images), "scale_pixels")
-    if result.shape != (6, 28, 28, 1):
+@scale_pixels_exercise.probe(
+    "accepts images that already have a channel axis", inputs=_scale_channel_inputs
+)
+def _scale_channel_probe(scale_pixels: Any, inputs: Inputs) -> Any:
+    return _scale_probe(scale_pixels, inputs)
+
+
+@scale_pixels_exercise.verdict("accepts images that already have a channel axis")
+def _scale_channel_verdict(inputs: Inputs, answer: Any) -> None:
+    count = len(inputs["images"])
+    result = _ndarray(answer, "scale_pixels")
+    if result.shape != (count, 28, 28, 1):
         raise CheckFailed(
             "Images that already have a channel axis should keep exactly one.",
-            tried="6 images of shape (28, 28, 1)",
-            expected="shape (6, 28, 28, 1)",
+            tried=f"{count} images of shape (28, 28, 1)",
+            expected=f"shape ({count}, 28, 28, 1)",
             got=f"shape {result.shape}",
             hint="add the axis only when images.ndim == 3",
         )
+    if not np.allclose(result.astype(np.float64), inputs["images"] / 255.0, atol=1e-6):
+        raise CheckFailed(
+            "Images with a channel axis should be scaled like the others (divided by 255).",
+            tried=f"{count} images of shape (28, 28, 1)",
+        )
 
 
-@scale_pixels_exercise.add_check("does not modify its input")
-def _scale_pixels_keeps_input(scale_pixels: Any) -> None:
-    images = _example_images()
-    before = images.copy()
-    scale_pixels(images)
-    if images.dtype != before.dtype or not np.array_equal(images, before):
+@scale_pixels_exercise.probe("does not modify its input", inputs=_scale_inputs)
+def _scale_keeps_input_probe(scale_pixels: Any, inputs: Inputs) -> Any:
+    images = inputs["images"]
+    result = call_described(scale_pixels, images)
+    return {"result": result, "images_after": {"type": "ndarray", "array": np.array(images)}}
+
+
+@scale_pixels_exercise.verdict("does not modify its input")
+def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
+    array_of(answer["result"], "scale_pixels")
+    after = array_of(answer["images_after"], "the input after the call")
+    before = inputs["images"]
+    if after.dtype != before.dtype or after.shape != before.shape or not np.array_equal(after, before):
         raise CheckFailed(
             "scale_pixels changed the array it was given; it should return a new one.",
             hint="build the result with astype(...), which copies, instead of writing into images",
@@ -132,17 +171,27 @@ binarize_exercise = exercise(
     lesson=LESSON,
     symbol="binarize",
     description="static Bernoulli binarization with np.random.default_rng(seed)",
+    references=("vae_tf.data:binarize_images",),
 )
 
 
-def _scaled_example(count: int = 200) -> np.ndarray:
-    return _example_images(count, seed=1).astype(np.float32)[..., np.newaxis] / 255.0
+def _binarize_inputs(count: int) -> Any:
+    def inputs(rng: np.random.Generator) -> Inputs:
+        images = _images(rng, count).astype(np.float32)[..., np.newaxis] / 255.0
+        return {"images": images, "seed": int(rng.integers(0, 2**31 - 1))}
+
+    return inputs
 
 
-@binarize_exercise.add_check("returns float32 zeros and ones of the same shape")
-def _binarize_values(binarize: Any) -> None:
-    images = _scaled_example(8)
-    result = _as_array(binarize(images, seed=0), "binarize")
+@binarize_exercise.probe("returns float32 zeros and ones of the same shape", inputs=_binarize_inputs(8))
+def _binarize_values_probe(binarize: Any, inputs: Inputs) -> Any:
+    return call_described(binarize, inputs["images"], seed=inputs["seed"])
+
+
+@binarize_exercise.verdict("returns float32 zeros and ones of the same shape")
+def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
+    images = inputs["images"]
+    result = _ndarray(answer, "binarize")
     if result.shape != images.shape:
         raise CheckFailed(
             "The result should have the same shape as the images.",
@@ -161,38 +210,58 @@ def _binarize_values(binarize: Any) -> None:
         raise CheckFailed(
             "Every pixel should become exactly 0 or 1.",
             expected="only the values 0.0 and 1.0",
-            got=f"also {others[:5].tolist()}",
+            got=f"also {short(others[:3])}",
         )
 
 
-@binarize_exercise.add_check("is reproducible for a seed and changes with it")
-def _binarize_seed(binarize: Any) -> None:
-    images = _scaled_example(8)
-    first = np.asarray(binarize(images, seed=3))
-    second = np.asarray(binarize(images, seed=3))
-    if not np.array_equal(first, second):
+@binarize_exercise.probe("is reproducible for a seed and changes with it", inputs=_binarize_inputs(8))
+def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
+    images, seed = inputs["images"], inputs["seed"]
+    return [
+        call_described(binarize, images, seed=seed),
+        call_described(binarize, images, seed=seed),
+        call_described(binarize, images, seed=seed + 1),
+    ]
+
+
+@binarize_exercise.verdict("is reproducible for a seed and changes with it")
+def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
+    first, second, other = (array_of(result, "binarize") for result in answer[:3])
+    if first.shape != second.shape or not np.array_equal(first, second):
         raise CheckFailed(
             "The same seed should give the same binary images.",
-            tried="binarize(images, seed=3) twice",
+            tried="binarize(images, seed=s) twice",
             expected="identical results",
             got="different results",
             hint="draw the random numbers from rng = np.random.default_rng(seed)",
         )
-    other = np.asarray(binarize(images, seed=4))
-    if np.array_equal(first, other):
+    if first.shape == other.shape and np.array_equal(first, other):
         raise CheckFailed(
             "A different seed should give different binary images.",
-            tried="seed=3 and seed=4",
+            tried="seed=s and seed=s + 1",
             expected="different results",
             got="identical results",
             hint="use the seed argument to build the generator",
         )
 
 
-@binarize_exercise.add_check("keeps the mean intensity (a Bernoulli draw per pixel)")
-def _binarize_mean(binarize: Any) -> None:
-    images = _scaled_example(200)
-    result = np.asarray(binarize(images, seed=0), dtype=np.float64)
+@binarize_exercise.probe(
+    "keeps the mean intensity (a Bernoulli draw per pixel)", inputs=_binarize_inputs(200)
+)
+def _binarize_mean_probe(binarize: Any, inputs: Inputs) -> Any:
+    return call_described(binarize, inputs["images"], seed=inputs["seed"])
+
+
+@binarize_exercise.verdict("keeps the mean intensity (a Bernoulli draw per pixel)")
+def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
+    images = inputs["images"]
+    result = array_of(answer, "binarize").astype(np.float64)
+    if result.shape != images.shape:
+        raise CheckFailed(
+            "The result should have the same shape as the images.",
+            expected=f"shape {images.shape}",
+            got=f"shape {result.shape}",
+        )
     # 156,800 independent Bernoulli draws: the standard error of the mean is below 0.0013.
     if abs(result.mean() - images.mean()) > 0.01:
         raise CheckFailed(
@@ -211,20 +280,31 @@ def _binarize_mean(binarize: Any) -> None:
         )
 
 
-@binarize_exercise.add_check("draws from np.random.default_rng(seed)")
-def _binarize_uses_default_rng(binarize: Any) -> None:
-    images = _scaled_example(4)
+@binarize_exercise.probe("draws from np.random.default_rng(seed)", inputs=_binarize_inputs(4))
+def _binarize_rng_probe(binarize: Any, inputs: Inputs) -> Any:
+    return call_described(binarize, inputs["images"], seed=inputs["seed"])
+
+
+@judge_only
+def _bernoulli_draws(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     # The two usual ways to draw a Bernoulli pixel with a NumPy Generator are both accepted.
-    by_uniform = (np.random.default_rng(7).random(images.shape) < images).astype(np.float32)
-    by_binomial = np.random.default_rng(7).binomial(1, images).astype(np.float32)
-    result = np.asarray(binarize(images, seed=7))
+    by_uniform = (np.random.default_rng(seed).random(images.shape) < images).astype(np.float32)
+    by_binomial = np.random.default_rng(seed).binomial(1, images).astype(np.float32)
+    return by_uniform, by_binomial
+
+
+@binarize_exercise.verdict("draws from np.random.default_rng(seed)")
+def _binarize_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    images = inputs["images"]
+    by_uniform, by_binomial = _bernoulli_draws(images, inputs["seed"])
+    result = array_of(answer, "binarize")
     if result.shape != images.shape or not (
         np.array_equal(result, by_uniform) or np.array_equal(result, by_binomial)
     ):
         raise CheckFailed(
             "The draws should come from np.random.default_rng(seed), one draw per pixel.",
-            tried="seed=7",
-            expected="(np.random.default_rng(7).random(images.shape) < images).astype(np.float32)",
+            tried="a seed s",
+            expected="(np.random.default_rng(s).random(images.shape) < images).astype(np.float32)",
             got="different pixels",
             hint="use rng.random(images.shape) < images, not np.random.rand or tf.random",
         )

@@ -7,8 +7,9 @@ Two exercises:
 - ``build_decoder(latent_dim)``: a ``keras.Model`` mapping codes ``(N, latent_dim)`` to
   logits ``(N, 28, 28, 1)`` through one hidden Dense layer of 512 ReLU units.
 
-Each check compares against a NumPy reference computed here and explains a failure in
-plain words.
+Each check's inputs are drawn from the run's seed; its probe calls the student's code,
+its verdict compares against a NumPy reference computed on the judge's side and explains
+a failure in plain words.
 """
 
 from __future__ import annotations
@@ -17,23 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.exercises._helpers import to_numpy
-from vae_tf.grading.registry import CheckFailed, exercise
+from vae_tf.grading.answers import array_of
+from vae_tf.grading.exercises._helpers import call_described, call_each, short, tensor
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "02_autoencoder"
 PIXELS = 28 * 28
 HIDDEN = 512
 
 
-def _tensor(array: np.ndarray):
-    import tensorflow as tf
-
-    return tf.constant(array, dtype=tf.float32)
-
-
 # --------------------------------------------------------------------------- reconstruction_loss
 
 
+@judge_only
 def reference_reconstruction_loss(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """Bernoulli cross-entropy from logits, summed over pixels: the stable form.
 
@@ -45,13 +42,24 @@ def reference_reconstruction_loss(x: np.ndarray, logits: np.ndarray) -> np.ndarr
     return per_pixel.sum(axis=1)
 
 
-def _example_batch(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _batch(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Grey-level images in [0, 1] and moderate logits, shaped (count, 28, 28, 1)."""
-    rng = np.random.default_rng(seed)
     x = rng.random((count, 28, 28, 1)).astype(np.float32)
-    x[:, :10] = 0.0  # MNIST-like: many pixels exactly 0
+    x[:, : int(rng.integers(6, 12))] = 0.0  # MNIST-like: many pixels exactly 0
     logits = rng.normal(0.0, 3.0, size=(count, 28, 28, 1)).astype(np.float32)
     return x, logits
+
+
+def _batch_inputs(low: int, high: int) -> Any:
+    def inputs(rng: np.random.Generator) -> Inputs:
+        x, logits = _batch(rng, int(rng.integers(low, high)))
+        return {"calls": [((x, logits), {})]}
+
+    return inputs
+
+
+def _loss_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
+    return call_each(reconstruction_loss, inputs["calls"], tensors=True)
 
 
 reconstruction_loss_exercise = exercise(
@@ -59,14 +67,21 @@ reconstruction_loss_exercise = exercise(
     lesson=LESSON,
     symbol="reconstruction_loss",
     description="Bernoulli cross-entropy from logits, summed over pixels: (N,) nats per image",
+    references=("vae_tf.losses:reconstruction_loss",),
 )
 
 
-@reconstruction_loss_exercise.add_check("returns one value per image")
-def _reconstruction_loss_shape(reconstruction_loss: Any) -> None:
-    x, logits = _example_batch(4, seed=0)
-    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
-    if result.shape != (4,):
+@reconstruction_loss_exercise.probe("returns one value per image", inputs=_batch_inputs(3, 7))
+def _loss_shape_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
+    return _loss_probe(reconstruction_loss, inputs)
+
+
+@reconstruction_loss_exercise.verdict("returns one value per image")
+def _loss_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    (x, _), _ = inputs["calls"][0]
+    count = len(x)
+    result = array_of(answer[0], "reconstruction_loss")
+    if result.shape != (count,):
         hint = "sum over the pixel axes only, keep the batch axis"
         if result.shape == ():
             hint = "do not average (or sum) over the batch: the model does that; return one value per image"
@@ -74,19 +89,25 @@ def _reconstruction_loss_shape(reconstruction_loss: Any) -> None:
             hint = "sum over all pixel axes (height, width and channel), e.g. after reshaping to (N, 784)"
         raise CheckFailed(
             "The loss should hold one number per image.",
-            tried="4 images of shape (28, 28, 1) and logits of the same shape",
-            expected="shape (4,)",
+            tried=f"{count} images of shape (28, 28, 1) and logits of the same shape",
+            expected=f"shape ({count},)",
             got=f"shape {result.shape}",
             hint=hint,
         )
 
 
-@reconstruction_loss_exercise.add_check("matches the cross-entropy summed over pixels")
-def _reconstruction_loss_values(reconstruction_loss: Any) -> None:
-    x, logits = _example_batch(3, seed=1)
+@reconstruction_loss_exercise.probe(
+    "matches the cross-entropy summed over pixels", inputs=_batch_inputs(2, 6)
+)
+def _loss_values_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
+    return _loss_probe(reconstruction_loss, inputs)
+
+
+@reconstruction_loss_exercise.verdict("matches the cross-entropy summed over pixels")
+def _loss_values_verdict(inputs: Inputs, answer: Any) -> None:
+    (x, logits), _ = inputs["calls"][0]
     expected = reference_reconstruction_loss(x, logits)
-    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
-    result = result.reshape(-1)
+    result = array_of(answer[0], "reconstruction_loss").astype(np.float64).reshape(-1)
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-3):
         return
     hint = "per pixel: -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))], then sum the 784 values"
@@ -104,52 +125,79 @@ def _reconstruction_loss_values(reconstruction_loss: Any) -> None:
             hint = "the sign is flipped: the loss is the NEGATIVE log-likelihood, a positive number"
     raise CheckFailed(
         "The values differ from the Bernoulli cross-entropy summed over pixels.",
-        tried="3 grey-level images and logits drawn from N(0, 3^2)",
-        expected=f"{np.array2string(expected, precision=2)} nats per image",
-        got=f"{np.array2string(result, precision=2)}",
+        tried=f"{len(x)} grey-level images and logits drawn from N(0, 3^2)",
+        expected=f"{short(expected[:2], 2)}... nats per image",
+        got=f"{short(result[:2], 2)}...",
         hint=hint,
     )
 
 
-@reconstruction_loss_exercise.add_check("stays finite and exact for extreme logits")
-def _reconstruction_loss_extreme(reconstruction_loss: Any) -> None:
+def _extreme_inputs(rng: np.random.Generator) -> Inputs:
     # Image 0: the decoder is confidently right everywhere (loss ~ 0).
-    # Image 1: confidently wrong on 100 pixels (loss ~ 100 * 50 = 5000 nats).
+    # Image 1: confidently wrong on ~100 pixels (loss ~ 100 * 50 = 5000 nats).
     x = np.zeros((2, 28, 28, 1), dtype=np.float32)
-    x[:, :14] = 1.0
-    logits = np.where(x > 0.5, 50.0, -50.0).astype(np.float32)
-    wrong = np.zeros_like(x, dtype=bool)
-    wrong[1, 14:, :, :].flat[:100] = True
-    logits[wrong] = 50.0
+    x[:, : int(rng.integers(10, 18))] = 1.0
+    scale = float(rng.uniform(40.0, 60.0))
+    logits = np.where(x > 0.5, scale, -scale).astype(np.float32)
+    wrong = np.zeros(x.shape, dtype=bool)
+    wrong[1].flat[rng.choice(PIXELS, size=int(rng.integers(80, 120)), replace=False)] = True
+    logits[wrong] = -logits[wrong]
+    return {"calls": [((x, logits), {})], "scale": scale, "wrong": int(wrong.sum())}
+
+
+@reconstruction_loss_exercise.probe(
+    "stays finite and exact for extreme logits", inputs=_extreme_inputs
+)
+def _loss_extreme_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
+    return _loss_probe(reconstruction_loss, inputs)
+
+
+@reconstruction_loss_exercise.verdict("stays finite and exact for extreme logits")
+def _loss_extreme_verdict(inputs: Inputs, answer: Any) -> None:
+    (x, logits), _ = inputs["calls"][0]
+    scale = inputs["scale"]
     expected = reference_reconstruction_loss(x, logits)
-    result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
-    result = result.reshape(-1)
-    if result.shape != expected.shape or not np.all(np.isfinite(result)):
+    tried = f"logits of +{scale:.0f} and -{scale:.0f}, {inputs['wrong']} pixels confidently wrong"
+    try:
+        result = array_of(answer[0], "reconstruction_loss").astype(np.float64).reshape(-1)
+    except CheckFailed as failure:
+        if "NaN or infinite" not in failure.what:
+            raise
         raise CheckFailed(
             "The loss is not finite when the logits are large (inf or NaN).",
-            tried="logits of +50 and -50",
-            expected=f"{np.array2string(expected, precision=2)} nats per image",
-            got=f"{np.array2string(result, precision=2)}",
-            hint="sigmoid(50) rounds to exactly 1 in float32 and log(1 - 1) = -inf: compute from "
-            "logits, e.g. keras.ops.binary_crossentropy(x, logits, from_logits=True)",
-        )
-    if not np.allclose(result, expected, rtol=1e-3, atol=1e-2):
+            tried=tried,
+            expected=f"{short(expected, 2)} nats per image",
+            got=failure.got,
+            hint=f"sigmoid({scale:.0f}) rounds to exactly 1 in float32 and log(1 - 1) = -inf: "
+            "compute from logits, e.g. keras.ops.binary_crossentropy(x, logits, from_logits=True)",
+        ) from None
+    if result.shape != expected.shape or not np.allclose(result, expected, rtol=1e-3, atol=1e-2):
         raise CheckFailed(
-            "The loss is wrong for large logits: a confidently wrong pixel should cost about 50 nats.",
-            tried="logits of +50 and -50, 100 pixels confidently wrong in image 1",
-            expected=f"{np.array2string(expected, precision=2)} nats per image",
-            got=f"{np.array2string(result, precision=2)}",
+            f"The loss is wrong for large logits: a confidently wrong pixel should cost about "
+            f"{scale:.0f} nats.",
+            tried=tried,
+            expected=f"{short(expected, 2)} nats per image",
+            got=f"{short(result, 2)}",
             hint="clipping probabilities (e.g. to 1e-7) caps the cost of a wrong pixel at ~16 nats; "
             "compute the cross-entropy from logits instead",
         )
 
 
-@reconstruction_loss_exercise.add_check("works for any batch size, including 1")
-def _reconstruction_loss_batch_sizes(reconstruction_loss: Any) -> None:
-    for count in (1, 7):
-        x, logits = _example_batch(count, seed=2 + count)
+def _sizes_inputs(rng: np.random.Generator) -> Inputs:
+    return {"calls": [((*_batch(rng, count),), {}) for count in (1, int(rng.integers(5, 10)))]}
+
+
+@reconstruction_loss_exercise.probe("works for any batch size, including 1", inputs=_sizes_inputs)
+def _loss_sizes_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
+    return _loss_probe(reconstruction_loss, inputs)
+
+
+@reconstruction_loss_exercise.verdict("works for any batch size, including 1")
+def _loss_sizes_verdict(inputs: Inputs, answer: Any) -> None:
+    for ((x, logits), _), described in zip(inputs["calls"], answer, strict=True):
+        count = len(x)
         expected = reference_reconstruction_loss(x, logits)
-        result = to_numpy(reconstruction_loss(_tensor(x), _tensor(logits)), "reconstruction_loss")
+        result = array_of(described, "reconstruction_loss").astype(np.float64)
         if result.shape != (count,) or not np.allclose(result, expected, rtol=1e-4, atol=1e-3):
             raise CheckFailed(
                 f"The loss is wrong for a batch of {count} image(s).",
@@ -162,21 +210,16 @@ def _reconstruction_loss_batch_sizes(reconstruction_loss: Any) -> None:
 
 # --------------------------------------------------------------------------- build_decoder
 
-
-def decoder_parameter_count(latent_dim: int) -> int:
-    """Weights and biases of latent_dim -> 512 -> 784."""
-    return latent_dim * HIDDEN + HIDDEN + HIDDEN * PIXELS + PIXELS
-
-
 build_decoder_exercise = exercise(
     "build_decoder",
     lesson=LESSON,
     symbol="build_decoder",
     description="codes (N, latent_dim) -> 512 ReLU -> logits (N, 28, 28, 1)",
+    references=("vae_tf.models:build_decoder",),
 )
 
 
-def _build(build_decoder: Any, latent_dim: int):
+def _build(build_decoder: Any, latent_dim: int) -> Any:
     import keras
 
     model = build_decoder(latent_dim)
@@ -191,49 +234,69 @@ def _build(build_decoder: Any, latent_dim: int):
     return model
 
 
-def _codes(count: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+def _codes(rng: np.random.Generator, count: int, latent_dim: int) -> np.ndarray:
     # Codes of the size a trained 2-D latent space has (a few units), so ReLUs are mixed.
-    return np.random.default_rng(seed).normal(0.0, 3.0, size=(count, latent_dim)).astype(np.float32)
+    return rng.normal(0.0, 3.0, size=(count, latent_dim)).astype(np.float32)
 
 
-def _dense_kernels(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(kernel, bias) of every 2-D weight of the model, in layer order."""
-    pairs = []
-    weights = [np.asarray(w, dtype=np.float64) for w in model.get_weights()]
-    index = 0
-    while index < len(weights):
-        if weights[index].ndim == 2 and index + 1 < len(weights) and weights[index + 1].ndim == 1:
-            pairs.append((weights[index], weights[index + 1]))
-            index += 2
-        else:
-            index += 1
-    return pairs
+def _kernel_shapes(model: Any) -> list[list[int]]:
+    """Shapes of the 2-D weights (dense kernels) of the model, in order."""
+    return [list(w.shape) for w in model.weights if len(w.shape) == 2]
 
 
-@build_decoder_exercise.add_check("maps (N, latent_dim) codes to (N, 28, 28, 1)")
-def _build_decoder_shape(build_decoder: Any) -> None:
+def decoder_parameter_count(latent_dim: int) -> int:
+    """Weights and biases of latent_dim -> 512 -> 784."""
+    return latent_dim * HIDDEN + HIDDEN + HIDDEN * PIXELS + PIXELS
+
+
+def _shape_inputs(rng: np.random.Generator) -> Inputs:
+    return {"codes": _codes(rng, int(rng.integers(3, 8)), 2)}
+
+
+@build_decoder_exercise.probe("maps (N, latent_dim) codes to (N, 28, 28, 1)", inputs=_shape_inputs)
+def _decoder_shape_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
-    result = to_numpy(model(_codes(5, 2)), "the decoder")
-    if result.shape != (5, 28, 28, 1):
+    return call_described(model, inputs["codes"])
+
+
+@build_decoder_exercise.verdict("maps (N, latent_dim) codes to (N, 28, 28, 1)")
+def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    count = len(inputs["codes"])
+    result = array_of(answer, "the decoder")
+    if result.shape != (count, 28, 28, 1):
         raise CheckFailed(
             "The decoder should output one 28x28x1 image of logits per code.",
-            tried="5 codes of shape (2,)",
-            expected="output shape (5, 28, 28, 1)",
+            tried=f"{count} codes of shape (2,)",
+            expected=f"output shape ({count}, 28, 28, 1)",
             got=f"output shape {result.shape}",
             hint="end with Dense(784) and keras.layers.Reshape((28, 28, 1))",
         )
 
 
-@build_decoder_exercise.add_check("has the 2 -> 512 -> 784 layers of the original study")
-def _build_decoder_parameters(build_decoder: Any) -> None:
-    for latent_dim in (2, 5):
+def _parameter_inputs(rng: np.random.Generator) -> Inputs:
+    return {"latent_dims": [2, int(rng.integers(3, 9))]}
+
+
+@build_decoder_exercise.probe(
+    "has the 2 -> 512 -> 784 layers of the original study", inputs=_parameter_inputs
+)
+def _decoder_parameters_probe(build_decoder: Any, inputs: Inputs) -> Any:
+    observed = []
+    for latent_dim in inputs["latent_dims"]:
         model = _build(build_decoder, latent_dim)
         if not model.built:
-            model(_codes(1, latent_dim))  # a subclassed model is built by its first call
+            model(np.zeros((1, latent_dim), dtype=np.float32))  # a subclassed model builds on call
+        observed.append({"count": int(model.count_params()), "kernels": _kernel_shapes(model)})
+    return observed
+
+
+@build_decoder_exercise.verdict("has the 2 -> 512 -> 784 layers of the original study")
+def _decoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
+    for latent_dim, seen in zip(inputs["latent_dims"], answer, strict=True):
         expected = decoder_parameter_count(latent_dim)
-        got = int(model.count_params())
+        got = int(seen["count"])
         if got != expected:
-            shapes = [tuple(kernel.shape) for kernel, _ in _dense_kernels(model)]
+            shapes = [tuple(int(n) for n in shape) for shape in seen["kernels"][:6]]
             raise CheckFailed(
                 "The decoder has the wrong number of weights.",
                 tried=f"build_decoder({latent_dim})",
@@ -244,20 +307,45 @@ def _build_decoder_parameters(build_decoder: Any) -> None:
             )
 
 
-@build_decoder_exercise.add_check("uses ReLU in the hidden layer and returns logits")
-def _build_decoder_forward(build_decoder: Any) -> None:
+def _forward_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "codes": _codes(rng, int(rng.integers(4, 9)), 2),
+        "weights": [
+            rng.normal(0.0, 0.5, size=(2, HIDDEN)).astype(np.float32),
+            rng.normal(0.0, 0.5, size=(HIDDEN,)).astype(np.float32),
+            rng.normal(0.0, 0.05, size=(HIDDEN, PIXELS)).astype(np.float32),
+            rng.normal(0.0, 0.5, size=(PIXELS,)).astype(np.float32),
+        ],
+    }
+
+
+@build_decoder_exercise.probe("uses ReLU in the hidden layer and returns logits", inputs=_forward_inputs)
+def _decoder_forward_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
-    z = _codes(6, 2, seed=1)
-    result = to_numpy(model(z), "the decoder").reshape(6, -1)
-    pairs = _dense_kernels(model)
-    if len(pairs) != 2 or pairs[0][0].shape != (2, HIDDEN) or pairs[1][0].shape != (HIDDEN, PIXELS):
+    if not model.built:
+        model(np.zeros((1, 2), dtype=np.float32))
+    shapes = [list(w.shape) for w in model.weights]
+    if shapes != [list(w.shape) for w in inputs["weights"]]:
+        return {"shapes": shapes[:8]}
+    # The judge's weights, so that the verdict knows what the outputs must be.
+    for variable, value in zip(model.weights, inputs["weights"], strict=True):
+        variable.assign(value)
+    return {"shapes": shapes, "output": call_described(model, inputs["codes"])}
+
+
+@build_decoder_exercise.verdict("uses ReLU in the hidden layer and returns logits")
+def _decoder_forward_verdict(inputs: Inputs, answer: Any) -> None:
+    if "output" not in answer:
+        shapes = [tuple(int(n) for n in shape) for shape in answer["shapes"]]
         raise CheckFailed(
-            "Expected two Dense layers, 2->512 then 512->784.",
-            got=f"kernels of shapes {[tuple(k.shape) for k, _ in pairs]}",
+            "Expected two Dense layers, 2->512 then 512->784, each with a bias.",
+            expected="weights of shapes [(2, 512), (512,), (512, 784), (784,)]",
+            got=f"weights of shapes {shapes}",
         )
-    (w1, b1), (w2, b2) = pairs
-    hidden = np.maximum(z @ w1 + b1, 0.0)
-    expected = hidden @ w2 + b2
+    z = inputs["codes"].astype(np.float64)
+    w1, b1, w2, b2 = (w.astype(np.float64) for w in inputs["weights"])
+    expected = _decoder_reference(z, w1, b1, w2, b2)
+    result = array_of(answer["output"], "the decoder").astype(np.float64).reshape(len(z), -1)
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-4):
         return
     hint = "hidden = Dense(512, activation='relu'); output = Dense(784) with no activation"
@@ -270,9 +358,14 @@ def _build_decoder_forward(build_decoder: Any) -> None:
         elif np.allclose(result, (z @ w1 + b1) @ w2 + b2, rtol=1e-4, atol=1e-4):
             hint = "the hidden layer has no activation: use activation='relu'"
     raise CheckFailed(
-        "The decoder's output differs from relu(z W1 + b1) W2 + b2 computed with its own weights.",
-        tried="6 codes drawn from N(0, 3^2)",
-        expected=f"first logits {np.array2string(expected[0, 300:303], precision=3)}",
-        got=f"first logits {np.array2string(result[0, 300:303], precision=3)}",
+        "The decoder's output differs from relu(z W1 + b1) W2 + b2 computed with its weights.",
+        tried=f"{len(z)} codes drawn from N(0, 3^2), the decoder's weights set by the check",
+        expected=f"first logits {short(expected[0, 300:302], 3)}",
+        got=f"first logits {short(result[0, 300:302], 3)}",
         hint=hint,
     )
+
+
+@judge_only
+def _decoder_reference(z: np.ndarray, w1: Any, b1: Any, w2: Any, b2: Any) -> np.ndarray:
+    return np.maximum(z @ w1 + b1, 0.0) @ w2 + b2

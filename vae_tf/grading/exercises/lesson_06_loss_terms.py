@@ -7,7 +7,8 @@ Two NumPy exercises:
 - ``knn_latent_accuracy(train_codes, train_labels, test_codes, test_labels, k=5)``: the
   fraction of test codes whose k nearest training codes vote for the right digit.
 
-Each check is worth one point and explains a failure in plain words.
+Each check's inputs are drawn from the run's seed; its probe calls the student's function,
+its verdict compares and explains a failure in plain words.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.exercises._helpers import short
-from vae_tf.grading.registry import CheckFailed, exercise
+from vae_tf.grading.answers import array_of, number_of, raise_if_raised, type_name
+from vae_tf.grading.exercises._helpers import call_each, short
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise
 
 LESSON = "06_loss_terms"
+
+
+def _probe(function: Any, inputs: Inputs) -> Any:
+    return call_each(function, inputs["calls"])
 
 
 # --------------------------------------------------------------------------- aggregate_moments
@@ -29,120 +35,156 @@ aggregate_moments_exercise = exercise(
     lesson=LESSON,
     symbol="aggregate_moments",
     description="mean (D,) and covariance (D, D) of latent codes (N, D)",
+    references=("vae_tf.experiments:aggregate_moments",),
 )
 
 
-def _moments(aggregate_moments: Any, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    result = aggregate_moments(codes)
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
+def _moments(answer: Any, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    raise_if_raised(answer)
+    items = answer.get("items") if isinstance(answer, dict) else None
+    if not isinstance(items, list) or answer.get("length") != 2 or len(items) != 2:
         raise CheckFailed(
             "aggregate_moments should return two things: (mean, cov).",
             tried=f"codes of shape {codes.shape}",
             expected="a tuple (mean, cov)",
-            got=f"a {type(result).__name__}",
+            got=f"a {type_name(answer)}",
             hint="end with `return mean, cov`",
         )
-    mean, cov = result
-    try:
-        return np.asarray(mean, dtype=np.float64), np.asarray(cov, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed("mean and cov should be arrays of numbers.") from None
+    mean = array_of(items[0], "aggregate_moments' mean").astype(np.float64)
+    cov = array_of(items[1], "aggregate_moments' cov").astype(np.float64)
+    return mean, cov
 
 
-def _codes(count: int, latent_dim: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+def _codes(rng: np.random.Generator, count: int, latent_dim: int) -> np.ndarray:
     mixing = rng.normal(size=(latent_dim, latent_dim))
     return (rng.normal(size=(count, latent_dim)) @ mixing + rng.normal(size=latent_dim)).astype(
         np.float32
     )
 
 
-@aggregate_moments_exercise.add_check("returns shapes (D,) and (D, D)")
-def _moments_shapes(aggregate_moments: Any) -> None:
-    codes = _codes(50, 3, seed=0)
-    mean, cov = _moments(aggregate_moments, codes)
-    if mean.shape != (3,):
+def _codes_inputs(rng: np.random.Generator) -> Inputs:
+    codes = _codes(rng, int(rng.integers(30, 60)), int(rng.integers(3, 6)))
+    return {"calls": [((codes,), {})]}
+
+
+@aggregate_moments_exercise.probe("returns shapes (D,) and (D, D)", inputs=_codes_inputs)
+def _moments_shapes_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
+    return _probe(aggregate_moments, inputs)
+
+
+@aggregate_moments_exercise.verdict("returns shapes (D,) and (D, D)")
+def _moments_shapes_verdict(inputs: Inputs, answer: Any) -> None:
+    ((codes,), _) = inputs["calls"][0]
+    count, dims = codes.shape
+    mean, cov = _moments(answer[0], codes)
+    if mean.shape != (dims,):
         raise CheckFailed(
             "The mean should have one value per latent dimension.",
-            tried="codes of shape (50, 3): 50 codes, 3 latent dimensions",
-            expected="mean of shape (3,)",
+            tried=f"codes of shape {codes.shape}: {count} codes, {dims} latent dimensions",
+            expected=f"mean of shape ({dims},)",
             got=f"mean of shape {mean.shape}",
             hint="average over the codes, axis=0",
         )
-    if cov.shape != (3, 3):
-        hint = "np.cov treats rows as variables unless you pass rowvar=False"
+    if cov.shape != (dims, dims):
         raise CheckFailed(
             "The covariance should be a D x D matrix, one row and column per latent dimension.",
-            tried="codes of shape (50, 3)",
-            expected="cov of shape (3, 3)",
+            tried=f"codes of shape {codes.shape}",
+            expected=f"cov of shape ({dims}, {dims})",
             got=f"cov of shape {cov.shape}",
-            hint=hint,
+            hint="np.cov treats rows as variables unless you pass rowvar=False",
         )
 
 
-@aggregate_moments_exercise.add_check("matches np.mean and np.cov")
-def _moments_values(aggregate_moments: Any) -> None:
-    codes = _codes(40, 4, seed=1)
-    mean, cov = _moments(aggregate_moments, codes)
-    expected_mean = codes.astype(np.float64).mean(axis=0)
-    expected_cov = np.cov(codes.astype(np.float64), rowvar=False)
-    if mean.shape != expected_mean.shape or not np.allclose(
-        mean, expected_mean, rtol=1e-4, atol=1e-5
-    ):
+@aggregate_moments_exercise.probe("matches np.mean and np.cov", inputs=_codes_inputs)
+def _moments_values_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
+    return _probe(aggregate_moments, inputs)
+
+
+@aggregate_moments_exercise.verdict("matches np.mean and np.cov")
+def _moments_values_verdict(inputs: Inputs, answer: Any) -> None:
+    ((codes,), _) = inputs["calls"][0]
+    count, dims = codes.shape
+    mean, cov = _moments(answer[0], codes)
+    codes64 = codes.astype(np.float64)
+    expected_mean = codes64.mean(axis=0)
+    expected_cov = np.cov(codes64, rowvar=False)
+    if mean.shape != expected_mean.shape or not np.allclose(mean, expected_mean, rtol=1e-4, atol=1e-5):
         raise CheckFailed(
             "The mean is wrong.",
-            tried="40 random codes of dimension 4",
-            expected=short(expected_mean),
-            got=short(mean),
+            tried=f"{count} random codes of dimension {dims}",
+            expected=short(expected_mean[:3]),
+            got=short(mean.reshape(-1)[:3]),
             hint="codes.mean(axis=0)",
         )
     if cov.shape == expected_cov.shape and np.allclose(cov, expected_cov, rtol=1e-4, atol=1e-5):
         return
     what = "The covariance is wrong."
-    if cov.shape == expected_cov.shape and np.allclose(cov, expected_cov * 39 / 40, rtol=1e-4):
-        what = (
-            "The covariance was divided by N; divide by N - 1 like np.cov (the unbiased estimate)."
-        )
-    elif cov.shape == expected_cov.shape and np.allclose(cov, codes.T @ codes / 39, rtol=1e-4):
-        what = "The codes were not centred: subtract the mean before multiplying."
-    elif cov.shape == expected_cov.shape and np.allclose(
-        np.diag(cov), np.diag(expected_cov), rtol=1e-4
-    ):
-        what = "The variances are right but the covariances (off-diagonal entries) are not."
+    if cov.shape == expected_cov.shape:
+        if np.allclose(cov, expected_cov * (count - 1) / count, rtol=1e-4):
+            what = "The covariance was divided by N; divide by N - 1 like np.cov (the unbiased estimate)."
+        elif np.allclose(cov, codes64.T @ codes64 / (count - 1), rtol=1e-4):
+            what = "The codes were not centred: subtract the mean before multiplying."
+        elif np.allclose(np.diag(cov), np.diag(expected_cov), rtol=1e-4):
+            what = "The variances are right but the covariances (off-diagonal entries) are not."
     raise CheckFailed(
         what,
-        tried="40 random, correlated codes of dimension 4",
-        expected=f"np.cov(codes, rowvar=False), first row {short(expected_cov[0])}",
-        got=f"first row {short(cov.reshape(-1)[:4])}",
+        tried=f"{count} random, correlated codes of dimension {dims}",
+        expected=f"np.cov(codes, rowvar=False), first row {short(expected_cov[0][:3])}",
+        got=f"first values {short(cov.reshape(-1)[:3])}",
         hint="centred = codes - mean; cov = centred.T @ centred / (N - 1)",
     )
 
 
-@aggregate_moments_exercise.add_check("works for one latent dimension (D = 1)")
-def _moments_one_dimension(aggregate_moments: Any) -> None:
-    codes = np.array([[1.0], [2.0], [4.0], [5.0]], dtype=np.float32)  # mean 3, variance 10/3
-    mean, cov = _moments(aggregate_moments, codes)
+def _one_dimension_inputs(rng: np.random.Generator) -> Inputs:
+    codes = np.round(rng.normal(0.0, 2.0, size=(int(rng.integers(4, 9)), 1)), 1).astype(np.float32)
+    return {"calls": [((codes,), {})]}
+
+
+@aggregate_moments_exercise.probe(
+    "works for one latent dimension (D = 1)", inputs=_one_dimension_inputs
+)
+def _moments_one_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
+    return _probe(aggregate_moments, inputs)
+
+
+@aggregate_moments_exercise.verdict("works for one latent dimension (D = 1)")
+def _moments_one_verdict(inputs: Inputs, answer: Any) -> None:
+    ((codes,), _) = inputs["calls"][0]
+    mean, cov = _moments(answer[0], codes)
     if mean.shape != (1,) or cov.shape != (1, 1):
         raise CheckFailed(
             "For D = 1 the mean should still have shape (1,) and the covariance (1, 1).",
-            tried="codes [[1], [2], [4], [5]] of shape (4, 1)",
+            tried=f"codes of shape {codes.shape}",
             expected="mean shape (1,), cov shape (1, 1)",
             got=f"mean shape {mean.shape}, cov shape {cov.shape}",
             hint="np.cov returns a 0-d array for one variable; wrap it with np.atleast_2d",
         )
-    if not (np.isclose(mean[0], 3.0) and np.isclose(cov[0, 0], 10.0 / 3.0, rtol=1e-4)):
+    values = codes[:, 0].astype(np.float64)
+    expected_mean, expected_var = values.mean(), values.var(ddof=1)
+    if not (np.isclose(mean[0], expected_mean, atol=1e-5) and np.isclose(cov[0, 0], expected_var, rtol=1e-4)):
         raise CheckFailed(
             "The moments of a single latent dimension are wrong.",
-            tried="codes [[1], [2], [4], [5]]",
-            expected="mean [3.], cov [[3.3333]]",
+            tried=f"codes of shape {codes.shape}",
+            expected=f"mean [{expected_mean:.4g}], cov [[{expected_var:.4g}]]",
             got=f"mean {short(mean)}, cov {short(cov)}",
         )
 
 
-@aggregate_moments_exercise.add_check("gives the standard normal's moments on N(0, I) samples")
-def _moments_standard_normal(aggregate_moments: Any) -> None:
-    codes = np.random.default_rng(2).normal(size=(20000, 2)).astype(np.float32)
-    mean, cov = _moments(aggregate_moments, codes)
+def _normal_inputs(rng: np.random.Generator) -> Inputs:
+    return {"calls": [((rng.normal(size=(20000, 2)).astype(np.float32),), {})]}
+
+
+@aggregate_moments_exercise.probe(
+    "gives the standard normal's moments on N(0, I) samples", inputs=_normal_inputs
+)
+def _moments_normal_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
+    return _probe(aggregate_moments, inputs)
+
+
+@aggregate_moments_exercise.verdict("gives the standard normal's moments on N(0, I) samples")
+def _moments_normal_verdict(inputs: Inputs, answer: Any) -> None:
+    ((codes,), _) = inputs["calls"][0]
+    mean, cov = _moments(answer[0], codes)
     # 20,000 draws: standard errors near 0.007 (mean) and 0.01 (covariance entries).
     if (
         mean.shape != (2,)
@@ -153,7 +195,7 @@ def _moments_standard_normal(aggregate_moments: Any) -> None:
             "Codes drawn from N(0, I) should give a mean near 0 and a covariance near I.",
             tried="20,000 codes drawn from N(0, I) in 2 dimensions",
             expected="mean ~ [0, 0], cov ~ [[1, 0], [0, 1]]",
-            got=f"mean {short(mean)}, cov {short(cov)}",
+            got=f"mean {short(mean.reshape(-1)[:2])}, cov {short(cov.reshape(-1)[:4])}",
         )
 
 
@@ -164,82 +206,105 @@ knn_latent_accuracy_exercise = exercise(
     lesson=LESSON,
     symbol="knn_latent_accuracy",
     description="k-nearest-neighbour accuracy of test codes against training codes (fraction)",
+    references=("vae_tf.experiments:knn_accuracy",),
 )
 
 
-def _accuracy(knn_latent_accuracy: Any, *args: Any, **kwargs: Any) -> float:
-    value = knn_latent_accuracy(*args, **kwargs)
-    try:
-        return float(np.asarray(value, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            "knn_latent_accuracy should return one number, a fraction between 0 and 1.",
-            got=f"a {type(value).__name__} of shape {np.shape(value)}",
-        ) from None
+def _accuracy(answer: Any) -> float:
+    return number_of(answer, "knn_latent_accuracy")
 
 
-def _clusters(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ten tight clusters far apart: digit d sits around (10 d, -10 d)."""
-    rng = np.random.default_rng(seed)
+def _clusters(rng: np.random.Generator, per_class: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ten tight clusters far apart: digit d sits around (spacing d, -spacing d)."""
     labels = np.repeat(np.arange(10), per_class)
-    centres = np.stack([10.0 * labels, -10.0 * labels], axis=1)
+    centres = np.stack([spacing * labels, -spacing * labels], axis=1)
     return (centres + rng.normal(scale=0.5, size=centres.shape)).astype(np.float32), labels
 
 
-@knn_latent_accuracy_exercise.add_check("separated clusters give accuracy 1")
-def _knn_separated(knn_latent_accuracy: Any) -> None:
-    train_codes, train_labels = _clusters(20, seed=0)
-    test_codes, test_labels = _clusters(7, seed=1)
-    got = _accuracy(knn_latent_accuracy, train_codes, train_labels, test_codes, test_labels, k=5)
+def _separated_inputs(rng: np.random.Generator) -> Inputs:
+    spacing = float(rng.uniform(8.0, 15.0))
+    train_codes, train_labels = _clusters(rng, int(rng.integers(15, 25)), spacing)
+    test_codes, test_labels = _clusters(rng, int(rng.integers(5, 9)), spacing)
+    order = rng.permutation(len(test_labels))
+    return {"calls": [((train_codes, train_labels, test_codes[order], test_labels[order]), {"k": 5})]}
+
+
+@knn_latent_accuracy_exercise.probe("separated clusters give accuracy 1", inputs=_separated_inputs)
+def _knn_separated_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
+    return _probe(knn_latent_accuracy, inputs)
+
+
+@knn_latent_accuracy_exercise.verdict("separated clusters give accuracy 1")
+def _knn_separated_verdict(inputs: Inputs, answer: Any) -> None:
+    (train_codes, _, test_codes, _), _ = inputs["calls"][0]
+    got = _accuracy(answer[0])
     if abs(got - 1.0) < 1e-6:
         return
     what = "Every test code sits inside the cluster of its own digit, so all should be right."
     if abs(got - 100.0) < 1e-4:
         what = "This is a percentage; return a fraction between 0 and 1 instead."
-    elif abs(got - 70.0) < 1e-4:
+    elif abs(got - len(test_codes)) < 1e-4:
         what = "This is the number of right answers; divide by the number of test codes."
     raise CheckFailed(
         what,
-        tried="200 training and 70 test codes in 10 far-apart clusters, k = 5",
+        tried=f"{len(train_codes)} training and {len(test_codes)} test codes in 10 far-apart "
+        "clusters, k = 5",
         expected="1.0",
         got=f"{got:.4g}",
         hint="fit KNeighborsClassifier(n_neighbors=k) on the training codes, score on the test codes",
     )
 
 
-@knn_latent_accuracy_exercise.add_check("identical codes give chance accuracy")
-def _knn_identical(knn_latent_accuracy: Any) -> None:
+def _identical_inputs(rng: np.random.Generator) -> Inputs:
     train_labels = np.repeat(np.arange(10), 10)
-    test_labels = np.repeat(np.arange(10), 5)
-    train_codes = np.zeros((100, 2), dtype=np.float32)
-    test_codes = np.zeros((50, 2), dtype=np.float32)
-    got = _accuracy(knn_latent_accuracy, train_codes, train_labels, test_codes, test_labels, k=5)
+    test_labels = rng.permutation(np.repeat(np.arange(10), 5))
+    point = rng.normal(size=2).astype(np.float32)
+    train_codes = np.tile(point, (100, 1))
+    test_codes = np.tile(point, (50, 1))
+    return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 5})]}
+
+
+@knn_latent_accuracy_exercise.probe("identical codes give chance accuracy", inputs=_identical_inputs)
+def _knn_identical_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
+    return _probe(knn_latent_accuracy, inputs)
+
+
+@knn_latent_accuracy_exercise.verdict("identical codes give chance accuracy")
+def _knn_identical_verdict(inputs: Inputs, answer: Any) -> None:
+    got = _accuracy(answer[0])
     # Codes that carry no information leave nothing but a guess: about 1 in 10 is right.
     if not 0.0 <= got <= 0.3:
         raise CheckFailed(
             "When every code is the same, the codes say nothing about the digit, so the "
             "accuracy should be near chance (0.1 for 10 balanced digits).",
-            tried="100 training and 50 test codes, all equal to (0, 0); balanced labels",
+            tried="100 training and 50 test codes, all equal; balanced labels",
             expected="about 0.1",
             got=f"{got:.4g}",
             hint="predict the test labels from the training codes only; do not look at test_labels",
         )
 
 
-@knn_latent_accuracy_exercise.add_check("uses k neighbours, not just the nearest one")
-def _knn_uses_k(knn_latent_accuracy: Any) -> None:
+def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
     # On a line: one mislabelled training code right at the test point, four of the
-    # other digit a little further. One neighbour says 1; five neighbours say 0.
-    train_codes = np.array([[0.0], [0.3], [-0.3], [0.4], [-0.4], [10.0], [10.2]], dtype=np.float32)
-    train_labels = np.array([1, 0, 0, 0, 0, 1, 1])
-    test_codes = np.array([[0.01], [10.1]], dtype=np.float32)
-    test_labels = np.array([0, 1])
-    with_five = _accuracy(
-        knn_latent_accuracy, train_codes, train_labels, test_codes, test_labels, k=5
-    )
-    with_one = _accuracy(
-        knn_latent_accuracy, train_codes, train_labels, test_codes, test_labels, k=1
-    )
+    # other digit a little further. One neighbour says `wrong`; five neighbours say `right`.
+    right, wrong = (int(v) for v in rng.choice(10, size=2, replace=False))
+    far = float(rng.uniform(8.0, 20.0))
+    train_codes = np.array([[0.0], [0.3], [-0.3], [0.4], [-0.4], [far], [far + 0.2]], dtype=np.float32)
+    train_labels = np.array([wrong, right, right, right, right, wrong, wrong])
+    test_codes = np.array([[0.01], [far + 0.1]], dtype=np.float32)
+    test_labels = np.array([right, wrong])
+    args = (train_codes, train_labels, test_codes, test_labels)
+    return {"calls": [(args, {"k": 5}), (args, {"k": 1})]}
+
+
+@knn_latent_accuracy_exercise.probe("uses k neighbours, not just the nearest one", inputs=_uses_k_inputs)
+def _knn_uses_k_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
+    return _probe(knn_latent_accuracy, inputs)
+
+
+@knn_latent_accuracy_exercise.verdict("uses k neighbours, not just the nearest one")
+def _knn_uses_k_verdict(inputs: Inputs, answer: Any) -> None:
+    with_five, with_one = _accuracy(answer[0]), _accuracy(answer[1])
     if abs(with_five - 1.0) > 1e-6 or abs(with_one - 0.5) > 1e-6:
         raise CheckFailed(
             "The k argument should set how many neighbours vote.",
@@ -251,19 +316,30 @@ def _knn_uses_k(knn_latent_accuracy: Any) -> None:
         )
 
 
-@knn_latent_accuracy_exercise.add_check("scores the test codes against the test labels")
-def _knn_scores_test(knn_latent_accuracy: Any) -> None:
-    train_codes, train_labels = _clusters(10, seed=3)
-    test_codes = np.array(
-        [[0.0, 0.0], [10.0, -10.0], [20.0, -20.0], [30.0, -30.0]], dtype=np.float32
-    )
+def _scores_test_inputs(rng: np.random.Generator) -> Inputs:
+    spacing = float(rng.uniform(8.0, 15.0))
+    train_codes, train_labels = _clusters(rng, 10, spacing)
+    digits = rng.choice(10, size=4, replace=False)
+    test_codes = np.stack([spacing * digits, -spacing * digits], axis=1).astype(np.float32)
     # The last two test labels are deliberately wrong: the right answer is 0.5.
-    test_labels = np.array([0, 1, 5, 5])
-    got = _accuracy(knn_latent_accuracy, train_codes, train_labels, test_codes, test_labels, k=3)
+    test_labels = digits.copy()
+    test_labels[2:] = (digits[2:] + rng.integers(1, 10, size=2)) % 10
+    return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 3})]}
+
+
+@knn_latent_accuracy_exercise.probe("scores the test codes against the test labels", inputs=_scores_test_inputs)
+def _knn_scores_test_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
+    return _probe(knn_latent_accuracy, inputs)
+
+
+@knn_latent_accuracy_exercise.verdict("scores the test codes against the test labels")
+def _knn_scores_test_verdict(inputs: Inputs, answer: Any) -> None:
+    got = _accuracy(answer[0])
     if abs(got - 0.5) > 1e-6:
         raise CheckFailed(
             "The accuracy should compare the predictions for the test codes with test_labels.",
-            tried="4 test codes in the clusters of digits 0, 1, 2, 3, labelled 0, 1, 5, 5",
+            tried="4 test codes at the centres of 4 digit clusters, 2 of them labelled with "
+            "another digit",
             expected="0.5",
             got=f"{got:.4g}",
             hint="fit on (train_codes, train_labels), then score on (test_codes, test_labels)",

@@ -10,7 +10,8 @@ Three exercises:
 - ``KLWarmup(schedule)``: a Keras callback that sets ``model.kl_weight = schedule(epoch)``
   at the start of every epoch.
 
-Each check is worth one point and explains a failure in plain words.
+Each check's inputs are drawn from the run's seed; its probe calls the student's code,
+its verdict compares and explains a failure in plain words.
 """
 
 from __future__ import annotations
@@ -19,19 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.registry import CheckFailed, exercise
+from vae_tf.grading.answers import array_of, describe, number_of, type_name
+from vae_tf.grading.exercises._helpers import call_each, short
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise
 
 LESSON = "07_beta_and_posterior_collapse"
 
 
-def _as_number(value: Any, what: str) -> float:
-    try:
-        return float(np.asarray(value, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            f"{what} should return one number.",
-            got=f"a {type(value).__name__} of shape {np.shape(value)}",
-        ) from None
+def _probe(function: Any, inputs: Inputs) -> Any:
+    return call_each(function, inputs["calls"])
 
 
 # --------------------------------------------------------------------------- active_units
@@ -41,84 +38,144 @@ active_units_exercise = exercise(
     lesson=LESSON,
     symbol="active_units",
     description="number of latent dimensions whose posterior mean varies across images",
+    references=("vae_tf.evaluation:active_units",),
 )
 
 
-def _means_with_spreads(spreads: list[float], count: int = 1000, seed: int = 0) -> np.ndarray:
+def _means_with_spreads(rng: np.random.Generator, spreads: list[float], count: int = 1000) -> np.ndarray:
     """Posterior means whose dimension j has standard deviation spreads[j] across images."""
-    rng = np.random.default_rng(seed)
     columns = rng.standard_normal(size=(count, len(spreads)))
     columns = (columns - columns.mean(axis=0)) / columns.std(axis=0)  # exactly mean 0, std 1
-    return (columns * np.asarray(spreads) + 0.7).astype(np.float32)
+    offset = rng.uniform(-1.0, 1.0, size=len(spreads))
+    return (columns * np.asarray(spreads) + offset).astype(np.float32)
 
 
-@active_units_exercise.add_check("returns an integer count")
-def _active_integer(active_units: Any) -> None:
-    mu_matrix = _means_with_spreads([1.0, 0.0])
-    value = active_units(mu_matrix)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def _count(answer: Any) -> float:
+    return number_of(answer, "active_units")
+
+
+def _integer_inputs(rng: np.random.Generator) -> Inputs:
+    spreads = list(rng.permutation([1.0, 0.0, float(rng.uniform(0.3, 2.0))]))
+    return {"calls": [((_means_with_spreads(rng, spreads),), {})]}
+
+
+@active_units_exercise.probe("returns an integer count", inputs=_integer_inputs)
+def _active_integer_probe(active_units: Any, inputs: Inputs) -> Any:
+    return _probe(active_units, inputs)
+
+
+def _is_integer_type(name: str) -> bool:
+    if name == "int":
+        return True
+    try:
+        return name != "bool" and np.dtype(name).kind in "iu"
+    except TypeError:
+        return False
+
+
+@active_units_exercise.verdict("returns an integer count")
+def _active_integer_verdict(inputs: Inputs, answer: Any) -> None:
+    ((mu_matrix,), _) = inputs["calls"][0]
+    value = _count(answer[0])
+    name = type_name(answer[0])
+    if not _is_integer_type(name) or value != 2:
         raise CheckFailed(
-            "active_units should return a whole number (a Python int).",
-            tried="means of shape (1000, 2)",
-            expected="an int such as 1",
-            got=f"{value!r} (a {type(value).__name__})",
+            "active_units should return a whole number (a Python int): the count of active "
+            "dimensions.",
+            tried=f"means of shape {mu_matrix.shape}, two dimensions varying across images",
+            expected="the int 2",
+            got=f"{value:g} (a {name})",
             hint="wrap the count in int(...)",
         )
 
 
-@active_units_exercise.add_check("counts the dimensions whose mean varies")
-def _active_hand_cases(active_units: Any) -> None:
-    # Variances 1, 0, 0.25, 0 (a constant dimension at 0.7 counts as collapsed too).
-    mu_matrix = _means_with_spreads([1.0, 0.0, 0.5, 0.0])
-    got = _as_number(active_units(mu_matrix), "active_units")
-    if got == 2:
+def _hand_inputs(rng: np.random.Generator) -> Inputs:
+    spreads = [1.0, 0.0, 0.5, 0.0, float(rng.uniform(0.3, 1.5))][: int(rng.integers(4, 6))]
+    spreads = list(rng.permutation(spreads))
+    return {"calls": [((_means_with_spreads(rng, spreads),), {})], "spreads": spreads}
+
+
+@active_units_exercise.probe("counts the dimensions whose mean varies", inputs=_hand_inputs)
+def _active_hand_probe(active_units: Any, inputs: Inputs) -> Any:
+    return _probe(active_units, inputs)
+
+
+@active_units_exercise.verdict("counts the dimensions whose mean varies")
+def _active_hand_verdict(inputs: Inputs, answer: Any) -> None:
+    variances = np.square(np.asarray(inputs["spreads"], dtype=np.float64))
+    expected = int(np.sum(variances > 0.01))
+    got = _count(answer[0])
+    if got == expected:
         return
-    what = "Two dimensions vary across images (variances 1 and 0.25); two are constant."
-    if got == 4:
+    what = (
+        f"{expected} dimensions vary across images; {len(variances) - expected} are constant."
+    )
+    if got == len(variances):
         what = (
-            "All four dimensions were counted: a dimension whose mean is the same for every "
+            "All dimensions were counted: a dimension whose mean is the same for every "
             "image is inactive even when that mean is not 0."
         )
     raise CheckFailed(
         what,
-        tried="1000 means of 4 dimensions with variances (1, 0, 0.25, 0) across images",
-        expected="2",
+        tried=f"1000 means of {len(variances)} dimensions with variances "
+        f"{short(variances, 2)} across images",
+        expected=str(expected),
         got=f"{got:g}",
         hint="the variance of each column: mu_matrix.var(axis=0), then count those > threshold",
     )
 
 
-@active_units_exercise.add_check("measures the variance over images, per dimension")
-def _active_axis(active_units: Any) -> None:
-    # 3 images x 5 dimensions: only dimension 0 varies across images, but every image's
+def _axis_inputs(rng: np.random.Generator) -> Inputs:
+    # 3 images x 5 dimensions: only one dimension varies across images, but every image's
     # row varies a lot across dimensions.
-    mu_matrix = np.array(
-        [
-            [-1.0, 0.0, 5.0, -5.0, 2.0],
-            [0.0, 0.0, 5.0, -5.0, 2.0],
-            [1.0, 0.0, 5.0, -5.0, 2.0],
-        ],
-        dtype=np.float32,
-    )
-    got = _as_number(active_units(mu_matrix), "active_units")
+    row = np.round(rng.uniform(-5.0, 5.0, size=5), 1)
+    mu_matrix = np.tile(row, (3, 1))
+    moving = int(rng.integers(0, 5))
+    mu_matrix[:, moving] += np.array([-1.0, 0.0, 1.0])
+    return {"calls": [((mu_matrix.astype(np.float32),), {})]}
+
+
+@active_units_exercise.probe("measures the variance over images, per dimension", inputs=_axis_inputs)
+def _active_axis_probe(active_units: Any, inputs: Inputs) -> Any:
+    return _probe(active_units, inputs)
+
+
+@active_units_exercise.verdict("measures the variance over images, per dimension")
+def _active_axis_verdict(inputs: Inputs, answer: Any) -> None:
+    got = _count(answer[0])
     if got != 1:
         raise CheckFailed(
             "The variance should be taken over the images (axis 0), one value per latent "
             "dimension, and then the dimensions counted.",
-            tried="means of 3 images x 5 dimensions where only dimension 0 changes between images",
+            tried="means of 3 images x 5 dimensions where only one dimension changes between images",
             expected="1",
             got=f"{got:g}",
             hint="mu_matrix.var(axis=0) has one entry per latent dimension",
         )
 
 
-@active_units_exercise.add_check(
-    "compares the variance (not the standard deviation) with threshold"
-)
-def _active_variance_and_threshold(active_units: Any) -> None:
+def _threshold_inputs(rng: np.random.Generator) -> Inputs:
     # Standard deviations 0.05 and 0.2: variances 0.0025 (inactive) and 0.04 (active).
-    mu_matrix = _means_with_spreads([0.05, 0.2], seed=1)
-    got = _as_number(active_units(mu_matrix), "active_units")
+    mu_matrix = _means_with_spreads(rng, [0.05, 0.2])
+    return {
+        "calls": [
+            ((mu_matrix,), {}),
+            ((mu_matrix,), {"threshold": 0.1}),
+            ((mu_matrix,), {"threshold": 0.001}),
+        ]
+    }
+
+
+@active_units_exercise.probe(
+    "compares the variance (not the standard deviation) with threshold", inputs=_threshold_inputs
+)
+def _active_threshold_probe(active_units: Any, inputs: Inputs) -> Any:
+    return _probe(active_units, inputs)
+
+
+@active_units_exercise.verdict("compares the variance (not the standard deviation) with threshold")
+def _active_threshold_verdict(inputs: Inputs, answer: Any) -> None:
+    got = _count(answer[0])
     if got != 1:
         what = "With threshold 0.01, only the dimension with variance 0.04 is active."
         if got == 2:
@@ -133,8 +190,7 @@ def _active_variance_and_threshold(active_units: Any) -> None:
             got=f"{got:g}",
             hint="use .var(axis=0), not .std(axis=0)",
         )
-    strict = _as_number(active_units(mu_matrix, threshold=0.1), "active_units")
-    loose = _as_number(active_units(mu_matrix, threshold=0.001), "active_units")
+    strict, loose = _count(answer[1]), _count(answer[2])
     if strict != 0 or loose != 2:
         raise CheckFailed(
             "The threshold argument should be used.",
@@ -155,73 +211,125 @@ kl_warmup_weight_exercise = exercise(
 )
 
 
-@kl_warmup_weight_exercise.add_check("starts at 0 and rises linearly")
-def _warmup_ramp(kl_warmup_weight: Any) -> None:
-    epochs = [0, 1, 2, 3]
-    got = [_as_number(kl_warmup_weight(epoch, 4), "kl_warmup_weight") for epoch in epochs]
-    expected = [0.0, 0.25, 0.5, 0.75]
+def _weights(answer: list) -> list[float]:
+    return [number_of(item, "kl_warmup_weight") for item in answer]
+
+
+def _rounded(values: list[float]) -> str:
+    return str([round(float(value), 4) for value in values])
+
+
+def _ramp_inputs(rng: np.random.Generator) -> Inputs:
+    warmup = int(rng.integers(3, 9))
+    return {"calls": [((epoch, warmup), {}) for epoch in range(warmup)], "warmup": warmup}
+
+
+@kl_warmup_weight_exercise.probe("starts at 0 and rises linearly", inputs=_ramp_inputs)
+def _warmup_ramp_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
+    return _probe(kl_warmup_weight, inputs)
+
+
+@kl_warmup_weight_exercise.verdict("starts at 0 and rises linearly")
+def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
+    warmup = inputs["warmup"]
+    got = _weights(answer)
+    expected = [epoch / warmup for epoch in range(warmup)]
     if not np.allclose(got, expected, atol=1e-6):
         raise CheckFailed(
             "During warm-up the weight should grow linearly from 0 at epoch 0.",
-            tried="epochs 0, 1, 2, 3 with warmup_epochs = 4, target 1",
-            expected=str(expected),
-            got=str([round(value, 4) for value in got]),
+            tried=f"epochs 0 to {warmup - 1} with warmup_epochs = {warmup}, target 1",
+            expected=_rounded(expected),
+            got=_rounded(got),
             hint="target * epoch / warmup_epochs while epoch < warmup_epochs",
         )
 
 
-@kl_warmup_weight_exercise.add_check("reaches the target and stays there")
-def _warmup_flat(kl_warmup_weight: Any) -> None:
-    epochs = [4, 5, 10, 100]
-    got = [_as_number(kl_warmup_weight(epoch, 4), "kl_warmup_weight") for epoch in epochs]
+def _flat_inputs(rng: np.random.Generator) -> Inputs:
+    warmup = int(rng.integers(3, 9))
+    epochs = [warmup, warmup + 1, warmup + int(rng.integers(3, 10)), 100]
+    return {"calls": [((epoch, warmup), {}) for epoch in epochs], "warmup": warmup}
+
+
+@kl_warmup_weight_exercise.probe("reaches the target and stays there", inputs=_flat_inputs)
+def _warmup_flat_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
+    return _probe(kl_warmup_weight, inputs)
+
+
+@kl_warmup_weight_exercise.verdict("reaches the target and stays there")
+def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
+    got = _weights(answer)
     if not np.allclose(got, 1.0, atol=1e-6):
+        epochs = [args[0] for args, _ in inputs["calls"]]
         raise CheckFailed(
             "From epoch warmup_epochs on the weight should be the target, never more.",
-            tried="epochs 4, 5, 10, 100 with warmup_epochs = 4, target 1",
-            expected="[1.0, 1.0, 1.0, 1.0]",
-            got=str([round(value, 4) for value in got]),
+            tried=f"epochs {epochs} with warmup_epochs = {inputs['warmup']}, target 1",
+            expected=_rounded([1.0] * len(got)),
+            got=_rounded(got),
             hint="clip the ramp: min(1, epoch / warmup_epochs)",
         )
 
 
-@kl_warmup_weight_exercise.add_check("scales to the target")
-def _warmup_target(kl_warmup_weight: Any) -> None:
-    got = [
-        _as_number(kl_warmup_weight(epoch, 10, target=4.0), "kl_warmup_weight")
-        for epoch in (0, 5, 10, 20)
-    ]
-    expected = [0.0, 2.0, 4.0, 4.0]
+def _target_inputs(rng: np.random.Generator) -> Inputs:
+    warmup = 2 * int(rng.integers(2, 6))
+    target = float(rng.integers(2, 9)) / 2.0
+    epochs = [0, warmup // 2, warmup, 2 * warmup]
+    return {
+        "calls": [((epoch, warmup), {"target": target}) for epoch in epochs],
+        "warmup": warmup,
+        "target": target,
+    }
+
+
+@kl_warmup_weight_exercise.probe("scales to the target", inputs=_target_inputs)
+def _warmup_target_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
+    return _probe(kl_warmup_weight, inputs)
+
+
+@kl_warmup_weight_exercise.verdict("scales to the target")
+def _warmup_target_verdict(inputs: Inputs, answer: Any) -> None:
+    warmup, target = inputs["warmup"], inputs["target"]
+    got = _weights(answer)
+    epochs = [args[0] for args, _ in inputs["calls"]]
+    expected = [target * min(1.0, epoch / warmup) for epoch in epochs]
     if not np.allclose(got, expected, atol=1e-6):
         raise CheckFailed(
             "The ramp should end at the target weight (beta), not at 1.",
-            tried="epochs 0, 5, 10, 20 with warmup_epochs = 10, target = 4",
-            expected=str(expected),
-            got=str([round(value, 4) for value in got]),
+            tried=f"epochs {epochs} with warmup_epochs = {warmup}, target = {target:g}",
+            expected=_rounded(expected),
+            got=_rounded(got),
             hint="multiply the 0-to-1 ramp by target",
         )
 
 
-@kl_warmup_weight_exercise.add_check("warmup_epochs = 0 means no warm-up")
-def _warmup_none(kl_warmup_weight: Any) -> None:
-    try:
-        got = [
-            _as_number(kl_warmup_weight(epoch, 0, target=2.0), "kl_warmup_weight")
-            for epoch in (0, 3)
-        ]
-    except ZeroDivisionError:
+def _none_inputs(rng: np.random.Generator) -> Inputs:
+    target = float(rng.integers(2, 9)) / 2.0
+    return {"calls": [((epoch, 0), {"target": target}) for epoch in (0, 3)], "target": target}
+
+
+@kl_warmup_weight_exercise.probe("warmup_epochs = 0 means no warm-up", inputs=_none_inputs)
+def _warmup_none_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
+    return _probe(kl_warmup_weight, inputs)
+
+
+@kl_warmup_weight_exercise.verdict("warmup_epochs = 0 means no warm-up")
+def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
+    target = inputs["target"]
+    raised = answer[0].get("raised") if isinstance(answer[0], dict) else None
+    if isinstance(raised, dict) and raised.get("type") == "ZeroDivisionError":
         raise CheckFailed(
             "warmup_epochs = 0 divided by zero; it should mean 'no warm-up': the target at once.",
-            tried="kl_warmup_weight(0, 0, target=2.0)",
-            expected="2.0",
+            tried=f"kl_warmup_weight(0, 0, target={target:g})",
+            expected=f"{target:g}",
             got="ZeroDivisionError",
             hint="if warmup_epochs <= 0: return target",
-        ) from None
-    if not np.allclose(got, 2.0, atol=1e-6):
+        )
+    got = _weights(answer)
+    if not np.allclose(got, target, atol=1e-6):
         raise CheckFailed(
             "warmup_epochs = 0 means no warm-up: the weight is the target from epoch 0.",
-            tried="epochs 0 and 3 with warmup_epochs = 0, target = 2",
-            expected="[2.0, 2.0]",
-            got=str([round(value, 4) for value in got]),
+            tried=f"epochs 0 and 3 with warmup_epochs = 0, target = {target:g}",
+            expected=_rounded([target, target]),
+            got=_rounded(got),
             hint="if warmup_epochs <= 0: return target",
         )
 
@@ -243,13 +351,13 @@ class _FakeModel:
         self.kl_weight = -1.0
 
 
-def _run_epochs(callback: Any, epochs: list[int]) -> list[float]:
+def _run_epochs(callback: Any, epochs: list[int]) -> list[dict[str, Any]]:
     model = _FakeModel()
     callback.set_model(model)
     seen = []
     for epoch in epochs:
         callback.on_epoch_begin(epoch, logs={})
-        seen.append(float(model.kl_weight))
+        seen.append(describe(model.kl_weight))
     return seen
 
 
@@ -260,60 +368,99 @@ def _check_is_callback(KLWarmup: Any) -> None:
         raise CheckFailed(
             "KLWarmup should be a class that subclasses keras.callbacks.Callback.",
             expected="class KLWarmup(keras.callbacks.Callback)",
-            got=repr(KLWarmup),
+            got=repr(KLWarmup)[:80],
         )
 
 
-@kl_warmup_callback_exercise.add_check("sets model.kl_weight = schedule(epoch) at each epoch start")
-def _callback_sets_weight(KLWarmup: Any) -> None:
+def _seen(answer: Any) -> list[float]:
+    return [number_of(item, "model.kl_weight") for item in answer]
+
+
+def _linear_schedule_inputs(rng: np.random.Generator) -> Inputs:
+    slope = round(float(rng.uniform(0.05, 0.3)), 3)
+    return {"slope": slope, "epochs": [0, 1, 2, int(rng.integers(4, 10))]}
+
+
+@kl_warmup_callback_exercise.probe(
+    "sets model.kl_weight = schedule(epoch) at each epoch start", inputs=_linear_schedule_inputs
+)
+def _callback_sets_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     _check_is_callback(KLWarmup)
-    callback = KLWarmup(lambda epoch: 0.1 * epoch)
-    got = _run_epochs(callback, [0, 1, 2, 7])
-    expected = [0.0, 0.1, 0.2, 0.7]
+    slope = inputs["slope"]
+    return _run_epochs(KLWarmup(lambda epoch: slope * epoch), inputs["epochs"])
+
+
+@kl_warmup_callback_exercise.verdict("sets model.kl_weight = schedule(epoch) at each epoch start")
+def _callback_sets_verdict(inputs: Inputs, answer: Any) -> None:
+    slope, epochs = inputs["slope"], inputs["epochs"]
+    got = _seen(answer)
+    expected = [slope * epoch for epoch in epochs]
     if not np.allclose(got, expected, atol=1e-6):
         what = "model.kl_weight should be set to schedule(epoch) in on_epoch_begin."
         if np.allclose(got, -1.0):
             what = "model.kl_weight was not changed at the start of an epoch (on_epoch_begin)."
-        elif np.allclose(got, [0.1, 0.2, 0.3, 0.8], atol=1e-6):
+        elif np.allclose(got, [slope * (epoch + 1) for epoch in epochs], atol=1e-6):
             what = "The weight is one epoch ahead: use schedule(epoch) for the epoch that begins."
         raise CheckFailed(
             what,
-            tried="schedule = lambda epoch: 0.1 * epoch; on_epoch_begin at epochs 0, 1, 2, 7",
-            expected=str(expected),
-            got=str([round(value, 4) for value in got]),
-            hint="def on_epoch_begin(self, epoch, logs=None): self.model.kl_weight = self.schedule(epoch)",
+            tried=f"schedule = lambda epoch: {slope:g} * epoch; on_epoch_begin at epochs {epochs}",
+            expected=_rounded(expected),
+            got=_rounded(got),
+            hint="store the schedule in __init__ and call it in on_epoch_begin",
         )
 
 
-@kl_warmup_callback_exercise.add_check("follows any schedule it is given")
-def _callback_any_schedule(KLWarmup: Any) -> None:
-    _check_is_callback(KLWarmup)
+def _ramp_schedule_inputs(rng: np.random.Generator) -> Inputs:
+    return {"target": float(rng.integers(2, 7)) / 2.0, "warmup": int(rng.integers(2, 5))}
 
+
+def _ramp(target: float, warmup: int) -> Any:
     def ramp(epoch: int) -> np.float32:
-        return np.float32(2.0 * min(1.0, epoch / 3))
+        return np.float32(target * min(1.0, epoch / warmup))
 
-    got = _run_epochs(KLWarmup(ramp), [0, 1, 2, 3, 4, 5])
-    expected = [float(ramp(epoch)) for epoch in range(6)]
+    return ramp
+
+
+@kl_warmup_callback_exercise.probe("follows any schedule it is given", inputs=_ramp_schedule_inputs)
+def _callback_any_probe(KLWarmup: Any, inputs: Inputs) -> Any:
+    _check_is_callback(KLWarmup)
+    return _run_epochs(KLWarmup(_ramp(inputs["target"], inputs["warmup"])), list(range(6)))
+
+
+@kl_warmup_callback_exercise.verdict("follows any schedule it is given")
+def _callback_any_verdict(inputs: Inputs, answer: Any) -> None:
+    target, warmup = inputs["target"], inputs["warmup"]
+    got = _seen(answer)
+    expected = [float(np.float32(target * min(1.0, epoch / warmup))) for epoch in range(6)]
     if not np.allclose(got, expected, atol=1e-6):
         raise CheckFailed(
             "The callback should use the schedule it was built with, whatever it is.",
-            tried="a warm-up ramp to 2 over 3 epochs (returning NumPy float32); epochs 0-5",
-            expected=str([round(value, 4) for value in expected]),
-            got=str([round(value, 4) for value in got]),
+            tried=f"a warm-up ramp to {target:g} over {warmup} epochs (returning NumPy "
+            "float32); epochs 0-5",
+            expected=_rounded(expected),
+            got=_rounded(got),
             hint="store the schedule in __init__ and call it in on_epoch_begin; no fixed formula",
         )
 
 
-@kl_warmup_callback_exercise.add_check("changes the weight of a real VAE during fit")
-def _callback_in_fit(KLWarmup: Any) -> None:
+def _fit_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "slope": round(float(rng.uniform(0.1, 0.3)), 3),
+        "images": rng.random((32, 28, 28, 1)).astype(np.float32),
+    }
+
+
+@kl_warmup_callback_exercise.probe("changes the weight of a real VAE during fit", inputs=_fit_inputs)
+def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     import keras
 
     from vae_tf.models import VAE
 
+    _check_is_callback(KLWarmup)
     keras.utils.set_random_seed(0)
     model = VAE(latent_dim=2, hidden_units=8, kl_weight=0.0, seed=0)
     model.compile(jit_compile=False)
-    images = np.random.default_rng(0).random((32, 28, 28, 1)).astype(np.float32)
+    slope = inputs["slope"]
     seen: list[float] = []
 
     class Record(keras.callbacks.Callback):
@@ -321,18 +468,26 @@ def _callback_in_fit(KLWarmup: Any) -> None:
             seen.append(model.kl_weight)
 
     model.fit(
-        images,
+        inputs["images"],
         epochs=3,
         batch_size=32,
         verbose=0,
-        callbacks=[KLWarmup(lambda epoch: 0.25 * (epoch + 1)), Record()],
+        callbacks=[KLWarmup(lambda epoch: slope * (epoch + 1)), Record()],
     )
-    if not np.allclose(seen, [0.25, 0.5, 0.75], atol=1e-6):
+    return describe(seen)
+
+
+@kl_warmup_callback_exercise.verdict("changes the weight of a real VAE during fit")
+def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
+    slope = inputs["slope"]
+    expected = [slope * (epoch + 1) for epoch in range(3)]
+    seen = array_of(answer, "model.kl_weight").astype(np.float64).reshape(-1)
+    if seen.shape != (3,) or not np.allclose(seen, expected, atol=1e-6):
         raise CheckFailed(
             "During model.fit the VAE's kl_weight should follow the schedule.",
-            tried="a tiny VAE fitted 3 epochs with schedule = lambda epoch: 0.25 * (epoch + 1)",
-            expected="kl_weight 0.25, 0.5, 0.75 in epochs 0, 1, 2",
-            got=f"{[round(value, 4) for value in seen]}",
+            tried=f"a tiny VAE fitted 3 epochs with schedule = lambda epoch: {slope:g} * (epoch + 1)",
+            expected=f"kl_weight {_rounded(expected)} in epochs 0, 1, 2",
+            got=_rounded(list(seen)),
             hint="assign through the property, self.model.kl_weight = ..., which updates "
             "the variable the compiled training step reads",
         )
