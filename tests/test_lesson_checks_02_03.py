@@ -91,7 +91,7 @@ def test_reconstruction_loss_checks_catch_clipped_probabilities():
         per_pixel = -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))
         return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1)
 
-    assert_fails_mentioning("reconstruction_loss", clipped, "about 50 nats")
+    assert_fails_mentioning("reconstruction_loss", clipped, "confidently wrong pixel", "clipping")
 
 
 def test_reconstruction_loss_checks_explain_a_stub():
@@ -148,7 +148,7 @@ def test_build_decoder_checks_catch_a_flat_output_and_a_hard_coded_latent_dim():
         return keras.Model(inputs, keras.layers.Dense(784)(h))
 
     failed = failures("build_decoder", flat_and_fixed)
-    assert "(5, 28, 28, 1)" in failed["maps (N, latent_dim) codes to (N, 28, 28, 1)"]
+    assert ", 28, 28, 1)" in failed["maps (N, latent_dim) codes to (N, 28, 28, 1)"]
     assert "parameters" in failed["has the 2 -> 512 -> 784 layers of the original study"]
 
 

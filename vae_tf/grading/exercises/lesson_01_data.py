@@ -175,15 +175,20 @@ binarize_exercise = exercise(
 )
 
 
-def _binarize_inputs(count: int) -> Any:
+def _binarize_inputs(count: int | None) -> Any:
     def inputs(rng: np.random.Generator) -> Inputs:
-        images = _images(rng, count).astype(np.float32)[..., np.newaxis] / 255.0
+        number = int(rng.integers(3, 10)) if count is None else count
+        # A brightness of its own per run, so that even the mean of the result is not fixed.
+        brightness = float(rng.uniform(0.3, 1.0))
+        images = _images(rng, number).astype(np.float32)[..., np.newaxis] * (brightness / 255.0)
         return {"images": images, "seed": int(rng.integers(0, 2**31 - 1))}
 
     return inputs
 
 
-@binarize_exercise.probe("returns float32 zeros and ones of the same shape", inputs=_binarize_inputs(8))
+@binarize_exercise.probe(
+    "returns float32 zeros and ones of the same shape", inputs=_binarize_inputs(None)
+)
 def _binarize_values_probe(binarize: Any, inputs: Inputs) -> Any:
     return call_described(binarize, inputs["images"], seed=inputs["seed"])
 
@@ -214,7 +219,9 @@ def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@binarize_exercise.probe("is reproducible for a seed and changes with it", inputs=_binarize_inputs(8))
+@binarize_exercise.probe(
+    "is reproducible for a seed and changes with it", inputs=_binarize_inputs(None)
+)
 def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
     images, seed = inputs["images"], inputs["seed"]
     return [
@@ -227,6 +234,12 @@ def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
 @binarize_exercise.verdict("is reproducible for a seed and changes with it")
 def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
     first, second, other = (array_of(result, "binarize") for result in answer[:3])
+    if first.shape != inputs["images"].shape:
+        raise CheckFailed(
+            "The result should have the same shape as the images.",
+            expected=f"shape {inputs['images'].shape}",
+            got=f"shape {first.shape}",
+        )
     if first.shape != second.shape or not np.array_equal(first, second):
         raise CheckFailed(
             "The same seed should give the same binary images.",
@@ -266,7 +279,7 @@ def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
     if abs(result.mean() - images.mean()) > 0.01:
         raise CheckFailed(
             "On average a pixel should be 1 as often as its intensity says.",
-            tried="200 random images",
+            tried="200 random images of one brightness",
             expected=f"a mean close to the pixel mean {images.mean():.3f}",
             got=f"a mean of {result.mean():.3f}",
             hint="compare uniform random numbers with the pixel values: rng.random(shape) < images",

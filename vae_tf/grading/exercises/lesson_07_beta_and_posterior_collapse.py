@@ -76,15 +76,16 @@ def _is_integer_type(name: str) -> bool:
 @active_units_exercise.verdict("returns an integer count")
 def _active_integer_verdict(inputs: Inputs, answer: Any) -> None:
     ((mu_matrix,), _) = inputs["calls"][0]
-    value = _count(answer[0])
+    array = array_of(answer[0], "active_units")
     name = type_name(answer[0])
-    if not _is_integer_type(name) or value != 2:
+    if not _is_integer_type(name) or array.size != 1 or float(array.reshape(-1)[0]) != 2:
+        got = f"{float(array.reshape(-1)[0]):g}" if array.size == 1 else f"shape {array.shape}"
         raise CheckFailed(
             "active_units should return a whole number (a Python int): the count of active "
             "dimensions.",
             tried=f"means of shape {mu_matrix.shape}, two dimensions varying across images",
             expected="the int 2",
-            got=f"{value:g} (a {name})",
+            got=f"{got} (a {name})",
             hint="wrap the count in int(...)",
         )
 
