@@ -5,17 +5,22 @@ fails here. Point it at any notebook with ``--notebook``:
 
     pytest tests/test_exercises.py --notebook path/to/nb.ipynb
 
-The checks run in a fresh process (``vae_tf.grading.sandbox``) on the notebook's exercise
-cells; one test per (notebook, exercise), with the reasons of failed checks in the message.
+The checks' probes run in a fresh process (``vae_tf.grading.sandbox``) on the notebook's
+exercise cells, with the package redacted as in grading (``vae_tf.grading.redact``: the
+lesson's reference answers are unavailable), and the judge decides in this process; one
+test per (notebook, exercise), with the verdicts of failed checks in the message.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from vae_tf.grading.redact import redacted_package
 from vae_tf.grading.registry import exercises_of_lesson
 from vae_tf.grading.sandbox import SandboxResult, run_sandbox
 from vae_tf.notebook_code import NotebookError, exercise_code_from_path
@@ -60,7 +65,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @cache
 def _run(path: Path) -> SandboxResult:
     # One sandbox run per notebook; every exercise test of that notebook reads it.
-    return run_sandbox(exercise_code_from_path(path), timeout=900, memory_mb=4096)
+    code = exercise_code_from_path(path)
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
+        redacted_package(code.lesson, Path(folder))
+        env = dict(os.environ, PYTHONPATH=folder)  # the worker imports the redacted copy
+        return run_sandbox(code, timeout=900, memory_mb=4096, env=env)
 
 
 def test_notebook_exercise_passes_all_its_checks(notebook_exercise: tuple[Path, str]) -> None:

@@ -62,7 +62,9 @@ class ExerciseResult:
     def verdict(self) -> str:
         """A short report: one line per check, with the reason for each failure."""
         head = "PASSED" if self.passed else "NOT YET"
-        lines = [f"{head}: exercise '{self.exercise}', {self.points} of {self.max_points} checks passed"]
+        lines = [
+            f"{head}: exercise '{self.exercise}', {self.points} of {self.max_points} checks passed"
+        ]
         for result in self.results:
             mark = "  ok  " if result.passed else "  FAIL"
             lines.append(f"{mark} {result.name}")

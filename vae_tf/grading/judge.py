@@ -36,7 +36,9 @@ def failed_everywhere(lesson: str | None, reason: str) -> dict[str, ExerciseResu
     from vae_tf.grading.registry import exercises_of_lesson
 
     return {
-        ex.name: ExerciseResult(ex.name, [CheckResult(check.name, False, reason) for check in ex.checks])
+        ex.name: ExerciseResult(
+            ex.name, [CheckResult(check.name, False, reason) for check in ex.checks]
+        )
         for ex in (exercises_of_lesson(lesson) if lesson else [])
     }
 

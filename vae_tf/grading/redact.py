@@ -53,7 +53,11 @@ def _find(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.AsyncFunctio
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         for node in body:
-            if last and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == part:
+            if (
+                last
+                and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name == part
+            ):
                 return node
             if not last and isinstance(node, ast.ClassDef) and node.name == part:
                 body = node.body

@@ -73,7 +73,9 @@ def run(result_fd: int) -> None:
             try:
                 encode(outcome)
             except (TypeError, ValueError) as error:
-                outcome = {"error": {"kind": "check_failed", "message": f"unusable answer: {error}"}}
+                outcome = {
+                    "error": {"kind": "check_failed", "message": f"unusable answer: {error}"}
+                }
             outcomes[check.name] = outcome
         report[name] = outcomes
     write(encode({"exercises": report}))

@@ -157,7 +157,11 @@ def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
     array_of(answer["result"], "scale_pixels")
     after = array_of(answer["images_after"], "the input after the call")
     before = inputs["images"]
-    if after.dtype != before.dtype or after.shape != before.shape or not np.array_equal(after, before):
+    if (
+        after.dtype != before.dtype
+        or after.shape != before.shape
+        or not np.array_equal(after, before)
+    ):
         raise CheckFailed(
             "scale_pixels changed the array it was given; it should return a new one.",
             hint="build the result with astype(...), which copies, instead of writing into images",

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of
-from vae_tf.grading.exercises._helpers import call_described, call_each, short, tensor
+from vae_tf.grading.exercises._helpers import call_described, call_each, short
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "02_autoencoder"
@@ -319,7 +319,9 @@ def _forward_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@build_decoder_exercise.probe("uses ReLU in the hidden layer and returns logits", inputs=_forward_inputs)
+@build_decoder_exercise.probe(
+    "uses ReLU in the hidden layer and returns logits", inputs=_forward_inputs
+)
 def _decoder_forward_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
     if not model.built:

@@ -68,7 +68,9 @@ def _call_layer(layer: Any, inputs: list) -> Any:
 
 def _sample_each(Sampling: Any, inputs: Inputs) -> list[dict[str, Any]]:
     layer = _make_layer(Sampling)
-    return call_each(lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs["calls"], tensors=True)
+    return call_each(
+        lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs["calls"], tensors=True
+    )
 
 
 def _shape_inputs(rng: np.random.Generator) -> Inputs:
@@ -449,7 +451,9 @@ def _fixed_sampling(eps: np.ndarray) -> Any:
     return FixedSampling(name="sampling")
 
 
-def _student_model(MyVAE: Any, inputs: Inputs, kl_weight: float, reconstruction_weight: float) -> Any:
+def _student_model(
+    MyVAE: Any, inputs: Inputs, kl_weight: float, reconstruction_weight: float
+) -> Any:
     import keras
 
     from vae_tf.models import VAE

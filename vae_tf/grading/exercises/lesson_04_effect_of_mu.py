@@ -140,11 +140,17 @@ def _noisy_adds_u_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 def _any_size_inputs(rng: np.random.Generator) -> Inputs:
-    sizes = ((int(rng.integers(4, 9)), int(rng.integers(3, 7))), (3, 1), (2, int(rng.integers(10, 20))))
+    sizes = (
+        (int(rng.integers(4, 9)), int(rng.integers(3, 7))),
+        (3, 1),
+        (2, int(rng.integers(10, 20))),
+    )
     return {"calls": [(_noisy_case(rng, batch, latent_dim), {}) for batch, latent_dim in sizes]}
 
 
-@noisy_expectation_exercise.probe("works for any latent_dim and batch size", inputs=_any_size_inputs)
+@noisy_expectation_exercise.probe(
+    "works for any latent_dim and batch size", inputs=_any_size_inputs
+)
 def _noisy_any_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
     return _probe(noisy_expectation, inputs)
 
@@ -165,7 +171,9 @@ def _noisy_any_verdict(inputs: Inputs, answer: Any) -> None:
                 hint="use element-wise operations on the whole arrays; no fixed sizes",
             )
         result = _noisy(described)
-        if result.shape != expected.shape or not np.allclose(result, expected, rtol=1e-4, atol=1e-5):
+        if result.shape != expected.shape or not np.allclose(
+            result, expected, rtol=1e-4, atol=1e-5
+        ):
             raise CheckFailed(
                 "The result is wrong for a latent space that is not 2-dimensional "
                 "(the original study hard-coded 2 dimensions; do not repeat that).",
@@ -235,7 +243,9 @@ def _extremes_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((labels, labels.copy()), {}), (((labels + 1) % 10, labels), {})]}
 
 
-@label_kept_rate_exercise.probe("gives 1 when all agree and 0 when none do", inputs=_extremes_inputs)
+@label_kept_rate_exercise.probe(
+    "gives 1 when all agree and 0 when none do", inputs=_extremes_inputs
+)
 def _kept_extremes_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
     return _probe(label_kept_rate, inputs)
 
@@ -259,7 +269,9 @@ def _list_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [(([int(v) for v in predicted], true), {})]}
 
 
-@label_kept_rate_exercise.probe("accepts lists and integer arrays of other dtypes", inputs=_list_inputs)
+@label_kept_rate_exercise.probe(
+    "accepts lists and integer arrays of other dtypes", inputs=_list_inputs
+)
 def _kept_inputs_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
     return _probe(label_kept_rate, inputs)
 

@@ -108,7 +108,9 @@ def _moments_values_verdict(inputs: Inputs, answer: Any) -> None:
     codes64 = codes.astype(np.float64)
     expected_mean = codes64.mean(axis=0)
     expected_cov = np.cov(codes64, rowvar=False)
-    if mean.shape != expected_mean.shape or not np.allclose(mean, expected_mean, rtol=1e-4, atol=1e-5):
+    if mean.shape != expected_mean.shape or not np.allclose(
+        mean, expected_mean, rtol=1e-4, atol=1e-5
+    ):
         raise CheckFailed(
             "The mean is wrong.",
             tried=f"{count} random codes of dimension {dims}",
@@ -161,7 +163,10 @@ def _moments_one_verdict(inputs: Inputs, answer: Any) -> None:
         )
     values = codes[:, 0].astype(np.float64)
     expected_mean, expected_var = values.mean(), values.var(ddof=1)
-    if not (np.isclose(mean[0], expected_mean, atol=1e-5) and np.isclose(cov[0, 0], expected_var, rtol=1e-4)):
+    if not (
+        np.isclose(mean[0], expected_mean, atol=1e-5)
+        and np.isclose(cov[0, 0], expected_var, rtol=1e-4)
+    ):
         raise CheckFailed(
             "The moments of a single latent dimension are wrong.",
             tried=f"codes of shape {codes.shape}",
@@ -214,7 +219,9 @@ def _accuracy(answer: Any) -> float:
     return number_of(answer, "knn_latent_accuracy")
 
 
-def _clusters(rng: np.random.Generator, per_class: int, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+def _clusters(
+    rng: np.random.Generator, per_class: int, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Ten tight clusters far apart: digit d sits around (spacing d, -spacing d)."""
     labels = np.repeat(np.arange(10), per_class)
     centres = np.stack([spacing * labels, -spacing * labels], axis=1)
@@ -226,7 +233,9 @@ def _separated_inputs(rng: np.random.Generator) -> Inputs:
     train_codes, train_labels = _clusters(rng, int(rng.integers(15, 25)), spacing)
     test_codes, test_labels = _clusters(rng, int(rng.integers(5, 9)), spacing)
     order = rng.permutation(len(test_labels))
-    return {"calls": [((train_codes, train_labels, test_codes[order], test_labels[order]), {"k": 5})]}
+    return {
+        "calls": [((train_codes, train_labels, test_codes[order], test_labels[order]), {"k": 5})]
+    }
 
 
 @knn_latent_accuracy_exercise.probe("separated clusters give accuracy 1", inputs=_separated_inputs)
@@ -264,7 +273,9 @@ def _identical_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 5})]}
 
 
-@knn_latent_accuracy_exercise.probe("identical codes give chance accuracy", inputs=_identical_inputs)
+@knn_latent_accuracy_exercise.probe(
+    "identical codes give chance accuracy", inputs=_identical_inputs
+)
 def _knn_identical_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
 
@@ -289,7 +300,9 @@ def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
     # other digit a little further. One neighbour says `wrong`; five neighbours say `right`.
     right, wrong = (int(v) for v in rng.choice(10, size=2, replace=False))
     far = float(rng.uniform(8.0, 20.0))
-    train_codes = np.array([[0.0], [0.3], [-0.3], [0.4], [-0.4], [far], [far + 0.2]], dtype=np.float32)
+    train_codes = np.array(
+        [[0.0], [0.3], [-0.3], [0.4], [-0.4], [far], [far + 0.2]], dtype=np.float32
+    )
     train_labels = np.array([wrong, right, right, right, right, wrong, wrong])
     test_codes = np.array([[0.01], [far + 0.1]], dtype=np.float32)
     test_labels = np.array([right, wrong])
@@ -297,7 +310,9 @@ def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [(args, {"k": 5}), (args, {"k": 1})]}
 
 
-@knn_latent_accuracy_exercise.probe("uses k neighbours, not just the nearest one", inputs=_uses_k_inputs)
+@knn_latent_accuracy_exercise.probe(
+    "uses k neighbours, not just the nearest one", inputs=_uses_k_inputs
+)
 def _knn_uses_k_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
 
@@ -327,7 +342,9 @@ def _scores_test_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 3})]}
 
 
-@knn_latent_accuracy_exercise.probe("scores the test codes against the test labels", inputs=_scores_test_inputs)
+@knn_latent_accuracy_exercise.probe(
+    "scores the test codes against the test labels", inputs=_scores_test_inputs
+)
 def _knn_scores_test_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
 

@@ -42,7 +42,9 @@ active_units_exercise = exercise(
 )
 
 
-def _means_with_spreads(rng: np.random.Generator, spreads: list[float], count: int = 1000) -> np.ndarray:
+def _means_with_spreads(
+    rng: np.random.Generator, spreads: list[float], count: int = 1000
+) -> np.ndarray:
     """Posterior means whose dimension j has standard deviation spreads[j] across images."""
     columns = rng.standard_normal(size=(count, len(spreads)))
     columns = (columns - columns.mean(axis=0)) / columns.std(axis=0)  # exactly mean 0, std 1
@@ -108,9 +110,7 @@ def _active_hand_verdict(inputs: Inputs, answer: Any) -> None:
     got = _count(answer[0])
     if got == expected:
         return
-    what = (
-        f"{expected} dimensions vary across images; {len(variances) - expected} are constant."
-    )
+    what = f"{expected} dimensions vary across images; {len(variances) - expected} are constant."
     if got == len(variances):
         what = (
             "All dimensions were counted: a dimension whose mean is the same for every "
@@ -136,7 +136,9 @@ def _axis_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu_matrix.astype(np.float32),), {})]}
 
 
-@active_units_exercise.probe("measures the variance over images, per dimension", inputs=_axis_inputs)
+@active_units_exercise.probe(
+    "measures the variance over images, per dimension", inputs=_axis_inputs
+)
 def _active_axis_probe(active_units: Any, inputs: Inputs) -> Any:
     return _probe(active_units, inputs)
 
@@ -451,7 +453,9 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_warmup_callback_exercise.probe("changes the weight of a real VAE during fit", inputs=_fit_inputs)
+@kl_warmup_callback_exercise.probe(
+    "changes the weight of a real VAE during fit", inputs=_fit_inputs
+)
 def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     import keras
 
