@@ -1,0 +1,347 @@
+"""Attacks on the grade from inside an exercise cell: each scores 0, its neighbours keep theirs.
+
+Attack classes 1, 2 and 6 of the sealed-grading issue, each as a small notebook built here
+(``vae_tf.grading.examples``) and graded as the grader grades: the exercise cells run in
+the worker (``run_sandbox``) with the package redacted for the lesson
+(``vae_tf.grading.redact``), and the judge decides every point in this process. Each test
+asserts 0 points and a plain reason for the attacked exercise, full marks for an honest
+notebook graded alongside, and the package unchanged byte for byte.
+
+1. forging from inside a cell: the probes' ``__code__``, the worker's plan found through
+   ``sys._getframe()``, ``builtins``/NumPy monkeypatched, a forged answer written to the
+   result pipe (found in ``/proc/self/fd`` or with ``gc``) before ``os._exit(0)``;
+2. the package's own answers: imported, read with ``inspect.getsource`` or from the
+   ``.py`` file, taken from the check modules, inherited (``class MyVAE(VAE): pass``);
+6. NaN, None and infinities; answers hard-coded from another run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vae_tf
+from vae_tf.grading.examples import lesson01_notebook
+from vae_tf.grading.redact import redacted_package
+from vae_tf.grading.registry import check_rng, get_exercise
+from vae_tf.grading.sandbox import SandboxResult, run_sandbox
+from vae_tf.notebook_code import ExerciseCode, extract_exercise_code
+
+# Wrong on every check when graded honestly: float64, all zeros, the same for every seed.
+WRONG_BINARIZE = """\
+import numpy as np
+
+
+def binarize(images, seed):
+    return np.zeros(np.shape(images))
+"""
+
+
+def _package_digest() -> str:
+    root = Path(vae_tf.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def grade(codes: dict[str, ExerciseCode], *, seed: int | None = None) -> dict[str, SandboxResult]:
+    """Grade each student's exercise code as the grader does (one lesson per call)."""
+    (lesson,) = {code.lesson for code in codes.values()}
+    before = _package_digest()
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
+        redacted_package(lesson, Path(folder))
+        env = dict(os.environ, PYTHONPATH=folder)
+        results = {
+            name: run_sandbox(code, timeout=300, memory_mb=3000, env=env, seed=seed)
+            for name, code in codes.items()
+        }
+    assert _package_digest() == before, "grading changed the package"
+    return results
+
+
+def grade_lesson01(attack: str, *, seed: int | None = None) -> tuple[SandboxResult, SandboxResult]:
+    """The attacker (binarize cell = ``attack``) and an honest neighbour, graded together."""
+    results = grade(
+        {
+            "attacker": extract_exercise_code(lesson01_notebook(binarize_source=attack)),
+            "honest": extract_exercise_code(lesson01_notebook()),
+        },
+        seed=seed,
+    )
+    honest = results["honest"]
+    assert (honest.status, honest.points, honest.max_points) == ("ok", 8, 8), honest.message
+    return results["attacker"], honest
+
+
+def assert_zero_with_reasons(result: SandboxResult, exercise: str, *words: str) -> None:
+    outcome = result.exercises[exercise]
+    assert outcome.max_points == len(get_exercise(exercise).checks)
+    assert outcome.points == 0, outcome.verdict()
+    messages = "\n".join(failure.message for failure in outcome.failures())
+    assert all(failure.message for failure in outcome.failures())
+    for word in words:
+        assert word in messages, f"{word!r} not in {messages}"
+
+
+def test_the_wrong_answer_used_below_scores_zero_when_graded_honestly():
+    attacker, _ = grade_lesson01(WRONG_BINARIZE)
+    assert attacker.exercises["scale_pixels"].points == 4
+    assert_zero_with_reasons(attacker, "binarize")
+
+
+# --------------------------------------------------------------------------- 1: forging from a cell
+
+REPLACE_CODE = (
+    """\
+import numpy as np
+import vae_tf.grading.registry as registry
+
+
+def _forged_probe(obj, inputs):
+    return {"type": "ndarray", "array": np.zeros((1,), dtype=np.float32)}
+
+
+def _forged_verdict(inputs, answer):
+    return None
+
+
+for exercise in registry.all_exercises().values():
+    for item in exercise.checks:
+        item.probe.__code__ = _forged_probe.__code__
+        try:
+            item.verdict.__code__ = _forged_verdict.__code__
+        except ValueError:
+            pass
+        item.verdict = _forged_verdict
+"""
+    + WRONG_BINARIZE
+)
+
+EMPTY_THE_PLAN = (
+    """\
+import sys
+
+frame = sys._getframe()
+while frame is not None:
+    plan = frame.f_locals.get("plan")
+    if isinstance(plan, list):
+        plan.clear()
+    frame = frame.f_back
+"""
+    + WRONG_BINARIZE
+)
+
+MONKEYPATCH = (
+    """\
+import builtins
+
+import numpy as np
+
+builtins.abs = lambda x: 0
+np.allclose = lambda *args, **kwargs: True
+np.array_equal = lambda *args, **kwargs: True
+np.isfinite = lambda x: np.ones(np.shape(x), dtype=bool)
+"""
+    + WRONG_BINARIZE
+)
+
+FORGED_ANSWER = """\
+import gc
+import io
+import json
+import os
+import stat
+
+import vae_tf.grading.registry as registry
+
+claims = {"exercises": {}, "points": 100, "max_points": 8}
+for exercise in registry.all_exercises().values():
+    claims["exercises"][exercise.name] = {
+        item.name: {"name": item.name, "passed": True, "value": 1.0} for item in exercise.checks
+    }
+claims["exercises"]["binarize"].update(
+    {f"extra check {i}": {"passed": True} for i in range(100)}
+)
+forged = json.dumps(claims).encode()
+written = False
+for name in os.listdir("/proc/self/fd"):
+    fd = int(name)
+    try:
+        if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, forged)
+            written = True
+    except OSError:
+        pass
+if not written:
+    for obj in gc.get_objects():
+        if isinstance(obj, io.BufferedWriter) and not obj.closed:
+            obj.write(forged)
+            obj.flush()
+os._exit(0)
+"""
+
+
+def test_replacing_the_probes_code_earns_nothing():
+    attacker, _ = grade_lesson01(REPLACE_CODE)
+    assert_zero_with_reasons(attacker, "binarize")
+
+
+def test_emptying_the_workers_plan_through_frames_earns_nothing():
+    attacker, _ = grade_lesson01(EMPTY_THE_PLAN)
+    assert_zero_with_reasons(attacker, "binarize", "no answer for this check")
+    assert attacker.max_points == 8
+
+
+def test_monkeypatching_builtins_and_numpy_does_not_reach_the_judge():
+    attacker, _ = grade_lesson01(MONKEYPATCH)
+    assert_zero_with_reasons(attacker, "binarize")
+
+
+def test_a_forged_answer_on_the_result_pipe_cannot_claim_100_of_8():
+    attacker, _ = grade_lesson01(FORGED_ANSWER)
+    assert attacker.status == "ok"  # the forged answer was read, and judged
+    assert (attacker.points, attacker.max_points) == (0, 8)
+    assert_zero_with_reasons(attacker, "binarize")
+    assert_zero_with_reasons(attacker, "scale_pixels")
+
+
+# --------------------------------------------------------------------------- 2: the package's answers
+
+IMPORTED = "from vae_tf.data import binarize_images as binarize\n"
+
+GETSOURCE = """\
+import inspect
+
+import numpy as np
+import vae_tf.data
+
+exec(inspect.getsource(vae_tf.data.binarize_images).replace("def binarize_images", "def binarize"))
+"""
+
+READ_THE_FILE = """\
+import ast
+from pathlib import Path
+
+import numpy as np
+import vae_tf.data
+
+tree = ast.parse(Path(vae_tf.data.__file__).read_text())
+node = next(n for n in tree.body if getattr(n, "name", None) == "binarize_images")
+node.name = "binarize"
+exec(compile(ast.Module([node], []), "copied", "exec"))
+"""
+
+FROM_THE_CHECKS = """\
+from vae_tf.grading.exercises.lesson_01_data import _bernoulli_draws
+
+
+def binarize(images, seed):
+    return _bernoulli_draws(images, seed)[0]
+"""
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [IMPORTED, GETSOURCE, READ_THE_FILE, FROM_THE_CHECKS],
+    ids=["import", "inspect-getsource", "read-py-file", "check-module-reference"],
+)
+def test_the_packages_own_answer_earns_nothing(attack):
+    attacker, _ = grade_lesson01(attack)
+    assert_zero_with_reasons(attacker, "binarize", "not available while grading")
+    assert attacker.exercises["scale_pixels"].points == 4
+
+
+@pytest.mark.slow
+def test_lesson03_package_answers_imported_or_inherited_earn_nothing():
+    from vae_tf.notebook_code import exercise_code_from_path
+
+    solution = exercise_code_from_path(
+        Path(__file__).resolve().parents[1] / "solutions" / "03_vae.ipynb"
+    )
+    attacker = ExerciseCode(
+        path="attacker.ipynb",
+        lesson="03_vae",
+        exercises=["sampling", "kl_divergence", "train_step"],
+        cells=[
+            ("sampling", "from vae_tf.models import Sampling\n"),
+            ("kl_divergence", "from vae_tf.losses import kl_divergence\n"),
+            ("train_step", "from vae_tf.models import VAE\n\n\nclass MyVAE(VAE):\n    pass\n"),
+        ],
+    )
+    results = grade({"attacker": attacker, "honest": solution})
+    honest = results["honest"]
+    assert (honest.points, honest.max_points) == (14, 14), honest.exercises
+    for exercise in ("sampling", "kl_divergence", "train_step"):
+        assert_zero_with_reasons(results["attacker"], exercise, "not available while grading")
+
+
+# --------------------------------------------------------------------------- 6: NaN, None, hard-coding
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "np.full(np.shape(images), np.nan, dtype=np.float32)",
+        "None",
+        "np.full(np.shape(images), np.inf)",
+    ],
+    ids=["nan", "none", "inf"],
+)
+def test_nan_none_and_infinity_earn_nothing(value):
+    attack = f"import numpy as np\n\n\ndef binarize(images, seed):\n    return {value}\n"
+    attacker, _ = grade_lesson01(attack)
+    reason = "returned None" if value == "None" else "NaN or infinite"
+    assert_zero_with_reasons(attacker, "binarize", reason)
+
+
+def _answers_seen_in_run(seed: int) -> list[np.ndarray]:
+    """The right output of every call the binarize checks make in the run of ``seed``."""
+    seen = []
+    for item in get_exercise("binarize").checks:
+        inputs = item.inputs(check_rng(seed, "binarize", item.name))
+        seeds = [inputs["seed"]] * (3 if "reproducible" in item.name else 1)
+        if "reproducible" in item.name:
+            seeds[2] += 1
+        for call_seed in seeds:
+            draws = np.random.default_rng(call_seed).random(inputs["images"].shape)
+            seen.append(draws < inputs["images"])
+    return seen
+
+
+def _hard_coded(answers: list[np.ndarray]) -> str:
+    encoded = []
+    for answer in answers:
+        buffer = io.BytesIO()
+        np.save(buffer, answer, allow_pickle=False)
+        encoded.append(base64.b64encode(buffer.getvalue()).decode())
+    return f"""\
+import base64
+import io
+import itertools
+
+import numpy as np
+
+_SEEN = itertools.cycle(
+    [np.load(io.BytesIO(base64.b64decode(text))).astype(np.float32) for text in {encoded!r}]
+)
+
+
+def binarize(images, seed):
+    return next(_SEEN)
+"""
+
+
+def test_answers_hard_coded_from_another_run_earn_nothing():
+    attack = _hard_coded(_answers_seen_in_run(1))
+    seen_run, _ = grade_lesson01(attack, seed=1)
+    assert seen_run.exercises["binarize"].points == 4  # they were the right answers, then
+    attacker, _ = grade_lesson01(attack, seed=2)
+    assert_zero_with_reasons(attacker, "binarize")
