@@ -280,3 +280,20 @@ def test_the_redacted_copy_leaves_the_real_package_unchanged(tmp_path):
     before = {p: p.read_bytes() for p in real.rglob("*.py")}
     redacted_package("03_vae", tmp_path)
     assert {p: p.read_bytes() for p in real.rglob("*.py")} == before
+
+
+def test_the_judge_needs_neither_tensorflow_nor_the_students_code():
+    # The verdicts are NumPy: the grader's process never loads TensorFlow to judge.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from vae_tf.grading.judge import judge\n"
+        "from vae_tf.notebook_code import ExerciseCode\n"
+        "for lesson in ('02_autoencoder', '03_vae', '07_beta_and_posterior_collapse'):\n"
+        "    judge(ExerciseCode('x', lesson), 1, json.dumps({'exercises': {}}).encode())\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
