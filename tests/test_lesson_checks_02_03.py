@@ -7,6 +7,8 @@ with a message naming what is wrong.
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -17,10 +19,14 @@ from vae_tf import losses
 from vae_tf.grading import run_checks
 from vae_tf.models import VAE, as_images
 
+# The checks draw their inputs from a seed, a secret one when grading; a fixed one here keeps
+# the catalogue reproducible (set VAE_TF_CHECK_SEED to try others).
+SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
+
 
 def failures(name, obj) -> dict[str, str]:
     """Check name -> message of every failed check."""
-    outcome = run_checks(name, obj)
+    outcome = run_checks(name, obj, seed=SEED)
     assert outcome.max_points > 0
     return {result.name: result.message for result in outcome.results if not result.passed}
 

@@ -7,19 +7,25 @@ the failure message says what is wrong in plain words.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from vae_tf.grading import run_checks
 
+# The checks draw their inputs from a seed, a secret one when grading; a fixed one here keeps
+# the catalogue reproducible (set VAE_TF_CHECK_SEED to try others).
+SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
+
 
 def _messages(name: str, obj: object) -> str:
-    outcome = run_checks(name, obj)
+    outcome = run_checks(name, obj, seed=SEED)
     assert not outcome.passed, f"the checks of {name!r} passed on a wrong implementation"
     return "\n".join(result.message for result in outcome.results if not result.passed)
 
 
 def _assert_passes(name: str, obj: object) -> None:
-    outcome = run_checks(name, obj)
+    outcome = run_checks(name, obj, seed=SEED)
     assert outcome.passed, outcome.verdict()
 
 
@@ -91,7 +97,7 @@ def test_label_kept_rate_checks_catch_silent_broadcasting():
     message = _messages(
         "label_kept_rate", lambda p, t: float(np.mean(np.asarray(p) == np.asarray(t)))
     )
-    assert "ValueError" in message and "(4,) and (4, 1)" in message
+    assert "ValueError" in message and ", 1)" in message  # shapes (N,) and (N, 1)
 
 
 def test_lesson_04_checks_explain_an_unwritten_stub():
@@ -327,6 +333,6 @@ def test_kl_warmup_callback_checks_fail_every_check_on_the_stub_class():
         def on_epoch_begin(self, epoch, logs=None):
             raise NotImplementedError("Exercise kl_warmup_callback: write it")
 
-    outcome = run_checks("kl_warmup_callback", KLWarmup)
+    outcome = run_checks("kl_warmup_callback", KLWarmup, seed=SEED)
     assert outcome.points == 0
     assert all("not written yet" in result.message for result in outcome.results)
