@@ -11,6 +11,7 @@ import ast
 import base64
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -295,5 +296,22 @@ def test_the_judge_needs_neither_tensorflow_nor_the_students_code():
         "    judge(ExerciseCode('x', lesson), 1, json.dumps({'exercises': {}}).encode())\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", [name for name in FUNCTIONS if name != "build_decoder"])
+def test_feedback_shows_a_few_numbers_not_the_hidden_inputs_or_answers(name):
+    # Saying what is wrong needs shapes and a few numbers; whole arrays would let a student
+    # rebuild the inputs or hard-code the expected outputs.
+    def wrong(*args, **kwargs):
+        first = np.asarray(args[0], dtype=np.float64)
+        return np.full(first.shape, 0.5) if first.ndim else 0.5
+
+    outcome = run_checks(name, wrong, seed=3)
+    assert outcome.failures()
+    for failure in outcome.failures():
+        numbers = re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", failure.message)
+        assert len(failure.message) < 700 and len(numbers) <= 24, failure.message
