@@ -12,9 +12,9 @@ toward it. A process can spawn children that each get the same limit, so the gra
 runs :class:`MemoryWatchdog`, which sums the resident memory of the whole process tree and
 kills it when the sum passes the limit.
 
-Run as ``python -m vae_tf.grading.limits --memory-mb M -- command ...`` this module sets
-the limit and replaces itself with ``command`` (same process id), which is how the grader
-starts the Jupyter kernel.
+:func:`limited_command` puts a small exec wrapper in front of a command: it sets the
+limits of :class:`Limits` and replaces itself with the command (same process id). The
+grader starts every sandbox that way; no ``preexec_fn`` anywhere.
 """
 
 from __future__ import annotations
@@ -25,8 +25,70 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 MEBIBYTE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits on every process that runs student code (``setrlimit``, inherited).
+
+    ``memory_mb`` is ``RLIMIT_DATA`` (see the module docstring); ``cpu_seconds`` is
+    ``RLIMIT_CPU`` per process (a backstop behind the wall-clock watchdog: TensorFlow uses
+    several cores, so give it a multiple of the wall-clock limit); ``file_mb`` is
+    ``RLIMIT_FSIZE`` (no single file, the captured output included, grows past it; the
+    process that tries gets ``SIGXFSZ``); ``processes`` is ``RLIMIT_NPROC`` (counted per
+    user by Linux, threads included, and not enforced for root: the watchdog's process count
+    is the limit that always holds). Core dumps are always off.
+    """
+
+    memory_mb: int | None = 4096
+    cpu_seconds: int | None = None
+    file_mb: int | None = 64
+    processes: int | None = 4096
+
+    def rlimits(self) -> list[tuple[str, int]]:
+        """``(RLIMIT name, value)`` pairs, the value in the limit's own unit."""
+        pairs = [("RLIMIT_CORE", 0)]
+        if self.memory_mb:
+            pairs.append(("RLIMIT_DATA", int(self.memory_mb) * MEBIBYTE))
+        if self.cpu_seconds:
+            pairs.append(("RLIMIT_CPU", int(self.cpu_seconds)))
+        if self.file_mb:
+            pairs.append(("RLIMIT_FSIZE", int(self.file_mb) * MEBIBYTE))
+        if self.processes:
+            pairs.append(("RLIMIT_NPROC", int(self.processes)))
+        return pairs
+
+
+# The exec wrapper: a few lines of Python run with -I -S (no site, no user paths, fast), so
+# that the limits are set in the child between fork and exec without ``preexec_fn``,
+# which is unsafe in a process that runs threads (the grader's --jobs and watchdogs).
+_WRAPPER = """\
+import os, resource, sys
+separator = sys.argv.index("--")
+for pair in sys.argv[1:separator]:
+    name, value = pair.split("=")
+    limit = int(value)
+    _soft, hard = resource.getrlimit(getattr(resource, name))
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(getattr(resource, name), (limit, limit))
+os.execvp(sys.argv[separator + 1], sys.argv[separator + 1:])
+"""
+
+
+def limited_command(command: Sequence[str], limits: Limits | int | None) -> list[str]:
+    """``command`` wrapped so that it starts under ``limits`` (an int is a memory limit in MiB).
+
+    The wrapper replaces itself with ``command`` (same process id), so a watchdog on the
+    returned process watches ``command``.
+    """
+    if limits is None or isinstance(limits, int):
+        limits = Limits(memory_mb=limits or None)
+    pairs = [f"{name}={value}" for name, value in limits.rlimits()]
+    return [sys.executable, "-I", "-S", "-c", _WRAPPER, *pairs, "--", *command]
 
 
 def apply_memory_limit(memory_mb: int | None) -> None:
@@ -40,41 +102,30 @@ def apply_memory_limit(memory_mb: int | None) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    # No core dumps of student processes in the submissions' temporary folders.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def limited_command(command: Sequence[str], memory_mb: int | None) -> list[str]:
-    """``command`` wrapped so that it starts under the memory limit."""
-    if not memory_mb:
-        return list(command)
-    return [
-        sys.executable,
-        "-m",
-        "vae_tf.grading.limits",
-        "--memory-mb",
-        str(int(memory_mb)),
-        "--",
-        *command,
-    ]
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory, in bytes, of process ``pid`` and all its descendants (0 if gone)."""
+def tree_usage(pid: int) -> tuple[int, int]:
+    """Resident memory in bytes and number of processes of ``pid`` and its descendants."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     total = 0
     for process in processes:
         try:
             total += process.memory_info().rss
         except psutil.Error:
             pass
-    return total
+    return total, len(processes)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory, in bytes, of process ``pid`` and all its descendants (0 if gone)."""
+    return tree_usage(pid)[0]
 
 
 def kill_tree(pid: int) -> None:
@@ -98,8 +149,9 @@ class MemoryWatchdog:
     """A thread that enforces a wall-clock limit and a resident-memory limit on a process tree.
 
     ``pid_getter`` returns the root pid (or ``None`` before it exists). When the tree's
-    resident memory exceeds ``memory_mb`` or ``deadline_s`` seconds pass, the tree is killed
-    and :attr:`reason` becomes ``"memory"`` or ``"timeout"``. :attr:`peak_mb` records the
+    resident memory exceeds ``memory_mb``, it holds more than ``max_processes`` processes or
+    ``deadline_s`` seconds pass, the tree is killed and :attr:`reason` becomes ``"memory"``,
+    ``"processes"`` or ``"timeout"``. :attr:`peak_mb` records the
     largest resident size seen.
     """
 
@@ -110,11 +162,13 @@ class MemoryWatchdog:
         memory_mb: int | None,
         deadline_s: float | None,
         interval_s: float = 0.2,
+        max_processes: int | None = None,
     ) -> None:
         self.pid_getter = pid_getter
         self.memory_mb = memory_mb
         self.deadline_s = deadline_s
         self.interval_s = interval_s
+        self.max_processes = max_processes
         self.reason: str | None = None
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -135,10 +189,13 @@ class MemoryWatchdog:
             pid = self.pid_getter()
             if pid is None:
                 continue
-            rss_mb = tree_rss(pid) / MEBIBYTE
+            rss, count = tree_usage(pid)
+            rss_mb = rss / MEBIBYTE
             self.peak_mb = max(self.peak_mb, rss_mb)
             if self.memory_mb and rss_mb > self.memory_mb:
                 self.reason = "memory"
+            elif self.max_processes and count > self.max_processes:
+                self.reason = "processes"
             elif self.deadline_s is not None and time.monotonic() - self._start > self.deadline_s:
                 self.reason = "timeout"
             if self.reason:
@@ -157,8 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given")
-    apply_memory_limit(args.memory_mb)
-    os.execvp(command[0], command)
+    os.execvp(sys.executable, limited_command(command, Limits(memory_mb=args.memory_mb)))
 
 
 if __name__ == "__main__":
