@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,14 +42,32 @@ MAX_PROCESSES = 64  # processes in one sandbox (the kernel and nbclient need a h
 # Every sandbox that is running, so that an interrupted grader can stop them all.
 _RUNNING: set[subprocess.Popen] = set()
 _RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
-def stop_all_sandboxes() -> None:
-    """Kill every sandbox still running (the grader calls it on Ctrl-C or SIGTERM)."""
+class SandboxStopped(RuntimeError):
+    """The grader is stopping (Ctrl-C, SIGTERM): no sandbox starts any more."""
+
+
+def stop_all_sandboxes() -> int:
+    """Kill every running sandbox and refuse new ones until :func:`allow_sandboxes`.
+
+    Returns
+    -------
+    int
+        How many sandboxes were running.
+    """
+    _STOPPING.set()
     with _RUNNING_LOCK:
         processes = list(_RUNNING)
     for process in processes:
         kill_tree(process.pid)
+    return len(processes)
+
+
+def allow_sandboxes() -> None:
+    """Let sandboxes start again (after an interrupted run, in the same process)."""
+    _STOPPING.clear()
 
 
 # --------------------------------------------------------------------------- one sandboxed run
@@ -127,6 +146,7 @@ def run_in_sandbox(
     env: dict[str, str],
     package: Path | None = None,
     answer_limit: int = ANSWER_LIMIT,
+    memory_margin_mb: int = 0,
 ) -> SandboxRun:
     """Run ``program`` (which gets ``--result-fd N`` appended) in a sandbox and collect its answer.
 
@@ -149,12 +169,22 @@ def run_in_sandbox(
         Mounted read-only over the ``vae_tf`` package (the worker's redacted copy).
     answer_limit : int
         Bytes of the answer kept; the rest is read and dropped.
+    memory_margin_mb : int
+        Added to ``limits.memory_mb`` for the watchdog on the whole sandbox (room for a
+        program such as nbclient that watches a kernel under the plain limit itself).
+
+    Raises
+    ------
+    SandboxStopped
+        When the grader is stopping (:func:`stop_all_sandboxes`): no new sandbox starts.
 
     Returns
     -------
     SandboxRun
     """
     start = time.monotonic()
+    if _STOPPING.is_set():
+        raise SandboxStopped("the grader is stopping")
     with tempfile.TemporaryDirectory(prefix="vae-tf-sandbox-") as workdir_name:
         workdir = Path(workdir_name)
         read_fd, write_fd = os.pipe()
@@ -181,10 +211,12 @@ def run_in_sandbox(
                 os.close(write_fd)
             with _RUNNING_LOCK:
                 _RUNNING.add(process)
+            if _STOPPING.is_set():  # stopped while this one started: it must not run
+                kill_tree(process.pid)
             reader = _AnswerReader(read_fd, answer_limit)
             watchdog = MemoryWatchdog(
                 lambda: process.pid,
-                memory_mb=limits.memory_mb,
+                memory_mb=limits.memory_mb and limits.memory_mb + memory_margin_mb,
                 deadline_s=timeout,
                 max_processes=MAX_PROCESSES,
             )
@@ -195,8 +227,11 @@ def run_in_sandbox(
                         returncode = process.wait(timeout=timeout + 10)
                     except subprocess.TimeoutExpired:
                         watchdog.reason = watchdog.reason or "timeout"
-                    kill_tree(process.pid)  # whatever is left inside; quiet when nothing is
-                    returncode = process.wait()
+                        kill_tree(process.pid)
+                        returncode = process.wait()
+                if isolation.name != "bwrap":
+                    # No PID namespace to end them: stop what the program left in its group.
+                    _kill_group(process.pid)
             finally:
                 with _RUNNING_LOCK:
                     _RUNNING.discard(process)
@@ -213,6 +248,13 @@ def run_in_sandbox(
         peak_mb=watchdog.peak_mb,
         seconds=time.monotonic() - start,
     )
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _feed(process: subprocess.Popen, request: bytes) -> None:
