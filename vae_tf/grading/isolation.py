@@ -298,6 +298,10 @@ def sandboxed_command(
         args += ["--ro-bind", path, path]
     target = package_dir()
     args += ["--ro-bind", str(package or target), str(target)]
+    args += [
+        "--remount-ro",
+        "/",
+    ]  # the root's own tmpfs too: only the scratch and /tmp are writable
     args += ["--clearenv"]
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
