@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.grader import StudentRow, grade, register_cli
+from vae_tf.grading.isolation import find_isolation
 from vae_tf.release import generate_lesson
 
 LIMITS = {"timeout": 25, "cell_timeout": 12, "memory_mb": 1500, "jobs": 2}
@@ -88,7 +89,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     submissions = root / "submissions"
     _write_submissions(submissions)
     before = _hash_folder(submissions)
-    rows = grade(submissions, root / "out", **LIMITS)
+    # The sandbox where it runs, plain processes elsewhere: these tests are about the rows
+    # (tests/test_grading_attacks.py is about the sandbox, and needs it).
+    rows = grade(submissions, root / "out", isolation=find_isolation("auto"), **LIMITS)
     first_gradebook = (root / "out" / "gradebook.csv").read_bytes()
     return {
         "root": root,
@@ -204,7 +207,7 @@ def test_gradebook_has_one_sorted_row_per_student(graded: dict) -> None:
 @pytest.mark.slow
 def test_submissions_are_unchanged_and_a_rerun_gives_the_same_gradebook(graded: dict) -> None:
     out = graded["root"] / "out"
-    grade(graded["submissions"], out, **LIMITS)
+    grade(graded["submissions"], out, isolation=find_isolation("auto"), **LIMITS)
     assert (out / "gradebook.csv").read_bytes() == graded["gradebook"]
     assert _hash_folder(graded["submissions"]) == graded["before"]
 

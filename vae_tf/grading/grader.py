@@ -361,7 +361,7 @@ class GradingRun:
     memory_mb: int | None
     fast: bool
     lesson: str | None
-    seed: int  # secret: never written anywhere
+    seed: int = field(repr=False)  # secret: never written or printed anywhere
     scratch: Path  # the run's temporary folder (redacted packages), removed at the end
     _packages: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
