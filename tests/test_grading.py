@@ -475,3 +475,42 @@ os.write(int(sys.argv[-1]), json.dumps(seen).encode())
     seen = json.loads(run.answer)
     assert "INSTRUCTOR_TOKEN" not in seen["env"] and seen["env"]["HOME"] == "/sandbox/home"
     assert seen["home"] is False and seen["writable"] == []
+
+
+def test_sandbox_that_starts_too_many_processes_is_stopped_whole() -> None:
+    import secrets
+    import sys
+
+    import psutil
+
+    from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, sandbox_env
+    from vae_tf.grading.limits import Limits
+    from vae_tf.grading.sandbox import MAX_PROCESSES, run_in_sandbox
+
+    try:
+        isolation = find_isolation("bwrap")
+    except IsolationUnavailable as error:
+        pytest.skip(f"bubblewrap cannot run here: {error}")
+    # A bounded stand-in for a fork bomb: more sleepers than the limit, then wait. The
+    # sleepers' duration is unique to this test, so that they can be looked for afterwards.
+    duration = f"60.{secrets.randbelow(10**6):06d}"
+    spawner = (
+        "import subprocess, time\n"
+        f"sleepers = [subprocess.Popen(['sleep', '{duration}']) for _ in range({MAX_PROCESSES + 40})]\n"
+        "time.sleep(60)\n"
+    )
+    run = run_in_sandbox(
+        [sys.executable, "-c", spawner],
+        request=b"",
+        isolation=isolation,
+        limits=Limits(memory_mb=1000),
+        timeout=45,
+        env=sandbox_env(),
+    )
+    assert run.stopped == "processes" and run.answer is None
+    left = [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if duration in (process.info["cmdline"] or [])
+    ]
+    assert left == []

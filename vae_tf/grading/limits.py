@@ -129,12 +129,17 @@ def tree_rss(pid: int) -> int:
 
 
 def kill_tree(pid: int) -> None:
-    """Kill process ``pid`` and every descendant, children first; quiet if already gone."""
+    """Kill process ``pid`` and every descendant; quiet if already gone.
+
+    The tree is listed first, then the root is killed first: for a bubblewrap sandbox that
+    ends its whole PID namespace at once (``--die-with-parent``), however many processes a
+    fork bomb made; the listed descendants are then killed one by one (plain processes).
+    """
     import psutil
 
     try:
         root = psutil.Process(pid)
-        processes = root.children(recursive=True) + [root]
+        processes = [root, *root.children(recursive=True)]
     except psutil.Error:
         return
     for process in processes:
