@@ -19,8 +19,6 @@ grader starts every sandbox that way; no ``preexec_fn`` anywhere.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import threading
 import time
@@ -37,16 +35,17 @@ class Limits:
     ``memory_mb`` is ``RLIMIT_DATA`` (see the module docstring); ``cpu_seconds`` is
     ``RLIMIT_CPU`` per process (a backstop behind the wall-clock watchdog: TensorFlow uses
     several cores, so give it a multiple of the wall-clock limit); ``file_mb`` is
-    ``RLIMIT_FSIZE`` (no single file, the captured output included, grows past it; the
-    process that tries gets ``SIGXFSZ``); ``processes`` is ``RLIMIT_NPROC`` (counted per
-    user by Linux, threads included, and not enforced for root: the watchdog's process count
-    is the limit that always holds). Core dumps are always off.
+    ``RLIMIT_FSIZE`` (no single file, the captured output included, grows past it: a write
+    beyond fails with ``EFBIG``, or ``SIGXFSZ`` ends a program that does not ignore it);
+    ``processes`` is ``RLIMIT_NPROC``, a backstop against a fork bomb only: Linux counts it
+    over all of the user's processes and threads (so it is generous) and does not enforce
+    it for root; the sandbox's watchdog counts processes per sandbox. Core dumps are off.
     """
 
     memory_mb: int | None = 4096
     cpu_seconds: int | None = None
     file_mb: int | None = 64
-    processes: int | None = 4096
+    processes: int | None = 16384
 
     def rlimits(self) -> list[tuple[str, int]]:
         """``(RLIMIT name, value)`` pairs, the value in the limit's own unit."""
@@ -91,20 +90,6 @@ def limited_command(command: Sequence[str], limits: Limits | int | None) -> list
     return [sys.executable, "-I", "-S", "-c", _WRAPPER, *pairs, "--", *command]
 
 
-def apply_memory_limit(memory_mb: int | None) -> None:
-    """Limit this process's private writable memory (``RLIMIT_DATA``) to ``memory_mb`` MiB."""
-    if not memory_mb:
-        return
-    import resource
-
-    limit = int(memory_mb) * MEBIBYTE
-    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def tree_usage(pid: int) -> tuple[int, int]:
     """Resident memory in bytes and number of processes of ``pid`` and its descendants."""
     import psutil
@@ -121,11 +106,6 @@ def tree_usage(pid: int) -> tuple[int, int]:
         except psutil.Error:
             pass
     return total, len(processes)
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory, in bytes, of process ``pid`` and all its descendants (0 if gone)."""
-    return tree_usage(pid)[0]
 
 
 def kill_tree(pid: int) -> None:
@@ -206,21 +186,3 @@ class MemoryWatchdog:
             if self.reason:
                 kill_tree(pid)
                 return
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.grading.limits",
-        description="Run a command under a memory limit (RLIMIT_DATA), replacing this process.",
-    )
-    parser.add_argument("--memory-mb", type=int, required=True, help="limit in MiB")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- command [args ...]")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command given")
-    os.execvp(sys.executable, limited_command(command, Limits(memory_mb=args.memory_mb)))
-
-
-if __name__ == "__main__":
-    main()
