@@ -431,7 +431,7 @@ def test_sandbox_command_isolates_and_mounts_only_what_python_needs(tmp_path: Pa
     assert sandboxed_command(Isolation("none"), ["python"], env={}) == ["python"]
 
 
-def test_sandboxed_program_sees_no_secret_and_cannot_write_the_package(
+def test_sandboxed_program_sees_no_secret_and_can_write_only_its_scratch(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import json
@@ -456,12 +456,18 @@ def test_sandboxed_program_sees_no_secret_and_cannot_write_the_package(
     probe = f"""
 import json, os, sys
 seen = {{"env": dict(os.environ), "home": os.path.exists({str(tmp_path)!r}), "writable": []}}
-for folder in ({str(package_dir())!r}, "/usr", "/", {sys.prefix!r}):
+for folder in ({str(package_dir())!r}, "/usr", "/", "/dev", {sys.prefix!r}):
     try:
         open(os.path.join(folder, "x.txt"), "w").close()
         seen["writable"].append(folder)
     except OSError:
         pass
+# The machine's sysctls: opened for writing only, never written.
+try:
+    os.close(os.open("/proc/sys/kernel/core_pattern", os.O_WRONLY))
+    seen["writable"].append("/proc/sys")
+except OSError:
+    pass
 os.write(int(sys.argv[-1]), json.dumps(seen).encode())
 """
     run = run_in_sandbox(

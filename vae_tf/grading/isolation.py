@@ -36,6 +36,7 @@ from vae_tf.config import FAST_ENV
 SCRATCH = "/sandbox"  # the private writable folder inside the sandbox
 SCRATCH_BYTES = 512 * 1024 * 1024
 TMP_BYTES = 256 * 1024 * 1024
+SHM_BYTES = 64 * 1024 * 1024
 
 # Read only, when present: what the dynamic loader, fontconfig (matplotlib) and name lookups
 # need. Not the whole of /etc: it holds the machine's secrets (shadow, ssh keys, ...).
@@ -303,6 +304,13 @@ def sandboxed_command(
     for name in _ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    # bwrap leaves /proc/sys writable where the sandbox's user owns it, as when grading as
+    # root (the sysctls are the machine's, core_pattern included): read only, always.
+    args += ["--ro-bind-try", "/proc/sys", "/proc/sys"]
+    args += ["--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger"]
+    # /dev is a tmpfs without a size: made read-only below, with a small /dev/shm of its own.
+    args += ["--size", str(SHM_BYTES)] if isolation.sized_tmpfs else []
+    args += ["--tmpfs", "/dev/shm"]
     # Older bwrap cannot cap a tmpfs; RLIMIT_FSIZE still caps every file written there.
     args += ["--size", str(TMP_BYTES)] if isolation.sized_tmpfs else []
     args += ["--tmpfs", "/tmp"]
@@ -313,10 +321,8 @@ def sandboxed_command(
         args += ["--ro-bind", path, path]
     target = package_dir()
     args += ["--ro-bind", str(package or target), str(target)]
-    args += [
-        "--remount-ro",
-        "/",
-    ]  # the root's own tmpfs too: only the scratch and /tmp are writable
+    # The root's own tmpfs and /dev too: only the scratch folder, /tmp and /dev/shm are writable.
+    args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     args += ["--clearenv"]
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
