@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -173,19 +172,23 @@ def run_in_sandbox(
         Added to ``limits.memory_mb`` for the watchdog on the whole sandbox (room for a
         program such as nbclient that watches a kernel under the plain limit itself).
 
+    Returns
+    -------
+    SandboxRun
+
     Raises
     ------
     SandboxStopped
         When the grader is stopping (:func:`stop_all_sandboxes`): no new sandbox starts.
-
-    Returns
-    -------
-    SandboxRun
     """
     start = time.monotonic()
     if _STOPPING.is_set():
         raise SandboxStopped("the grader is stopping")
-    with tempfile.TemporaryDirectory(prefix="vae-tf-sandbox-") as workdir_name:
+    # With --isolation none the scratch folders are here, and hold whatever the student's
+    # code left (a file it made read-only, say): removing them must not fail the row.
+    with tempfile.TemporaryDirectory(
+        prefix="vae-tf-sandbox-", ignore_cleanup_errors=True
+    ) as workdir_name:
         workdir = Path(workdir_name)
         read_fd, write_fd = os.pipe()
         if isolation.name != "bwrap":
@@ -237,8 +240,6 @@ def run_in_sandbox(
                     _RUNNING.discard(process)
             answer = reader.answer()
         output_tail = _output_tail(log_path)
-        if isolation.name != "bwrap":
-            shutil.rmtree(workdir, ignore_errors=True)
     return SandboxRun(
         answer=answer,
         answer_cut=reader.cut,
