@@ -114,6 +114,8 @@ class StudentRow:
 
 @dataclass
 class Execution:
+    """A notebook's run: gradebook status and detail, the executed notebook, wall time (s)."""
+
     status: str
     detail: str
     notebook: Any
