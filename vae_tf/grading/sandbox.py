@@ -1,19 +1,25 @@
-"""Running a notebook's exercise checks in a fresh process that the student's kernel never saw.
+"""Running student code in the sandbox, and a notebook's exercise checks in particular.
 
-The parent (the grader, or pytest) extracts the exercise cells from the notebook's source
-(:mod:`vae_tf.notebook_code`) and starts the worker, ``python -m vae_tf.grading.worker``,
-with a request from :func:`vae_tf.grading.judge.make_request` on its stdin. The worker's
-answer comes back on a pipe that only the parent reads, and :func:`vae_tf.grading.judge.judge`
-decides every point from it in the parent.
+Two programs run student code, each in its own sandbox (:mod:`vae_tf.grading.isolation`)
+under resource limits (:mod:`vae_tf.grading.limits`):
 
-The child runs with a wall-clock limit, a memory limit (``RLIMIT_DATA``, see
-:mod:`vae_tf.grading.limits`), in its own session and in an empty temporary folder.
+- the notebook runner (:mod:`vae_tf.grading.notebook_runner`: nbclient and its kernel);
+- the exercise worker (:mod:`vae_tf.grading.worker`), which sees a copy of the package
+  without the lesson's reference answers (:mod:`vae_tf.grading.redact`).
+
+:func:`run_in_sandbox` is the part they share: start the program under its limits with a
+request on stdin, read its answer from a pipe that only the grader reads (capped in size),
+stop it on a wall-clock, memory or process-count limit, and keep the tail of its output.
+:func:`run_sandbox` is the exercise checks on top of it: the request comes from
+:func:`vae_tf.grading.judge.make_request`, and :func:`vae_tf.grading.judge.judge` decides
+every point, in the grader's own process, from the answer as plain data.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,14 +29,251 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vae_tf.grading.checking import ExerciseResult
+from vae_tf.grading.isolation import Isolation, find_isolation, sandbox_env, sandboxed_command
 from vae_tf.grading.judge import failed_everywhere, judge, make_request
-from vae_tf.grading.limits import MemoryWatchdog, apply_memory_limit, kill_tree
+from vae_tf.grading.limits import Limits, MemoryWatchdog, kill_tree, limited_command
 from vae_tf.notebook_code import ExerciseCode, exercise_code_from_path
+
+ANSWER_LIMIT = 50 * 1024 * 1024  # bytes read from a sandbox's answer pipe; the rest is dropped
+OUTPUT_TAIL = 4000  # bytes of a sandbox's own stdout/stderr kept for the diagnosis
+MAX_PROCESSES = 64  # processes in one sandbox (the kernel and nbclient need a handful)
+
+# Every sandbox that is running, so that an interrupted grader can stop them all.
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+class SandboxStopped(RuntimeError):
+    """The grader is stopping (Ctrl-C, SIGTERM): no sandbox starts any more."""
+
+
+def stop_all_sandboxes() -> int:
+    """Kill every running sandbox and refuse new ones until :func:`allow_sandboxes`.
+
+    Returns
+    -------
+    int
+        How many sandboxes were running.
+    """
+    _STOPPING.set()
+    with _RUNNING_LOCK:
+        processes = list(_RUNNING)
+    for process in processes:
+        kill_tree(process.pid)
+    return len(processes)
+
+
+def allow_sandboxes() -> None:
+    """Let sandboxes start again (after an interrupted run, in the same process)."""
+    _STOPPING.clear()
+
+
+# --------------------------------------------------------------------------- one sandboxed run
+
+
+@dataclass
+class SandboxRun:
+    """What one sandboxed program gave back.
+
+    ``answer`` is what it wrote on its answer pipe (``None`` when nothing; at most
+    :data:`ANSWER_LIMIT` bytes, ``answer_cut`` when more came), ``stopped`` is why the
+    watchdog stopped it (``"timeout"``, ``"memory"``, ``"processes"``) or ``None``, and
+    ``output_tail`` the end of its stdout and stderr.
+    """
+
+    answer: bytes | None
+    answer_cut: bool
+    returncode: int
+    stopped: str | None
+    output_tail: str
+    peak_mb: float
+    seconds: float
+
+
+class _AnswerReader:
+    """Drains the answer pipe in a thread, keeping at most ``limit`` bytes."""
+
+    def __init__(self, read_fd: int, limit: int) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.cut = False
+        self._limit = limit
+        self._file = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._drain, name="sandbox-answer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        with self._file:
+            while chunk := self._file.read(65536):
+                if self.size + len(chunk) > self._limit:
+                    self.cut = True
+                    chunk = chunk[: max(0, self._limit - self.size)]
+                self.chunks.append(chunk)
+                self.size += len(chunk)
+
+    def answer(self) -> bytes | None:
+        self._thread.join(timeout=10)
+        return b"".join(self.chunks) if self.size else None
+
+
+def _output_tail(path: Path) -> str:
+    """The last :data:`OUTPUT_TAIL` bytes of a log file, never the whole of it."""
+    with open(path, "rb") as file:
+        file.seek(max(0, file.seek(0, os.SEEK_END) - OUTPUT_TAIL))
+        return file.read().decode("utf-8", "replace")
+
+
+def _host_scratch(workdir: Path, env: dict[str, str], package: Path | None) -> dict[str, str]:
+    """Under ``--isolation none``: a scratch HOME on the host and the package to import."""
+    home = workdir / "home"
+    home.mkdir()
+    env = {**env, "HOME": str(home), "TMPDIR": str(workdir / "tmp")}
+    (workdir / "tmp").mkdir()
+    if package is not None:
+        env["PYTHONPATH"] = str(package.parent)
+    return env
+
+
+def run_in_sandbox(
+    program: list[str],
+    *,
+    request: bytes,
+    isolation: Isolation,
+    limits: Limits,
+    timeout: float,
+    env: dict[str, str],
+    package: Path | None = None,
+    answer_limit: int = ANSWER_LIMIT,
+    memory_margin_mb: int = 0,
+) -> SandboxRun:
+    """Run ``program`` (which gets ``--result-fd N`` appended) in a sandbox and collect its answer.
+
+    Parameters
+    ----------
+    program : list of str
+        The command inside the sandbox, e.g. ``[python, "-m", "vae_tf.grading.worker"]``.
+    request : bytes
+        Written to the program's stdin, which is then closed.
+    isolation : Isolation
+        From :func:`vae_tf.grading.isolation.find_isolation`.
+    limits : Limits
+        Set on the sandbox before it starts; ``limits.memory_mb`` is also the watchdog's
+        limit on the resident memory of the whole sandbox.
+    timeout : float
+        Wall-clock limit in seconds; the sandbox and all it started are killed after it.
+    env : dict
+        The whole environment inside (see :func:`vae_tf.grading.isolation.sandbox_env`).
+    package : Path, optional
+        Mounted read-only over the ``vae_tf`` package (the worker's redacted copy).
+    answer_limit : int
+        Bytes of the answer kept; the rest is read and dropped.
+    memory_margin_mb : int
+        Added to ``limits.memory_mb`` for the watchdog on the whole sandbox (room for a
+        program such as nbclient that watches a kernel under the plain limit itself).
+
+    Returns
+    -------
+    SandboxRun
+
+    Raises
+    ------
+    SandboxStopped
+        When the grader is stopping (:func:`stop_all_sandboxes`): no new sandbox starts.
+    """
+    start = time.monotonic()
+    if _STOPPING.is_set():
+        raise SandboxStopped("the grader is stopping")
+    # With --isolation none the scratch folders are here, and hold whatever the student's
+    # code left (a file it made read-only, say): removing them must not fail the row.
+    with tempfile.TemporaryDirectory(
+        prefix="vae-tf-sandbox-", ignore_cleanup_errors=True
+    ) as workdir_name:
+        workdir = Path(workdir_name)
+        read_fd, write_fd = os.pipe()
+        if isolation.name != "bwrap":
+            env = _host_scratch(workdir, env, package)
+            (workdir / "work").mkdir()
+        command = sandboxed_command(
+            isolation, [*program, "--result-fd", str(write_fd)], env=env, package=package
+        )
+        log_path = workdir / "output.log"
+        with open(log_path, "wb") as log:
+            try:
+                process = subprocess.Popen(
+                    limited_command(command, limits),
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir / "work" if isolation.name != "bwrap" else workdir,
+                    env=env,  # bwrap's own /proc/PID/environ is visible inside: keep it clean
+                    pass_fds=(write_fd,),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(write_fd)
+            with _RUNNING_LOCK:
+                _RUNNING.add(process)
+            if _STOPPING.is_set():  # stopped while this one started: it must not run
+                kill_tree(process.pid)
+            reader = _AnswerReader(read_fd, answer_limit)
+            watchdog = MemoryWatchdog(
+                lambda: process.pid,
+                memory_mb=limits.memory_mb and limits.memory_mb + memory_margin_mb,
+                deadline_s=timeout,
+                max_processes=MAX_PROCESSES,
+            )
+            try:
+                with watchdog:
+                    _feed(process, request)
+                    try:
+                        returncode = process.wait(timeout=timeout + 10)
+                    except subprocess.TimeoutExpired:
+                        watchdog.reason = watchdog.reason or "timeout"
+                        kill_tree(process.pid)
+                        returncode = process.wait()
+                if isolation.name != "bwrap":
+                    # No PID namespace to end them: stop what the program left in its group.
+                    _kill_group(process.pid)
+            finally:
+                with _RUNNING_LOCK:
+                    _RUNNING.discard(process)
+            answer = reader.answer()
+        output_tail = _output_tail(log_path)
+    return SandboxRun(
+        answer=answer,
+        answer_cut=reader.cut,
+        returncode=returncode,
+        stopped=watchdog.reason,
+        output_tail=output_tail,
+        peak_mb=watchdog.peak_mb,
+        seconds=time.monotonic() - start,
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _feed(process: subprocess.Popen, request: bytes) -> None:
+    """Write the request on stdin and close it; a program that stopped reading is its problem."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(request)
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+# --------------------------------------------------------------------------- the exercise checks
 
 
 @dataclass
 class SandboxResult:
-    """What the sandbox reported for one notebook.
+    """What the sandbox reported for one notebook's exercise checks.
 
     ``status`` is ``ok`` when the worker answered, else ``timeout``, ``memory`` or
     ``crashed`` (the process ended without answering); in those cases every check of every
@@ -52,14 +295,22 @@ class SandboxResult:
         return sum(outcome.max_points for outcome in self.exercises.values())
 
 
-# --------------------------------------------------------------------------- parent side
-
-
-def _failed_everywhere(
-    code: ExerciseCode, status: str, message: str, seconds: float
-) -> SandboxResult:
-    exercises = failed_everywhere(code.lesson, message)
-    return SandboxResult(code.lesson, exercises, status=status, message=message, seconds=seconds)
+def _why_no_answer(run: SandboxRun, timeout: float, memory_mb: int | None) -> tuple[str, str]:
+    """Status and reason when the worker gave no usable answer."""
+    if run.stopped == "timeout":
+        return "timeout", f"the checks did not finish within {timeout:g} s (time limit)"
+    if run.stopped == "memory":
+        return "memory", f"the checks used more than {memory_mb} MB of memory (memory limit)"
+    if run.stopped == "processes":
+        return "crashed", f"the exercise code started more than {MAX_PROCESSES} processes"
+    if "MemoryError" in run.output_tail or "bad_alloc" in run.output_tail:
+        return "memory", f"the checks ran out of memory (limit {memory_mb} MB)"
+    if run.answer_cut:
+        return "crashed", f"the checks' answer was larger than {ANSWER_LIMIT} bytes"
+    return "crashed", (
+        f"the process running the checks ended without a report (exit code {run.returncode}); "
+        "does the exercise code call exit() or crash the interpreter?"
+    )
 
 
 def run_sandbox(
@@ -69,8 +320,10 @@ def run_sandbox(
     memory_mb: int | None = 4096,
     env: dict[str, str] | None = None,
     seed: int | None = None,
+    isolation: Isolation | None = None,
+    package: Path | None = None,
 ) -> SandboxResult:
-    """Run the checks of ``code.lesson`` on the exercise cells of ``code`` in a fresh process.
+    """Run the checks of ``code.lesson`` on the exercise cells of ``code`` in a sandbox.
 
     Parameters
     ----------
@@ -81,94 +334,50 @@ def run_sandbox(
     memory_mb : int or None
         Memory limit in MiB (``RLIMIT_DATA`` plus a resident-memory watchdog); ``None`` for none.
     env : dict, optional
-        Environment of the child; the parent's by default.
+        Variables added to the sandbox's scrubbed environment (e.g. ``VAE_TF_FAST``); the
+        grader's own environment never goes in.
     seed : int, optional
         The secret seed the worker draws its inputs from; a fresh random one by default.
+    isolation : Isolation, optional
+        Bubblewrap when it runs here, else plain processes, by default (the grader always
+        passes the isolation the instructor asked for).
+    package : Path, optional
+        A redacted copy of the package (:func:`vae_tf.grading.redact.redacted_package`) for
+        ``code.lesson``, made once per lesson by the grader; made here when not given.
 
     Returns
     -------
     SandboxResult
         Never raises for anything the student's code does.
     """
+    from vae_tf.grading.redact import redacted_package
+
     start = time.monotonic()
     seed = secrets.randbits(63) if seed is None else seed
     if not code.lesson:
         return SandboxResult(None, {}, status="crashed", message="the notebook's lesson is unknown")
-    read_fd, write_fd = os.pipe()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        with os.fdopen(read_fd, "rb") as reader:
-            while True:
-                chunk = reader.read(65536)
-                if not chunk:
-                    return
-                if sum(map(len, chunks)) < 50 * 1024 * 1024:
-                    chunks.append(chunk)
-
-    reader_thread = threading.Thread(target=drain, daemon=True)
-    child_env = dict(os.environ if env is None else env)
-    child_env.setdefault("MPLBACKEND", "Agg")
-    child_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with tempfile.TemporaryDirectory(prefix="vae-tf-sandbox-") as workdir:
-        log_path = Path(workdir) / "output.log"
-        cwd = Path(workdir) / "cwd"
-        cwd.mkdir()
-        with open(log_path, "wb") as log:
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "vae_tf.grading.worker", "--result-fd", str(write_fd)],
-                    stdin=subprocess.PIPE,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=cwd,
-                    env=child_env,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                    preexec_fn=lambda: apply_memory_limit(memory_mb),
-                )
-            finally:
-                os.close(write_fd)
-            reader_thread.start()
-            watchdog = MemoryWatchdog(lambda: process.pid, memory_mb=memory_mb, deadline_s=timeout)
-            with watchdog:
-                try:
-                    process.stdin.write(make_request(code, seed))
-                    process.stdin.close()
-                except (BrokenPipeError, OSError):
-                    pass
-                try:
-                    returncode = process.wait(timeout=timeout + 10)
-                except subprocess.TimeoutExpired:
-                    kill_tree(process.pid)
-                    returncode = process.wait()
-                    watchdog.reason = watchdog.reason or "timeout"
-            reader_thread.join(timeout=10)
-        output_tail = log_path.read_bytes()[-2000:].decode("utf-8", "replace")
+    isolation = isolation or find_isolation("auto")
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as copy:
+        run = run_in_sandbox(
+            [sys.executable, "-m", "vae_tf.grading.worker"],
+            request=make_request(code, seed),
+            isolation=isolation,
+            limits=Limits(memory_mb=memory_mb, cpu_seconds=_cpu_seconds(timeout)),
+            timeout=timeout,
+            env=sandbox_env(env),
+            package=package or redacted_package(code.lesson, Path(copy)),
+        )
     seconds = time.monotonic() - start
-    if watchdog.reason == "timeout":
-        return _failed_everywhere(
-            code, "timeout", f"the checks did not finish within {timeout:g} s (time limit)", seconds
-        )
-    if watchdog.reason == "memory":
-        return _failed_everywhere(
-            code,
-            "memory",
-            f"the checks used more than {memory_mb} MB of memory (memory limit)",
-            seconds,
-        )
-    if chunks:
-        return SandboxResult(code.lesson, judge(code, seed, b"".join(chunks)), seconds=seconds)
-    else:
-        memory_hint = "MemoryError" in output_tail or "bad_alloc" in output_tail
-        status = "memory" if memory_hint else "crashed"
-        reason = (
-            f"the checks ran out of memory (limit {memory_mb} MB)"
-            if memory_hint
-            else f"the process running the checks ended without a report (exit code {returncode}); "
-            "does the exercise code call exit() or crash the interpreter?"
-        )
-        return _failed_everywhere(code, status, reason, seconds)
+    if run.answer is not None and not run.answer_cut and run.stopped is None:
+        return SandboxResult(code.lesson, judge(code, seed, run.answer), seconds=seconds)
+    status, reason = _why_no_answer(run, timeout, memory_mb)
+    exercises = failed_everywhere(code.lesson, reason)
+    return SandboxResult(code.lesson, exercises, status=status, message=reason, seconds=seconds)
+
+
+def _cpu_seconds(timeout: float) -> int:
+    """The CPU-time backstop: every core busy for the whole wall-clock limit, plus a margin."""
+    return int(timeout * (os.cpu_count() or 1)) + 30
 
 
 def run_notebook_checks(
