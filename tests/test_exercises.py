@@ -13,7 +13,6 @@ test per (notebook, exercise), with the verdicts of failed checks in the message
 
 from __future__ import annotations
 
-import os
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -67,9 +66,9 @@ def _run(path: Path) -> SandboxResult:
     # One sandbox run per notebook; every exercise test of that notebook reads it.
     code = exercise_code_from_path(path)
     with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        redacted_package(code.lesson, Path(folder))
-        env = dict(os.environ, PYTHONPATH=folder)  # the worker imports the redacted copy
-        return run_sandbox(code, timeout=900, memory_mb=4096, env=env)
+        # The worker imports the redacted copy, mounted over the package.
+        package = redacted_package(code.lesson, Path(folder))
+        return run_sandbox(code, timeout=900, memory_mb=4096, package=package)
 
 
 def test_notebook_exercise_passes_all_its_checks(notebook_exercise: tuple[Path, str]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import tempfile
 from pathlib import Path
 
@@ -57,10 +56,9 @@ def grade(codes: dict[str, ExerciseCode], *, seed: int | None = None) -> dict[st
     (lesson,) = {code.lesson for code in codes.values()}
     before = _package_digest()
     with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        redacted_package(lesson, Path(folder))
-        env = dict(os.environ, PYTHONPATH=folder)
+        package = redacted_package(lesson, Path(folder))
         results = {
-            name: run_sandbox(code, timeout=300, memory_mb=3000, env=env, seed=seed)
+            name: run_sandbox(code, timeout=300, memory_mb=3000, seed=seed, package=package)
             for name, code in codes.items()
         }
     assert _package_digest() == before, "grading changed the package"
