@@ -59,6 +59,21 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
+def grey_levels(values: Any, name: str = "images") -> np.ndarray:
+    """``values`` (any shape) as a float32 array of finite grey levels in [0, 1].
+
+    ``ValueError`` naming ``name`` and the range found otherwise, with the usual cause
+    (uint8 pixels not divided by 255).
+    """
+    array = np.asarray(values).astype(np.float32, copy=False)
+    if array.size and (not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0):
+        raise ValueError(
+            f"{name} must be grey levels in [0, 1], got values in "
+            f"[{np.nanmin(array):g}, {np.nanmax(array):g}] (divide uint8 pixels by 255)"
+        )
+    return array
+
+
 def float_images(images: Any, name: str = "images", *, check_range: bool = True) -> np.ndarray:
     """``images`` as a float32 NumPy array shaped (N, 28, 28, 1).
 
@@ -75,12 +90,6 @@ def float_images(images: Any, name: str = "images", *, check_range: bool = True)
         )
     if len(array) == 0:
         raise ValueError(f"{name} is empty: at least one image is needed")
-    array = array.astype(np.float32, copy=False)
-    if check_range and (
-        not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0
-    ):
-        raise ValueError(
-            f"{name} must be grey levels in [0, 1], got values in "
-            f"[{np.nanmin(array):g}, {np.nanmax(array):g}] (divide uint8 pixels by 255)"
-        )
-    return array
+    if check_range:
+        return grey_levels(array, name)
+    return array.astype(np.float32, copy=False)
