@@ -197,7 +197,9 @@ def test_active_units_fall_as_beta_grows():
 
 def test_evaluate_reports_the_source_and_binarizes_with_the_seed(trained):
     model, data, _ = trained
-    small = type(data)(**{**data.__dict__, "x_test": data.x_test[:100], "y_test": data.y_test[:100]})
+    small = type(data)(
+        **{**data.__dict__, "x_test": data.x_test[:100], "y_test": data.y_test[:100]}
+    )
     first = evaluate(model, small, k=5, seed=4)
     second = evaluate(model, small, k=5, seed=4)
     assert first.iwae_nll == second.iwae_nll

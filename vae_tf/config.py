@@ -165,7 +165,9 @@ SUPPORTED = {"tensorflow": ((2, 16), (2, 22)), "keras": ((3, 3), (4, 0))}
 
 
 def _version_tuple(version: str) -> tuple[int, int]:
-    parts = [int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2]]
+    parts = [
+        int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2]
+    ]
     return (parts + [0, 0])[0], (parts + [0, 0])[1]
 
 
@@ -199,5 +201,7 @@ def check_environment(verbose: bool = True) -> dict[str, str]:
         )
     if verbose:
         mode = "ON (tiny runs, numbers are not meaningful)" if fast_mode() else "off"
-        print(f"TensorFlow {found['tensorflow']}, Keras {found['keras']}: supported. Fast setting: {mode}.")
+        print(
+            f"TensorFlow {found['tensorflow']}, Keras {found['keras']}: supported. Fast setting: {mode}."
+        )
     return found

@@ -336,7 +336,9 @@ class VAE(_CourseModel):
 
     @reconstruction_weight.setter
     def reconstruction_weight(self, value: float) -> None:
-        self._reconstruction_weight.assign(validation.non_negative_float("reconstruction_weight", value))
+        self._reconstruction_weight.assign(
+            validation.non_negative_float("reconstruction_weight", value)
+        )
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
