@@ -220,16 +220,18 @@ def pixel_mean_cross_entropy(train: np.ndarray, test: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_two_epochs_beat_the_best_image_independent_decoder(sample, arch):
+@pytest.mark.parametrize(("arch", "epochs"), [("mlp", 4), ("conv", 5)])
+def test_a_few_epochs_beat_the_best_image_independent_decoder(sample, arch, epochs):
+    # Measured on the offline sample (seeds 0 and 1): the held-out reconstruction term is
+    # 189-190 nats per image after 4 epochs (mlp) and 188 after 5 (conv), against 211
+    # for the pixel means; after 2 epochs the VAE is still no better than the pixel means.
     baseline = pixel_mean_cross_entropy(sample.x_train, sample.x_test)
-    assert 150 < baseline < 250  # measured: 205 nats per image on the offline sample
+    assert 150 < baseline < 250  # measured: 211 nats per image on the offline sample
     set_seed(0)
     model = VAE(latent_dim=2, arch=arch, seed=0)
     model.compile()
-    history = model.fit(sample.train, validation_data=sample.test, epochs=2, verbose=0)
+    history = model.fit(sample.train, validation_data=sample.test, epochs=epochs, verbose=0)
     assert set(history.history) >= {"loss", "reconstruction_loss", "kl_loss", "val_kl_loss"}
-    # The held-out reconstruction term (nats per image) beats the pixel means.
     assert history.history["val_reconstruction_loss"][-1] < baseline - 10, history.history
 
 
@@ -294,8 +296,8 @@ def test_importing_vae_tf_hides_tensorflow_log_lines_unless_verbose(tmp_path):
     lines = ("absl::InitializeLog", "oneDNN", "cuda", "cpu_feature_guard", "Variant folder")
     stderr = {}
     for verbose in ("0", "1"):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
-        env["VAE_TF_VERBOSE"] = verbose
+        # TF_CPP_MIN_LOG_LEVEL=2, as other tools set it, still shows the cuInit line.
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "VAE_TF_VERBOSE": verbose}
         result = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
         )

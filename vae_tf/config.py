@@ -4,7 +4,8 @@ Importing ``vae_tf`` (any module of it) calls :func:`install_quiet_tensorflow`, 
 hides TensorFlow's C++ log lines (``failed call to cuInit ... CUDA error``, the oneDNN and
 CPU-feature notices, ``absl::InitializeLog``) and absl's Python warnings (such as
 tensorflow-datasets' ``Variant folder ... has no dataset_info.json``) unless the
-environment variable ``VAE_TF_VERBOSE=1`` is set. On a machine without a GPU those lines
+environment variable ``VAE_TF_VERBOSE=1`` is set (``TF_CPP_MIN_LOG_LEVEL`` is set to 3
+otherwise, whatever it was). On a machine without a GPU those lines
 are harmless, yet they fill the first screen of every command and read as errors.
 """
 
@@ -43,7 +44,8 @@ def verbose_mode() -> bool:
 # What hides each line, measured with TensorFlow 2.21 on a CPU-only machine:
 # - ``TF_CPP_MIN_LOG_LEVEL=3`` hides the C++ lines logged after import: ``failed call to
 #   cuInit: ... CUDA error`` (an E line) and the XLA service notices (I lines). Level 2
-#   would still show the cuInit line.
+#   would still show the cuInit line, so a 2 set elsewhere is raised to 3: the one switch
+#   that shows every line is ``VAE_TF_VERBOSE=1``.
 # - No setting hides the lines written while TensorFlow's shared libraries load (``All log
 #   messages before absl::InitializeLog()``, ``oneDNN custom operations are on``, ``Could
 #   not find cuda drivers``, ``cpu_feature_guard``): they go to file descriptor 2 before
@@ -115,7 +117,7 @@ class _QuietImportFinder:
                 sys.meta_path.remove(self)
             try:
                 if fullname == "tensorflow":
-                    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
                     _import_with_stderr_captured(original, module)
                 else:
                     original(module)
@@ -136,7 +138,7 @@ def install_quiet_tensorflow() -> None:
     if any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         return
     if not verbose_mode() and "tensorflow" in sys.modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if not verbose_mode():
         _quiet_absl()
     finder = _QuietImportFinder()
