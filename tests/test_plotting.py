@@ -3,6 +3,8 @@ axis labels and row/column names, and never touches pyplot's global state."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -252,3 +254,13 @@ def test_figure_to_png_writes_a_png_and_creates_folders(tmp_path):
     path = plotting.figure_to_png(fig, tmp_path / "a" / "b" / "grid.png")
     assert path == tmp_path / "a" / "b" / "grid.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_sizes_are_rejected_naming_the_argument():
+    codes, labels = np.zeros((10, 2)), np.arange(10)
+    with pytest.raises(ValueError, match="max_points must be a positive integer"):
+        plotting.latent_scatter(codes, labels, max_points=0)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        plotting.latent_manifold(types.SimpleNamespace(latent_dim=2), n=2.5)
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        plotting.latent_manifold(types.SimpleNamespace(latent_dim=2), n=1)

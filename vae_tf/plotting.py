@@ -21,6 +21,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from vae_tf import validation
+
 if TYPE_CHECKING:
     from vae_tf.experiments import BetaSweepResult, LossTermsResult, MuResult, SigmaResult
 
@@ -126,6 +128,7 @@ def latent_scatter(
     show_prior : bool, default True
         Draw the 1-sigma and 2-sigma circles of the prior N(0, I) for comparison.
     """
+    max_points = validation.positive_int("max_points", max_points)
     codes = np.asarray(codes, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     if codes.ndim != 2 or codes.shape[1] < 2:
@@ -193,7 +196,7 @@ def latent_manifold(
             f"codes), but this model has latent_dim={latent_dim}. For other sizes use "
             "latent_scatter on the codes or vae_tf.experiments.interpolate."
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if validation.integer("n", n) < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
     quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)])
     # Row 0 at the top of the picture holds the largest z[1].
