@@ -41,11 +41,29 @@ def evaluate_elbo(model, images, *, seed: int = 0, batch_size: int = 500) -> dic
     Returns a dict with ``neg_elbo`` = ``reconstruction`` + ``kl``, each averaged over
     the images. The KL term is exact (closed form); the reconstruction term uses one
     z per image drawn with ``seed``, so the estimate is unbiased and repeatable.
+    On 0/1 images ``neg_elbo`` bounds -log p(x); on grey levels it is a Bernoulli
+    cross-entropy plus the KL, not a bound (see the module docstring).
+
+    Parameters
+    ----------
+    model : VAE
+        With ``encoder`` (-> mu, log_var) and ``decoder`` (-> logits).
+    images : array (N, 28, 28, 1) or (N, 28, 28)
+        Values in [0, 1].
+    seed : int
+        Seed of the one sample of z per image.
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    dict with float values ``neg_elbo``, ``reconstruction``, ``kl``: nats per image.
     """
     from keras import ops
 
     from vae_tf.losses import kl_divergence, reconstruction_loss
 
+    batch_size = validation.positive_int("batch_size", batch_size)
     images = validation.float_images(images)
     rng = np.random.default_rng(seed)
     reconstruction_sum = 0.0
