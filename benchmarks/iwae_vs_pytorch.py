@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
 
 LATENT_DIM = 20
 HIDDEN = 512

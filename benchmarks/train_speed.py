@@ -19,9 +19,9 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
 
 LATENT_DIM = 2
 HIDDEN = 512
