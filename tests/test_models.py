@@ -275,6 +275,20 @@ def test_nan_loss_stops_fit_at_once_with_advice(sample):
     assert batches == [0]
 
 
+def test_nan_loss_stops_fit_within_the_first_epoch_with_the_default_compile(sample):
+    model = VAE(latent_dim=2)
+    model.compile()  # XLA, 16 steps per execution: Keras reports every 16th step
+    images = sample.x_train[:256].copy()
+    images[5, 3, 3, 0] = np.inf
+    epochs = []
+    counter = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epochs.append(epoch)
+    )
+    with pytest.raises(TrainingDiverged, match="epoch 1"):
+        model.fit(images, batch_size=64, epochs=50, verbose=0, callbacks=[counter])
+    assert epochs == [0]
+
+
 def test_finite_losses_train_through_every_epoch_with_the_divergence_check(sample):
     model = VAE(latent_dim=2)
     model.compile()
