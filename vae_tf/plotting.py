@@ -218,13 +218,25 @@ def latent_manifold(
     return fig
 
 
-def loss_curves(history: dict, *, title: str = "", source: str | None = None) -> Figure:
+GREY_LEVEL_NOTE = (
+    "Trained on grey levels: loss and reconstruction are Bernoulli cross-entropies, "
+    "not bounds on -log p(x)"
+)
+
+
+def loss_curves(
+    history: dict, *, title: str = "", source: str | None = None, binarized: bool | None = None
+) -> Figure:
     """Training curves: total loss and reconstruction (left), KL (right), per epoch.
 
     ``history`` is ``keras.callbacks.History.history`` (or a dict of lists like it) with
     ``loss``, ``reconstruction_loss``, ``kl_loss`` and optionally their ``val_*``
     twins, in nats per image. The KL gets its own panel because it is usually tens of
     times smaller than the reconstruction term.
+
+    Pass ``binarized=False`` when the model trained on grey-level images
+    (``data.binarize == "none"``): the figure then says that its losses are Bernoulli
+    cross-entropies, not bounds on -log p(x). ``True`` or ``None`` add nothing.
     """
     history = {key: list(values) for key, values in dict(history).items()}
     if not any(key in history for key in ("loss", "reconstruction_loss", "kl_loss")):
@@ -254,6 +266,8 @@ def loss_curves(history: dict, *, title: str = "", source: str | None = None) ->
         if ax.lines:
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    if binarized is False:
+        fig.supxlabel(GREY_LEVEL_NOTE, fontsize=8)
     _title(fig, title or "Training curves", source)
     return fig
 
