@@ -132,8 +132,10 @@ class _QuietImportFinder:
 def install_quiet_tensorflow() -> None:
     """Make TensorFlow quiet from now on, unless ``VAE_TF_VERBOSE=1`` (see the module doc).
 
-    Called when ``vae_tf`` is imported. When TensorFlow is imported already, only the log
-    level for later C++ lines and absl's verbosity can still be set.
+    Called when ``vae_tf`` is imported. When TensorFlow was imported before ``vae_tf``,
+    its start-up lines are out already; only absl's verbosity and the log level (which
+    TensorFlow may have read by then) can still be set. So notebooks and scripts import
+    ``vae_tf`` before ``keras`` or ``tensorflow``.
     """
     if any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         return
