@@ -83,3 +83,5 @@ def test_grey_levels_accepts_any_shape_and_rejects_out_of_range_values():
         validation.grey_levels(np.array([-1.0, 0.5]), "pixels")
     with pytest.raises(ValueError, match="grey levels"):
         validation.grey_levels(np.array([0.5, np.inf]))
+    with pytest.raises(ValueError, match="got 784 NaN or infinite values"):
+        validation.float_images(np.full((1, 28, 28), np.nan))

@@ -66,10 +66,15 @@ def grey_levels(values: Any, name: str = "images") -> np.ndarray:
     (uint8 pixels not divided by 255).
     """
     array = np.asarray(values).astype(np.float32, copy=False)
-    if array.size and (not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0):
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ValueError(
+            f"{name} must be grey levels in [0, 1], got {bad:,} NaN or infinite values"
+        )
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
         raise ValueError(
             f"{name} must be grey levels in [0, 1], got values in "
-            f"[{np.nanmin(array):g}, {np.nanmax(array):g}] (divide uint8 pixels by 255)"
+            f"[{array.min():g}, {array.max():g}] (divide uint8 pixels by 255)"
         )
     return array
 
