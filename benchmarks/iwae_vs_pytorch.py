@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
 
 LATENT_DIM = 20
 HIDDEN = 512
@@ -38,7 +37,9 @@ def keras_run(data, epochs: int, k: int, seed: int, test_images: np.ndarray) -> 
     return iwae_nll(model, test_images, k=k, seed=seed)
 
 
-def torch_run(x_train: np.ndarray, epochs: int, k: int, seed: int, test_images: np.ndarray) -> float:
+def torch_run(
+    x_train: np.ndarray, epochs: int, k: int, seed: int, test_images: np.ndarray
+) -> float:
     import torch
     from torch import nn
     from torch.nn import functional
@@ -51,7 +52,9 @@ def torch_run(x_train: np.ndarray, epochs: int, k: int, seed: int, test_images: 
             self.encoder = nn.Sequential(
                 nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2 * LATENT_DIM)
             )
-            self.decoder = nn.Sequential(nn.Linear(LATENT_DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784))
+            self.decoder = nn.Sequential(
+                nn.Linear(LATENT_DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784)
+            )
 
         def encode(self, x):
             mu, log_var = self.encoder(x).chunk(2, dim=-1)
@@ -106,11 +109,15 @@ def main() -> None:
 
     data = load_mnist(args.data, binarize="dynamic", seed=0)
     test_images = binarize_images(data.x_test, seed=1234)
-    print(f"Recipe: MLP 784-{HIDDEN}-{LATENT_DIM}, Adam 1e-3, batch {BATCH_SIZE}, "
-          f"{args.epochs} epochs, dynamic binarization; IWAE with k={args.k} on "
-          f"{len(test_images):,} held-out images binarized once (seed 1234)")
+    print(
+        f"Recipe: MLP 784-{HIDDEN}-{LATENT_DIM}, Adam 1e-3, batch {BATCH_SIZE}, "
+        f"{args.epochs} epochs, dynamic binarization; IWAE with k={args.k} on "
+        f"{len(test_images):,} held-out images binarized once (seed 1234)"
+    )
     print()
-    print(f"{'seed':>4} {'Keras IWAE':>12} {'PyTorch IWAE':>13} {'difference':>11}   (nats per image)")
+    print(
+        f"{'seed':>4} {'Keras IWAE':>12} {'PyTorch IWAE':>13} {'difference':>11}   (nats per image)"
+    )
     differences = []
     for seed in args.seeds:
         start = time.perf_counter()
@@ -120,11 +127,15 @@ def main() -> None:
         torch_nll = torch_run(data.x_train, args.epochs, args.k, seed, test_images)
         torch_seconds = time.perf_counter() - start
         differences.append(keras_nll - torch_nll)
-        print(f"{seed:>4} {keras_nll:12.2f} {torch_nll:13.2f} {keras_nll - torch_nll:+11.2f}"
-              f"   (train+eval {keras_seconds:.0f} s Keras, {torch_seconds:.0f} s PyTorch)")
+        print(
+            f"{seed:>4} {keras_nll:12.2f} {torch_nll:13.2f} {keras_nll - torch_nll:+11.2f}"
+            f"   (train+eval {keras_seconds:.0f} s Keras, {torch_seconds:.0f} s PyTorch)"
+        )
     mean = float(np.mean(differences))
-    print(f"\nMean difference Keras - PyTorch: {mean:+.2f} nats per image "
-          f"({'within' if abs(mean) <= 1 else 'NOT within'} 1 nat)")
+    print(
+        f"\nMean difference Keras - PyTorch: {mean:+.2f} nats per image "
+        f"({'within' if abs(mean) <= 1 else 'NOT within'} 1 nat)"
+    )
 
 
 if __name__ == "__main__":

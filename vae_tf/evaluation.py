@@ -3,6 +3,11 @@
 All numbers are in nats per image, averaged over the images given. Pass images that
 were binarized once with a fixed seed (``evaluate`` does it for you) so that two
 models, or two runs, are scored on exactly the same test set.
+
+On 0/1 images the negative ELBO and the IWAE estimate bound -log p(x) of a Bernoulli
+model. On grey-level images the same formulas give a Bernoulli *cross-entropy* (what the
+original study trained on), which is not a bound on any log-likelihood; ``evaluate``
+says which one it computed (``EvaluationResult.binarized`` and ``.quantity``).
 """
 
 from __future__ import annotations
@@ -10,28 +15,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from vae_tf import validation
 
 # Upper bound on the decoder outputs held at once by ``iwae_nll``: images per chunk
 # times k samples times 784 pixels. 2**22 float32 values is 16 MiB per tensor.
 MAX_CHUNK_VALUES = 2**22
 
 LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _as_float_images(images) -> np.ndarray:
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(
-            f"images must have shape (N, 28, 28, 1) or (N, 28, 28), got {images.shape}"
-        )
-    if len(images) == 0:
-        raise ValueError("images is empty: there is nothing to evaluate")
-    return images
 
 
 def _gaussian_log_density(z, mu, log_var):
@@ -47,12 +41,30 @@ def evaluate_elbo(model, images, *, seed: int = 0, batch_size: int = 500) -> dic
     Returns a dict with ``neg_elbo`` = ``reconstruction`` + ``kl``, each averaged over
     the images. The KL term is exact (closed form); the reconstruction term uses one
     z per image drawn with ``seed``, so the estimate is unbiased and repeatable.
+    On 0/1 images ``neg_elbo`` bounds -log p(x); on grey levels it is a Bernoulli
+    cross-entropy plus the KL, not a bound (see the module docstring).
+
+    Parameters
+    ----------
+    model : VAE
+        With ``encoder`` (-> mu, log_var) and ``decoder`` (-> logits).
+    images : array (N, 28, 28, 1) or (N, 28, 28)
+        Values in [0, 1].
+    seed : int
+        Seed of the one sample of z per image.
+    batch_size : int
+        Images per forward pass.
+
+    Returns
+    -------
+    dict with float values ``neg_elbo``, ``reconstruction``, ``kl``: nats per image.
     """
     from keras import ops
 
     from vae_tf.losses import kl_divergence, reconstruction_loss
 
-    images = _as_float_images(images)
+    batch_size = validation.positive_int("batch_size", batch_size)
+    images = validation.float_images(images)
     rng = np.random.default_rng(seed)
     reconstruction_sum = 0.0
     kl_sum = 0.0
@@ -72,9 +84,7 @@ def evaluate_elbo(model, images, *, seed: int = 0, batch_size: int = 500) -> dic
 
 def _chunk_size(k: int, requested: int | None) -> int:
     if requested is not None:
-        if requested < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {requested}")
-        return requested
+        return validation.positive_int("chunk_size", requested)
     return max(1, MAX_CHUNK_VALUES // (k * 28 * 28))
 
 
@@ -134,9 +144,8 @@ def iwae_nll(
     """
     from keras import ops
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    images = _as_float_images(images)
+    k = validation.positive_int("k", k)
+    images = validation.float_images(images)
     chunk = _chunk_size(k, chunk_size)
     rng = np.random.default_rng(seed)
     total = 0.0
@@ -151,23 +160,66 @@ def iwae_nll(
     return -total / len(images)
 
 
+def _posterior_means_and_log_vars(model, images: np.ndarray, batch_size: int):
+    mus, log_vars = [], []
+    for start in range(0, len(images), batch_size):
+        mu, log_var = model.encoder(images[start : start + batch_size], training=False)
+        mus.append(np.asarray(mu, dtype=np.float32))
+        log_vars.append(np.asarray(log_var, dtype=np.float32))
+    return np.concatenate(mus), np.concatenate(log_vars)
+
+
 def active_units(model, images, *, threshold: float = 0.01, batch_size: int = 1000) -> int:
     """How many latent dimensions the model uses (Burda et al., 2016).
 
     A unit u is active when ``Cov_x(E_q[z_u | x]) > threshold``: its posterior mean
     moves with the input. A collapsed unit has mu_u ~ 0 for every image.
+
+    Returns
+    -------
+    int, between 0 and ``model.latent_dim``.
     """
-    images = _as_float_images(images)
-    mus = [
-        np.asarray(model.encoder(images[start : start + batch_size], training=False)[0])
-        for start in range(0, len(images), batch_size)
-    ]
-    return int(np.sum(np.var(np.concatenate(mus), axis=0) > threshold))
+    threshold = validation.non_negative_float("threshold", threshold)
+    batch_size = validation.positive_int("batch_size", batch_size)
+    images = validation.float_images(images)
+    mu, _ = _posterior_means_and_log_vars(model, images, batch_size)
+    return int(np.sum(np.var(mu, axis=0) > threshold))
+
+
+def kl_per_unit(model, images, *, batch_size: int = 1000) -> np.ndarray:
+    """The KL term of each latent dimension, averaged over ``images``, in nats per image.
+
+    Its sum is the KL term of :func:`evaluate_elbo` (closed form, no sampling). A unit
+    whose KL is near 0 carries no information about the image: posterior collapse.
+
+    Returns
+    -------
+    np.ndarray of shape (latent_dim,), float64.
+    """
+    from vae_tf.losses import kl_per_dimension
+
+    batch_size = validation.positive_int("batch_size", batch_size)
+    images = validation.float_images(images)
+    mu, log_var = _posterior_means_and_log_vars(model, images, batch_size)
+    per_image = np.asarray(kl_per_dimension(mu, log_var), dtype=np.float64)
+    return per_image.mean(axis=0)
+
+
+BOUND_QUANTITY = "negative ELBO and IWAE bound on -log p(x) of binarized images"
+CROSS_ENTROPY_QUANTITY = (
+    "Bernoulli cross-entropy on grey-level images (+ KL): not a bound on -log p(x)"
+)
 
 
 @dataclass
 class EvaluationResult:
-    """What ``evaluate`` measured; every value in nats per image except the counts."""
+    """What ``evaluate`` measured; every value in nats per image except the counts.
+
+    ``binarized`` says whether the images were 0/1: only then are ``neg_elbo`` and
+    ``iwae_nll`` bounds on -log p(x); on grey levels they are Bernoulli cross-entropies,
+    and ``quantity`` says which of the two they are, in words for labels.
+    ``kl_per_unit`` is the KL term of each latent dimension; it sums to ``kl``.
+    """
 
     source: str
     source_description: str
@@ -180,6 +232,9 @@ class EvaluationResult:
     seed: int
     active_units: int
     seconds: float
+    binarized: bool = True
+    quantity: str = BOUND_QUANTITY
+    kl_per_unit: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "unit": "nats per image"}
@@ -197,15 +252,18 @@ def evaluate(
     """Score ``model`` on the held-out images of ``data`` (an ``MnistData``).
 
     The test images are binarized once with ``seed`` (unless ``binarize=False``), then
-    the negative ELBO, its two terms and the IWAE estimate with ``k`` samples are
-    computed on them.
+    the negative ELBO, its two terms, the KL of each latent unit and the IWAE estimate
+    with ``k`` samples are computed on them, in nats per image. With ``binarize=False``
+    on grey-level images the numbers are Bernoulli cross-entropies, not bounds on
+    -log p(x); the result's ``binarized`` and ``quantity`` say so.
     """
     from vae_tf.data import binarize_images
 
     start = time.perf_counter()
-    images = _as_float_images(data.x_test)
+    images = validation.float_images(data.x_test, "data.x_test")
     if binarize:
         images = binarize_images(images, seed=seed)
+    binary = bool(np.all((images == 0.0) | (images == 1.0)))
     elbo = evaluate_elbo(model, images, seed=seed)
     nll = iwae_nll(model, images, k=k, seed=seed, progress=progress)
     return EvaluationResult(
@@ -220,4 +278,7 @@ def evaluate(
         seed=seed,
         active_units=active_units(model, images),
         seconds=time.perf_counter() - start,
+        binarized=binary,
+        quantity=BOUND_QUANTITY if binary else CROSS_ENTROPY_QUANTITY,
+        kl_per_unit=[float(value) for value in kl_per_unit(model, images)],
     )

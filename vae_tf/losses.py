@@ -26,11 +26,30 @@ def clip_log_var(log_var):
     return ops.clip(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
 
 
+def kl_per_dimension(mu, log_var):
+    """KL(q(z_j|x) || N(0, 1)) of each latent dimension j, per image, in nats.
+
+    ``KL_j = -1/2 * (1 + log_var_j - mu_j**2 - exp(log_var_j))``. Summed over j it is
+    :func:`kl_divergence`; averaged over images it says which units carry information
+    (a collapsed unit has KL_j ~ 0).
+
+    Parameters
+    ----------
+    mu, log_var : tensors of shape (N, latent_dim)
+        Mean and log-variance of q(z|x).
+
+    Returns
+    -------
+    Tensor of shape (N, latent_dim).
+    """
+    return -0.5 * (1.0 + log_var - ops.square(mu) - ops.exp(log_var))
+
+
 def kl_divergence(mu, log_var):
     """KL(q(z|x) || N(0, I)) for a diagonal Gaussian q, per image, in nats.
 
     ``KL = -1/2 * sum_j (1 + log_var_j - mu_j**2 - exp(log_var_j))``, summed over the
-    latent dimensions (not averaged).
+    latent dimensions (not averaged): the sum of :func:`kl_per_dimension`.
 
     Parameters
     ----------
@@ -41,7 +60,7 @@ def kl_divergence(mu, log_var):
     -------
     Tensor of shape (N,): the KL divergence of each image's posterior from the prior.
     """
-    return -0.5 * ops.sum(1.0 + log_var - ops.square(mu) - ops.exp(log_var), axis=-1)
+    return ops.sum(kl_per_dimension(mu, log_var), axis=-1)
 
 
 def reconstruction_loss(x, logits):

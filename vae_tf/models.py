@@ -6,15 +6,21 @@ terms, their weighted sum, the gradient, the update, the metrics.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 from keras import layers, ops
 
+from vae_tf import validation
 from vae_tf.losses import clip_log_var, kl_divergence, reconstruction_loss
+from vae_tf.validation import IMAGE_SHAPE
 
-IMAGE_SHAPE = (28, 28, 1)
 ARCHITECTURES = ("mlp", "conv")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; ``fit`` stops at once and says what to try."""
 
 
 def _torch_like_initializer() -> keras.initializers.Initializer:
@@ -28,34 +34,13 @@ def _torch_like_initializer() -> keras.initializers.Initializer:
     return keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
 
 
-def _check_arch(arch: str) -> str:
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
-    return arch
-
-
-def _check_latent_dim(latent_dim: Any) -> int:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    return latent_dim
-
-
-def _check_weight(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
-    if not value >= 0.0:  # also rejects NaN
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    return value
-
-
 def as_images(x):
-    """Return ``x`` as float32 images of shape (N, 28, 28, 1).
+    """Return the tensor ``x`` as float32 images of shape (N, 28, 28, 1).
 
     Accepts (N, 28, 28, 1) and (N, 28, 28); anything else raises a ``ValueError`` that
     says which shape came in. The check runs on the static shape, so it costs nothing
-    inside a compiled training step.
+    inside a compiled training step. (This is the tensor-side twin of
+    ``vae_tf.validation.float_images``, which checks NumPy arrays and their values.)
     """
     shape = tuple(x.shape)
     if len(shape) == 3 and shape[1:] == (28, 28):
@@ -100,7 +85,12 @@ def _conv(layer: type, filters: int, **kwargs: Any) -> layers.Layer:
 
 
 def build_encoder(
-    latent_dim: int = 2, arch: str = "mlp", hidden_units: int = 512, *, name: str = "encoder"
+    latent_dim: int = 2,
+    arch: str = "mlp",
+    hidden_units: int = 512,
+    *,
+    variational: bool = True,
+    name: str = "encoder",
 ) -> keras.Model:
     """The encoder q(z|x): images (N, 28, 28, 1) -> ``[mu, log_var]``, each (N, latent_dim).
 
@@ -108,10 +98,14 @@ def build_encoder(
     ``arch="conv"`` uses two strided convolutions instead. The last layer's output is
     split in two halves of ``latent_dim`` (the original split in chunks of 2, which is
     right only for latent_dim = 2), and ``log_var`` is clipped (see ``vae_tf.losses``).
+
+    With ``variational=False`` (the plain autoencoder) the last layer has ``latent_dim``
+    units and the encoder returns the code z alone, shaped (N, latent_dim).
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = validation.positive_int("latent_dim", latent_dim)
+    hidden_units = validation.positive_int("hidden_units", hidden_units)
     inputs = keras.Input(shape=IMAGE_SHAPE, name="image")
-    if _check_arch(arch) == "mlp":
+    if validation.one_of("arch", arch, ARCHITECTURES) == "mlp":
         h = layers.Flatten()(inputs)
         h = _dense(hidden_units, activation="relu", name="hidden")(h)
     else:
@@ -119,6 +113,8 @@ def build_encoder(
         h = _conv(layers.Conv2D, 64, strides=2, activation="relu")(h)
         h = layers.Flatten()(h)
         h = _dense(hidden_units // 2 or 1, activation="relu", name="hidden")(h)
+    if not variational:
+        return keras.Model(inputs, _dense(latent_dim, name="z")(h), name=name)
     h = _dense(2 * latent_dim, name="mu_and_log_var")(h)
     mu = layers.Lambda(lambda t: t[:, :latent_dim], name="mu")(h)
     log_var = layers.Lambda(lambda t: clip_log_var(t[:, latent_dim:]), name="log_var")(h)
@@ -133,9 +129,10 @@ def build_decoder(
     ``arch="mlp"``: latent_dim -> 512 (ReLU) -> 784, the original study's network.
     The sigmoid is left out on purpose: the loss is computed from logits.
     """
-    latent_dim = _check_latent_dim(latent_dim)
+    latent_dim = validation.positive_int("latent_dim", latent_dim)
+    hidden_units = validation.positive_int("hidden_units", hidden_units)
     inputs = keras.Input(shape=(latent_dim,), name="z")
-    if _check_arch(arch) == "mlp":
+    if validation.one_of("arch", arch, ARCHITECTURES) == "mlp":
         h = _dense(hidden_units, activation="relu", name="hidden")(inputs)
         h = _dense(28 * 28, name="pixel_logits")(h)
         logits = layers.Reshape(IMAGE_SHAPE, name="logits")(h)
@@ -159,6 +156,34 @@ def _replica_scaled(loss):
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss / replicas if replicas > 1 else loss
+
+
+class _StopOnDivergence(keras.callbacks.Callback):
+    """Raise ``TrainingDiverged`` as soon as ``fit`` reports a NaN or infinite loss."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check(logs, f"epoch {getattr(self, 'epoch', 0) + 1}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._check(logs, f"the end of epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(logs: dict | None, where: str) -> None:
+        if not logs or "loss" not in logs:
+            return
+        loss = float(ops.convert_to_numpy(logs["loss"]))
+        if math.isfinite(loss):
+            return
+        raise TrainingDiverged(
+            f"training diverged: the loss became {loss} at {where}, so the weights are no "
+            "longer usable. Try: a smaller learning rate (for example 1e-4 instead of 1e-3); "
+            "inputs scaled to [0, 1] without NaN (divide uint8 pixels by 255); "
+            "kl_weight and reconstruction_weight near 1; a fresh model, since this one's "
+            "weights are NaN now."
+        )
 
 
 class _CourseModel(keras.Model):
@@ -214,15 +239,21 @@ class _CourseModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args: Any, **kwargs: Any):
-        """``keras.Model.fit``; a ``tf.data.Dataset`` is expected to shuffle itself.
+        """``keras.Model.fit``, stopped at once with ``TrainingDiverged`` on a NaN loss.
 
         ``vae_tf.data`` pipelines shuffle with a seed every epoch, so ``shuffle`` is
-        turned off for datasets (Keras would ignore it and warn at every call).
+        turned off for datasets (Keras would ignore it and warn at every call). A loss that
+        becomes NaN or infinite raises :class:`TrainingDiverged` at the next point where
+        Keras reports it (every ``steps_per_execution`` steps) instead of training on NaN
+        weights for the rest of the run.
         """
         import tensorflow as tf
 
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)
+        callbacks = list(kwargs.get("callbacks") or [])
+        if not any(isinstance(callback, _StopOnDivergence) for callback in callbacks):
+            kwargs["callbacks"] = [_StopOnDivergence(), *callbacks]
         return super().fit(x, y, *args, **kwargs)
 
     @staticmethod
@@ -269,9 +300,9 @@ class VAE(_CourseModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.latent_dim = _check_latent_dim(latent_dim)
-        self.arch = _check_arch(arch)
-        self.hidden_units = int(hidden_units)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.arch = validation.one_of("arch", arch, ARCHITECTURES)
+        self.hidden_units = validation.positive_int("hidden_units", hidden_units)
         self.seed = seed
         self.encoder = build_encoder(latent_dim, arch, hidden_units)
         self.decoder = build_decoder(latent_dim, arch, hidden_units)
@@ -297,7 +328,7 @@ class VAE(_CourseModel):
 
     @kl_weight.setter
     def kl_weight(self, value: float) -> None:
-        self._kl_weight.assign(_check_weight("kl_weight", value))
+        self._kl_weight.assign(validation.non_negative_float("kl_weight", value))
 
     @property
     def reconstruction_weight(self) -> float:
@@ -305,7 +336,9 @@ class VAE(_CourseModel):
 
     @reconstruction_weight.setter
     def reconstruction_weight(self, value: float) -> None:
-        self._reconstruction_weight.assign(_check_weight("reconstruction_weight", value))
+        self._reconstruction_weight.assign(
+            validation.non_negative_float("reconstruction_weight", value)
+        )
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -382,11 +415,11 @@ class Autoencoder(_CourseModel):
         self, latent_dim: int = 2, arch: str = "mlp", hidden_units: int = 512, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.latent_dim = _check_latent_dim(latent_dim)
-        self.arch = _check_arch(arch)
-        self.hidden_units = int(hidden_units)
-        # The same networks as the VAE; only the mu half of the encoder output is a code.
-        self.encoder = build_encoder(latent_dim, arch, hidden_units)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        self.arch = validation.one_of("arch", arch, ARCHITECTURES)
+        self.hidden_units = validation.positive_int("hidden_units", hidden_units)
+        # The VAE's networks, but the encoder's last layer gives the code z alone.
+        self.encoder = build_encoder(latent_dim, arch, hidden_units, variational=False)
         self.decoder = build_decoder(latent_dim, arch, hidden_units)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
@@ -397,19 +430,18 @@ class Autoencoder(_CourseModel):
 
     def encode(self, x):
         """Images -> codes z of shape (N, latent_dim)."""
-        z, _ = self.encoder(as_images(x))
-        return z
+        return self.encoder(as_images(x))
 
     def decode(self, z):
         """Codes -> pixel probabilities (N, 28, 28, 1)."""
         return ops.sigmoid(self.decoder(z))
 
     def call(self, inputs, training: bool = False):
-        z, _ = self.encoder(as_images(inputs), training=training)
+        z = self.encoder(as_images(inputs), training=training)
         return ops.sigmoid(self.decoder(z, training=training))
 
     def _loss(self, x, training: bool):
-        z, _ = self.encoder(x, training=training)
+        z = self.encoder(x, training=training)
         return ops.mean(reconstruction_loss(x, self.decoder(z, training=training)))
 
     def train_step(self, data):

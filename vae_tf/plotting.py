@@ -21,6 +21,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from vae_tf import validation
+
 if TYPE_CHECKING:
     from vae_tf.experiments import BetaSweepResult, LossTermsResult, MuResult, SigmaResult
 
@@ -126,6 +128,7 @@ def latent_scatter(
     show_prior : bool, default True
         Draw the 1-sigma and 2-sigma circles of the prior N(0, I) for comparison.
     """
+    max_points = validation.positive_int("max_points", max_points)
     codes = np.asarray(codes, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
     if codes.ndim != 2 or codes.shape[1] < 2:
@@ -193,7 +196,7 @@ def latent_manifold(
             f"codes), but this model has latent_dim={latent_dim}. For other sizes use "
             "latent_scatter on the codes or vae_tf.experiments.interpolate."
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if validation.integer("n", n) < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
     quantiles = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)])
     # Row 0 at the top of the picture holds the largest z[1].
@@ -215,13 +218,25 @@ def latent_manifold(
     return fig
 
 
-def loss_curves(history: dict, *, title: str = "", source: str | None = None) -> Figure:
+GREY_LEVEL_NOTE = (
+    "Trained on grey levels: loss and reconstruction are Bernoulli cross-entropies, "
+    "not bounds on -log p(x)"
+)
+
+
+def loss_curves(
+    history: dict, *, title: str = "", source: str | None = None, binarized: bool | None = None
+) -> Figure:
     """Training curves: total loss and reconstruction (left), KL (right), per epoch.
 
     ``history`` is ``keras.callbacks.History.history`` (or a dict of lists like it) with
     ``loss``, ``reconstruction_loss``, ``kl_loss`` and optionally their ``val_*``
     twins, in nats per image. The KL gets its own panel because it is usually tens of
     times smaller than the reconstruction term.
+
+    Pass ``binarized=False`` when the model trained on grey-level images
+    (``data.binarize == "none"``): the figure then says that its losses are Bernoulli
+    cross-entropies, not bounds on -log p(x). ``True`` or ``None`` add nothing.
     """
     history = {key: list(values) for key, values in dict(history).items()}
     if not any(key in history for key in ("loss", "reconstruction_loss", "kl_loss")):
@@ -251,6 +266,8 @@ def loss_curves(history: dict, *, title: str = "", source: str | None = None) ->
         if ax.lines:
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+    if binarized is False:
+        fig.supxlabel(GREY_LEVEL_NOTE, fontsize=8)
     _title(fig, title or "Training curves", source)
     return fig
 

@@ -59,6 +59,26 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
+def grey_levels(values: Any, name: str = "images") -> np.ndarray:
+    """``values`` (any shape) as a float32 array of finite grey levels in [0, 1].
+
+    ``ValueError`` naming ``name`` and the range found otherwise, with the usual cause
+    (uint8 pixels not divided by 255).
+    """
+    array = np.asarray(values).astype(np.float32, copy=False)
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise ValueError(
+            f"{name} must be grey levels in [0, 1], got {bad:,} NaN or infinite values"
+        )
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+        raise ValueError(
+            f"{name} must be grey levels in [0, 1], got values in "
+            f"[{array.min():g}, {array.max():g}] (divide uint8 pixels by 255)"
+        )
+    return array
+
+
 def float_images(images: Any, name: str = "images", *, check_range: bool = True) -> np.ndarray:
     """``images`` as a float32 NumPy array shaped (N, 28, 28, 1).
 
@@ -75,12 +95,6 @@ def float_images(images: Any, name: str = "images", *, check_range: bool = True)
         )
     if len(array) == 0:
         raise ValueError(f"{name} is empty: at least one image is needed")
-    array = array.astype(np.float32, copy=False)
-    if check_range and (
-        not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0
-    ):
-        raise ValueError(
-            f"{name} must be grey levels in [0, 1], got values in "
-            f"[{np.nanmin(array):g}, {np.nanmax(array):g}] (divide uint8 pixels by 255)"
-        )
-    return array
+    if check_range:
+        return grey_levels(array, name)
+    return array.astype(np.float32, copy=False)
