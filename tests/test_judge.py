@@ -315,3 +315,44 @@ def test_feedback_shows_a_few_numbers_not_the_hidden_inputs_or_answers(name):
     for failure in outcome.failures():
         numbers = re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", failure.message)
         assert len(failure.message) < 700 and len(numbers) <= 24, failure.message
+
+
+def test_hints_are_revealed_one_step_per_failed_self_check(capsys, monkeypatch):
+    from vae_tf.grading import checking, hint
+    from vae_tf.grading.registry import get_exercise
+
+    exercise = get_exercise("scale_pixels")
+    monkeypatch.setattr(exercise, "hints", ("look at the dtype", "divide by 255"))
+    monkeypatch.setattr(checking, "_REVEALED", {})
+
+    def wrong(images):
+        return images
+
+    checking.check("scale_pixels", wrong)
+    first = capsys.readouterr().out
+    assert "hint 1 of 2: look at the dtype" in first
+    assert "divide by 255" not in first
+    hint("scale_pixels")
+    second = capsys.readouterr().out
+    assert "hint 2 of 2: divide by 255" in second
+    assert 'hint("scale_pixels")' not in second  # nothing more to ask for
+
+
+def test_a_passing_self_check_reveals_no_hint(capsys, monkeypatch):
+    from vae_tf.grading import checking
+    from vae_tf.grading.registry import get_exercise
+
+    exercise = get_exercise("scale_pixels")
+    monkeypatch.setattr(exercise, "hints", ("look at the dtype",))
+    monkeypatch.setattr(checking, "_REVEALED", {})
+
+    def right(images):
+        import numpy as np
+
+        images = np.asarray(images, dtype=np.float32) / 255.0
+        return images[..., None] if images.ndim == 3 else images
+
+    checking.check("scale_pixels", right)
+    out = capsys.readouterr().out
+    assert out.startswith("PASSED"), out
+    assert "hint" not in out

@@ -173,6 +173,39 @@ def run_checks(name: str, obj: Any, *, seed: int | None = None) -> ExerciseResul
     return outcome
 
 
+# How many hints of each exercise this kernel has revealed: one more per failed
+# self-check or per call of `hint`, so the specific ones come only to those who keep trying.
+_REVEALED: dict[str, int] = {}
+
+
+def _reveal(name: str) -> str:
+    """Reveal the next hint of exercise ``name`` and return every one revealed so far."""
+    hints = get_exercise(name).hints
+    if not hints:
+        return ""
+    _REVEALED[name] = min(_REVEALED.get(name, 0) + 1, len(hints))
+    shown = _REVEALED[name]
+    lines = [
+        f"hint {number} of {len(hints)}: {text}" for number, text in enumerate(hints[:shown], 1)
+    ]
+    if shown < len(hints):
+        lines.append(f'(a more specific hint: run hint("{name}"), or check again after a change)')
+    return "\n".join(lines)
+
+
+def hint(name: str) -> None:
+    """Print the hints of exercise ``name`` revealed so far, plus the next one.
+
+    Hints go from what to look at to how to write it; none of them is the answer.
+    """
+    try:
+        text = _reveal(name)
+    except KeyError as error:
+        print(f"Cannot give a hint: {error.args[0]}")
+        return
+    print(text or f"exercise '{name}' has no hints: read the check's messages.")
+
+
 def check(name: str, obj: Any) -> None:
     """Check the student's ``obj`` for exercise ``name`` and print the verdict.
 
@@ -187,3 +220,7 @@ def check(name: str, obj: Any) -> None:
         print(f"Cannot check: {error.args[0]}")
         return
     print(outcome.verdict())
+    if not outcome.passed:
+        hints = _reveal(name)
+        if hints:
+            print("\n" + hints)

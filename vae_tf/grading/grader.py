@@ -229,6 +229,14 @@ def _write_html(notebook: Any, path: Path) -> None:
     write_atomically(path, body)
 
 
+def _first_hint(exercise_name: str) -> str:
+    """The first (least specific) step of the exercise's hints, or ''."""
+    from vae_tf.grading.registry import all_exercises
+
+    exercise = all_exercises().get(exercise_name)
+    return exercise.hints[0] if exercise and exercise.hints else ""
+
+
 def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
     """The feedback a student reads: status in plain words and the reason for each lost point."""
     lines = [f"# Feedback for {row.student}", ""]
@@ -244,6 +252,10 @@ def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
         lost = row.failures.get(name, [])
         if not lost:
             lines.append("All checks passed.")
+        else:
+            hints = _first_hint(name)
+            if hints:
+                lines.extend([f"First hint: {hints}", ""])
         for check_name, reason in lost:
             lines.append(f"- lost 1 point: **{check_name}**")
             lines.append("")

@@ -123,6 +123,8 @@ class Exercise:
     worker looks it up after running the exercise cells. ``references`` names the
     package's own answers (``"vae_tf.losses:kl_divergence"``,
     ``"vae_tf.models:VAE.train_step"``), unavailable to student code while grading.
+    ``hints`` is a ladder, from what to look at to how, that never gives the answer
+    itself: a failed self-check reveals one more step (see :func:`vae_tf.grading.hint`).
     """
 
     name: str
@@ -130,6 +132,7 @@ class Exercise:
     symbol: str
     description: str = ""
     references: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -177,6 +180,7 @@ def exercise(
     symbol: str | None = None,
     description: str = "",
     references: tuple[str, ...] = (),
+    hints: tuple[str, ...] = (),
 ) -> Exercise:
     """Register an exercise and return it, so that checks can be added with ``@ex.probe``."""
     if name in _EXERCISES:
@@ -192,6 +196,7 @@ def exercise(
         symbol=symbol or name,
         description=description,
         references=tuple(references),
+        hints=tuple(hints),
     )
     _EXERCISES[name] = ex
     return ex
