@@ -140,4 +140,3 @@ def train_digit_classifier(
     classifier.accuracy = float(np.mean(predicted == np.asarray(data.y_test)))
     _CACHE[key] = classifier
     return classifier
-

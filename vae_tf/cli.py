@@ -127,7 +127,11 @@ def _add_budget_options(parser: argparse.ArgumentParser, default: Recipe) -> Non
         "rounded up to whole epochs; 16 when VAE_TF_FAST=1)",
     )
     parser.add_argument(
-        "--seed", type=int, default=None, metavar="S", help="seed of every random choice (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seed of every random choice (default 0)",
     )
 
 
@@ -136,8 +140,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vae_tf.experiments import save_training_run, train_vae
 
     recipe = _recipe(
-        ORIGINAL, args, "updates", "latent_dim", "arch", "batch_size", "max_train",
-        "max_test", "seed",
+        ORIGINAL,
+        args,
+        "updates",
+        "latent_dim",
+        "arch",
+        "batch_size",
+        "max_train",
+        "max_test",
+        "seed",
     )
     data = _load(args, recipe, binarize=args.binarize)
     print(

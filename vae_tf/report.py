@@ -63,6 +63,10 @@ def _pct(value: float | None) -> str:
     return DIVERGED if value is None else f"{value:.1%}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -83,7 +87,7 @@ def _diverged(what: str) -> str:
 
 def data_sentence(source_description: str, n_train: int, n_test: int) -> str:
     """Which data the numbers come from, with a warning unless it is full MNIST."""
-    text = f"**Data:** {source_description}: {n_train:,} training and {n_test:,} held-out images."
+    text = f"**Data:** {source_description}."
     if (n_train, n_test) == FULL_MNIST_SIZES:
         return text + " This is full MNIST, as in the original study."
     return (
@@ -146,7 +150,9 @@ def mu_sentence(mu: dict[str, Any], accuracy: float | None) -> str:
         )
     per_digit = mu.get("label_kept_noisy_per_digit") or []
     rates = {d: v for d, v in enumerate(per_digit) if v is not None}
-    if len(rates) >= 2:
+    if len(rates) >= 2 and max(rates.values()) - min(rates.values()) < LABEL_KEPT_MARGIN:
+        text += "; every digit keeps its label about equally often under the shift"
+    elif len(rates) >= 2:
         text += (
             f"; the digits that hold up best under the shift are {_digits_at(rates, True)}, "
             f"the weakest {_digits_at(rates, False)} (the original: distinctive shapes suffer "
@@ -201,10 +207,7 @@ def loss_terms_sentence(runs: dict[str, Any], chance: float) -> str:
             f"{kl_only['knn_accuracy']:.2f} vs chance {chance:.2f}), unlike the original's "
             "uninformative blob"
         )
-    if (
-        rec_only["knn_accuracy"] > chance + INFORMATIVE_ABOVE_CHANCE
-        and rec_only["kl"] > full["kl"]
-    ):
+    if rec_only["knn_accuracy"] > chance + INFORMATIVE_ABOVE_CHANCE and rec_only["kl"] > full["kl"]:
         second = (
             f"reconstruction alone keeps the digits apart (kNN {rec_only['knn_accuracy']:.2f}) "
             f"with codes spread far from N(0, I) (KL {rec_only['kl']:.1f} nats), like the "
@@ -281,7 +284,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         model_sentence(results["model"]),
         "",
         f"**Digit classifier** (scores decoded images; small CNN, "
-        f"{results['recipe']['classifier_epochs']} epochs): held-out accuracy "
+        f"{_count(results['recipe']['classifier_epochs'], 'epoch')}): held-out accuracy "
         f"**{_pct(accuracy)}**. Every label-kept rate below is read by it, so none can be "
         "trusted beyond that accuracy.",
         "",

@@ -264,7 +264,12 @@ def reproduce(
     progress(f"step 2/7: training the VAE: {recipe.describe(n_train)}")
     model, history, seconds = _train(data, recipe, fit_verbose)
     save_training_run(
-        out_dir, model, history, data, recipe, seconds=seconds,
+        out_dir,
+        model,
+        history,
+        data,
+        recipe,
+        seconds=seconds,
         title="Training curves of the VAE (the full loss)",
     )
     model_terms = json_safe(evaluate_elbo(model, data.x_test, seed=recipe.seed))
