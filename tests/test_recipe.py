@@ -123,10 +123,10 @@ def test_vae_compile_reads_its_defaults_from_the_recipe():
 #   label kept at sigma factor 0.1, 1:  equal within 0.002 on every seed
 #   ... at 1 vs 10 vs 100:              0.61-0.55 vs 0.41-0.36 vs 0.14-0.12
 #   kNN, full / reconstruction only / KL only (chance 0.1):
-#                                       0.614 / 0.562 / 0.595;  0.558 / 0.538 / 0.55;
+#                                       0.614 / 0.562 / 0.595;  0.558 / 0.538 / 0.575;
 #                                       0.084 / 0.111 / 0.127
 #   KL (nats per image), full / reconstruction only / KL only:
-#                                       5.6-6.0;  29.7-43.1;  below 1e-5
+#                                       5.6-6.0;  29.7 / 34.4 / 43.1;  below 1e-5
 # The tolerances below sit about halfway between these spreads and the value that would
 # mean "finding not shown".
 
@@ -180,7 +180,7 @@ def test_recipe_shows_kl_alone_at_chance_and_reconstruction_alone_informative(fi
     chance = findings["loss_terms"].chance_accuracy
     assert runs["kl_only"].knn_accuracy < chance + 0.10  # measured 0.08-0.13
     assert runs["kl_only"].kl < 0.01  # measured below 1e-5
-    assert runs["reconstruction_only"].knn_accuracy > 0.45  # measured 0.54-0.56
+    assert runs["reconstruction_only"].knn_accuracy > 0.45  # measured 0.54-0.58
     assert runs["reconstruction_only"].kl > 3 * runs["full"].kl  # measured 5x-7x
 
 
