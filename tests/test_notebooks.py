@@ -115,7 +115,7 @@ def test_training_notebooks_print_the_recipe_that_ran(executed, stem):
 _OWN_TRAINING_NUMBERS = re.compile(
     r"\bepochs\s*=\s*\d|learning_rate\s*=|load_mnist\(.*batch_size\s*=\s*\d"
     r"|fast_mode\(\)\s*else\s*\d+\s*$"
-    r"|EPOCHS\s*="
+    r"|EPOCHS\s*=\s*\d"
 )
 
 
