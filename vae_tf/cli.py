@@ -28,9 +28,9 @@ from typing import Any
 
 from vae_tf.cli_args import DATA_DIR_HELP, DATA_HELP, non_negative_float, positive_int
 from vae_tf.recipe import BETA_SWEEP, ORIGINAL, Recipe
+from vae_tf.reproduce import EXPERIMENTS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-EXPERIMENT_NAMES = ("mu", "sigma", "loss-terms", "beta-sweep")  # as vae_tf.reproduce.EXPERIMENTS
 
 DESCRIPTION = """\
 The command line of the VAE course (Keras 3 / TensorFlow, MNIST).
@@ -357,7 +357,7 @@ def _add_experiment(subparsers: Any) -> None:
             "  vae-tf experiment beta-sweep --data sample --updates 500 --out runs/beta"
         ),
     )
-    parser.add_argument("name", choices=EXPERIMENT_NAMES, help="which experiment to run")
+    parser.add_argument("name", choices=EXPERIMENTS, help="which experiment to run")
     _add_data_options(parser)
     parser.add_argument(
         "--out",
