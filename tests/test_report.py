@@ -132,7 +132,7 @@ def test_report_prints_the_recipe_that_ran_not_a_constant():
     results = _results()
     results["recipe"] = {**results["recipe"], "updates": 777, "batch_size": 64, "seed": 3}
     text = report.write_report(results)
-    assert "batch 64" in text and "a budget of 777 updates" in text and "seed 3" in text
+    assert "batch 64" in text and "a budget of 777 updates: 100 epochs" in text and "seed 3" in text
 
 
 def test_report_of_a_diverged_run_says_so_instead_of_crashing():
@@ -169,7 +169,7 @@ def test_recipe_sentence_flags_the_fast_setting():
     assert "Fast setting" not in report.recipe_sentence(recipe, 100, 3200, 9380)
     fast = report.recipe_sentence({**recipe, "fast": True}, 2, 16, 9380)
     assert "Fast setting (VAE_TF_FAST=1): a smoke run, not a result" in fast
-    assert "2 epochs = 16 updates (the original: 9,380" in fast
+    assert "2 epochs = 16 updates here (the original: 9,380" in fast
 
 
 def test_model_sentence_reports_the_elbo_or_the_divergence():
@@ -350,3 +350,12 @@ def test_report_module_is_pure_and_does_not_import_tensorflow():
 )
 def test_thresholds_are_named_positive_constants(name):
     assert 0 < getattr(report, name) < 1
+
+
+def test_run_time_sentence_gives_the_cpu_time_when_it_was_measured():
+    assert report.run_time_sentence(600.0, None) == "Run time: 10.0 min."
+    text = report.run_time_sentence(600.0, 290.0)
+    assert "10.0 min wall clock, 4.8 min of CPU time" in text
+    results = _results()
+    results["cpu_seconds"] = 290.0
+    assert "4.8 min of CPU time" in report.write_report(results)

@@ -99,16 +99,27 @@ def data_sentence(source_description: str, n_train: int, n_test: int) -> str:
 def recipe_sentence(recipe: dict[str, Any], epochs: int, updates: int, original: int) -> str:
     """The recipe that ran, from ``results["recipe"]``."""
     text = (
-        f"**Recipe:** VAE, {recipe['arch']} encoder/decoder 784-{recipe['hidden_units']}-"
+        f"**Recipe:** VAE, {recipe['arch'].upper()} encoder/decoder 784-{recipe['hidden_units']}-"
         f"{recipe['latent_dim']}, {recipe['optimizer'].capitalize()} (learning rate "
         f"{recipe['learning_rate']:g}, epsilon {recipe['adam_epsilon']:g}), batch "
-        f"{recipe['batch_size']}, a budget of {recipe['updates']:,} updates: {epochs} epochs = "
-        f"{updates:,} updates (the original: {original:,} on full MNIST), seed "
+        f"{recipe['batch_size']}, a budget of {recipe['updates']:,} updates: {_count(epochs, 'epoch')}"
+        f" = {updates:,} updates here (the original: {original:,} on full MNIST), seed "
         f"{recipe['seed']}."
     )
     if recipe.get("fast"):
         text += " **Fast setting (VAE_TF_FAST=1): a smoke run, not a result.**"
     return text
+
+
+def run_time_sentence(elapsed_seconds: float, cpu_seconds: float | None) -> str:
+    """Wall-clock time, and the CPU time that bounds it on an unshared machine."""
+    text = f"Run time: {elapsed_seconds / 60:.1f} min"
+    if cpu_seconds is None:
+        return text + "."
+    return (
+        f"{text} wall clock, {cpu_seconds / 60:.1f} min of CPU time (on a machine shared with "
+        "other jobs the wall clock grows; the CPU time does not)."
+    )
 
 
 def model_sentence(model: dict[str, Any]) -> str:
@@ -288,7 +299,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"**{_pct(accuracy)}**. Every label-kept rate below is read by it, so none can be "
         "trusted beyond that accuracy.",
         "",
-        f"Run time: {results['elapsed_seconds'] / 60:.1f} min.",
+        run_time_sentence(results["elapsed_seconds"], results.get("cpu_seconds")),
         "",
         "![Training curves](loss-curves.png)",
         "",
