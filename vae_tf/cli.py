@@ -184,7 +184,8 @@ def _add_train(subparsers: Any) -> None:
             "model.keras (Keras format; load it with keras.models.load_model after "
             "`import vae_tf`), history.json (losses per epoch in nats per image, the data "
             "source and the recipe that ran) and loss-curves.png. Options override the "
-            "recipe. About a minute on the offline sample on 2 busy CPU cores. " + _FAST_NOTE
+            "recipe. Measured on the offline sample: about 2 minutes on 2 CPU cores shared with "
+            "other jobs (about 1 minute of CPU time). " + _FAST_NOTE
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -347,8 +348,9 @@ def _add_experiment(subparsers: Any) -> None:
             "              1,000 updates each); reconstruction vs KL, IWAE, active units\n\n"
             "mu and sigma study a trained VAE: give one with --model, or one is trained first\n"
             "with the recipe (latent 2, MLP, Adam 1e-3, batch 128, 3,200 updates).\n"
-            "On the offline sample and 2 busy CPU cores: mu or sigma about 1.5 minutes\n"
-            "(seconds with --model), loss-terms about 3, beta-sweep about 2.\n\n" + _FAST_NOTE
+            "Measured on the offline sample, 2 CPU cores shared with other jobs: mu or sigma\n"
+            "about 2.5 minutes (seconds with --model), loss-terms about 5, beta-sweep about 4;\n"
+            "about half of that in CPU time.\n\n" + _FAST_NOTE
         ),
         epilog=(
             "examples:\n"
@@ -400,8 +402,9 @@ def _add_reproduce(subparsers: Any) -> None:
             "  4-7. the mu, sigma, loss-terms (two more VAEs) and beta-sweep (four VAEs,\n"
             "     latent 8, 1,000 updates each) experiments: PNG + JSON each\n"
             "  then results.json (all numbers and the recipe) and report.md.\n\n"
-            "Measured on 2 busy CPU cores: about 4 minutes on the offline sample; the budget\n"
-            "in updates bounds it on full MNIST too.\n" + _FAST_NOTE
+            "Measured on the offline sample, 2 CPU cores shared with other jobs: 10 minutes\n"
+            "(4.8 minutes of CPU time, which bounds it on 2 free cores). The budget in\n"
+            "updates keeps the training as long on full MNIST.\n" + _FAST_NOTE
         ),
         epilog=(
             "examples:\n"
