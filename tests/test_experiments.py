@@ -22,7 +22,7 @@ from vae_tf.experiments import (
     pick_one_per_digit,
     sample_with_sigma_factor,
 )
-from vae_tf.recipe import BETA_SWEEP, ORIGINAL
+from vae_tf.recipe import BETA_SWEEP, FAST_OVERRIDES, ORIGINAL
 
 # A tenth of the recipe's budget: enough for the mechanics tested here. The findings at
 # the full budget are asserted in tests/test_recipe.py.
@@ -369,7 +369,7 @@ def test_reproduce_writes_results_json_with_the_recipe_that_ran(tiny_reproductio
     assert on_disk["source"] == "sample"
     assert "offline sample" in on_disk["source_description"]
     # The fast variant of the recipe ran, and results.json says so.
-    assert on_disk["recipe"] == ORIGINAL.for_run().to_dict()
+    assert on_disk["recipe"] == ORIGINAL.replace(**FAST_OVERRIDES).to_dict()
     assert on_disk["recipe"]["fast"] is True and on_disk["recipe"]["updates"] == 16
     assert on_disk["settings"]["n_train"] == 1000 and on_disk["settings"]["updates"] == 16
     assert on_disk["beta_sweep"]["recipe"]["latent_dim"] == 8
