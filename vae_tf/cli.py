@@ -187,52 +187,70 @@ def _add_train(subparsers: Any) -> None:
             "recipe. Measured on the offline sample: about 2 minutes on 2 CPU cores shared with "
             "other jobs (about 1 minute of CPU time). " + _FAST_NOTE
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_data_options(parser)
     _add_budget_options(parser, ORIGINAL)
     parser.add_argument(
-        "--latent-dim", type=positive_int, default=None, help="size of the latent code z (2)"
+        "--latent-dim",
+        type=positive_int,
+        default=None,
+        metavar="D",
+        help=f"size of the latent code z (default {ORIGINAL.latent_dim})",
     )
     parser.add_argument(
         "--arch",
         choices=("mlp", "conv"),
         default=None,
-        help="mlp: the original 784-512-latent network; conv: a small convolutional one (mlp)",
+        help="mlp: the original 784-512-latent network; conv: a small convolutional one "
+        f"(default {ORIGINAL.arch})",
     )
     parser.add_argument(
         "--kl-weight",
         type=non_negative_float,
         default=1.0,
-        help="weight of the KL term (beta); 0 trains on reconstruction alone",
+        metavar="W",
+        help="weight of the KL term (beta); 0 trains on reconstruction alone (default 1)",
     )
     parser.add_argument(
         "--reconstruction-weight",
         type=non_negative_float,
         default=1.0,
-        help="weight of the reconstruction term; 0 trains on KL alone",
+        metavar="W",
+        help="weight of the reconstruction term; 0 trains on KL alone (default 1)",
     )
     parser.add_argument(
         "--binarize",
         choices=("none", "dynamic", "static"),
         default="none",
         help="none: grey levels in [0, 1]; dynamic: a new Bernoulli sample of each image "
-        "every epoch; static: one sample, fixed by --seed",
+        "every epoch; static: one sample, fixed by --seed (default none)",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=None, help="images per update (128)"
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"images per update (default {ORIGINAL.batch_size})",
     )
     parser.add_argument(
         "--max-train",
         type=positive_int,
         default=None,
-        help="use only the first N training images (quick trials)",
+        metavar="N",
+        help="use only the first N training images (quick trials; default: all)",
     )
     parser.add_argument(
-        "--max-test", type=positive_int, default=None, help="use only the first N held-out images"
+        "--max-test",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N held-out images (default: all)",
     )
     parser.add_argument(
-        "--out", default="runs/vae", help="folder to write into (created if missing)"
+        "--out",
+        default="runs/vae",
+        metavar="DIR",
+        help="folder to write into (created if missing; default runs/vae)",
     )
     parser.set_defaults(func=cmd_train)
 
@@ -284,21 +302,35 @@ def _add_evaluate(subparsers: Any) -> None:
             "negative ELBO). With --json, prints one JSON object on stdout and progress on "
             "stderr. Seconds on the offline sample."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="a model.keras written by `vae-tf train`")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH.keras",
+        help="a model.keras written by `vae-tf train` or `vae-tf reproduce`",
+    )
     _add_data_options(parser)
     parser.add_argument(
         "--k",
         type=positive_int,
         default=ORIGINAL.iwae_k,
-        help="importance samples per image (more: tighter estimate, slower)",
+        metavar="K",
+        help="importance samples per image (more: tighter estimate, slower; "
+        f"default {ORIGINAL.iwae_k})",
     )
     parser.add_argument(
-        "--max-test", type=positive_int, default=None, help="use only the first N held-out images"
+        "--max-test",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N held-out images (default: all)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the binarization and the samples"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the binarization and the samples (default 0)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a table"
