@@ -197,7 +197,7 @@ class _CourseModel(keras.Model):
         """
         import tensorflow as tf
 
-        recipe = recipe or ORIGINAL
+        recipe = ORIGINAL if recipe is None else recipe
         one_device = tf.distribute.get_strategy().num_replicas_in_sync == 1
         if jit_compile is None:
             jit_compile = recipe.xla and one_device
