@@ -189,8 +189,8 @@ def _add_train(subparsers: Any) -> None:
             "model.keras (Keras format; load it with keras.models.load_model after "
             "`import vae_tf`), history.json (losses per epoch in nats per image, the data "
             "source and the recipe that ran) and loss-curves.png. Options override the "
-            "recipe. Measured on the offline sample: about 2 minutes on 2 CPU cores shared with "
-            "other jobs (about 1 minute of CPU time). " + _FAST_NOTE
+            "recipe. Measured on the offline sample, 2 CPU cores: about a minute (two while "
+            "other jobs share the cores). " + _FAST_NOTE
         ),
     )
     _add_data_options(parser)
@@ -387,9 +387,9 @@ def _add_experiment(subparsers: Any) -> None:
             "active units\n\n"
             "mu and sigma study a trained VAE: give one with --model, or one is trained first\n"
             f"with the recipe ({ORIGINAL.describe()}).\n"
-            "Measured on the offline sample, 2 CPU cores shared with other jobs: mu or sigma\n"
-            "about 2.5 minutes (seconds with --model), loss-terms about 5, beta-sweep about 4;\n"
-            "about half of that in CPU time.\n\n" + _FAST_NOTE
+            "Measured on the offline sample, 2 CPU cores: mu or sigma about 1.5 minutes\n"
+            "(seconds with --model), loss-terms about 2.5, beta-sweep about 1.5; two to three\n"
+            "times longer while other jobs share the cores.\n\n" + _FAST_NOTE
         ),
         epilog=(
             "examples:\n"
@@ -443,9 +443,9 @@ def _add_reproduce(subparsers: Any) -> None:
             f"     latent {BETA_SWEEP.latent_dim}, {BETA_SWEEP.updates:,} updates each) experiments: "
             "PNG + JSON each\n"
             "  then results.json (all numbers and the recipe) and report.md.\n\n"
-            "Measured on the offline sample, 2 CPU cores shared with other jobs: 10 minutes\n"
-            "(4.8 minutes of CPU time, which bounds it on 2 free cores). The budget in\n"
-            "updates keeps the training as long on full MNIST.\n" + _FAST_NOTE
+            "Measured on the offline sample, 2 CPU cores: 4.1 minutes (10 minutes while three\n"
+            "other training jobs shared the cores; 4.9 minutes of CPU time both times). The\n"
+            "budget in updates keeps the training as long on full MNIST.\n" + _FAST_NOTE
         ),
         epilog=(
             "examples:\n"

@@ -204,8 +204,8 @@ def reproduce(
     save ``model.keras``, ``history.json`` and ``loss-curves.png``; train the digit
     classifier; run the mu, sigma, loss-terms (reusing the VAE as its "full" run) and
     beta-sweep experiments (figures and ``<name>.json`` each); write ``results.json``
-    and ``report.md``. Measured with the offline sample on 2 CPU cores shared with other
-    jobs: 10 minutes, 4.8 minutes of CPU time (README).
+    and ``report.md``. Measured with the offline sample on 2 CPU cores: 4.1 minutes, 4.9
+    minutes of CPU time (README).
 
     Parameters
     ----------
