@@ -2,6 +2,7 @@
 
 One function per experiment; each returns a result dataclass that holds the images to
 show and the numbers to report (``result.to_dict()`` gives the numbers, JSON-safe).
+Every model is trained by :func:`train_vae` with a ``vae_tf.recipe.Recipe``.
 
 - :func:`mu_experiment`: decode(mu) versus decode(mu + sigma * eps + u), u ~ U(-1, 1).
 - :func:`sigma_experiment`: decode(mu + factor * sigma * eps) for factor 0.1 ... 100.
@@ -220,7 +221,7 @@ def sample_with_sigma_factor(mu: Any, log_var: Any, factor: float, eps: Any) -> 
 
 
 # ---------------------------------------------------------------------------
-# Training one model with the original recipe
+# Training one model with a recipe (vae_tf.recipe), and saving it
 # ---------------------------------------------------------------------------
 
 
