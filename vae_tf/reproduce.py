@@ -136,7 +136,10 @@ def run_experiment(
                 f"{name}-loss-curves.png",
             )
         else:
-            settings["model"] = f"given: {type(model).__name__}, latent_dim {model.latent_dim}"
+            settings["model"] = (
+                f"given: {type(model).__name__}, latent_dim {model.latent_dim} (the recipe "
+                "trained only the classifier and seeds the draws)"
+            )
         if classifier is None:
             from vae_tf.classifier import train_digit_classifier
 
