@@ -136,10 +136,9 @@ def run_experiment(
                 f"{name}-loss-curves.png",
             )
         else:
-            settings["model"] = (
-                f"given: {type(model).__name__}, latent_dim {model.latent_dim} (the recipe "
-                "trained only the classifier and seeds the draws)"
-            )
+            # Trained elsewhere (reproduce's own VAE, or --model): the recipe here trains
+            # only the classifier and seeds the draws.
+            settings["model"] = f"given: {type(model).__name__}, latent_dim {model.latent_dim}"
         if classifier is None:
             from vae_tf.classifier import train_digit_classifier
 
