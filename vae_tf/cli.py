@@ -505,11 +505,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _advice_for_the_command_line(message: str) -> str:
-    # The package's errors speak Python; on the command line the same advice is an option.
-    return message.replace('load_mnist("sample")', "--data sample")
-
-
 def run(command: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run one subcommand with the CLI's error style and exit codes."""
     from vae_tf.release import ReleaseError
@@ -524,7 +519,7 @@ def run(command: str, func: Callable[[argparse.Namespace], int], args: argparse.
         return fail("interrupted", 130)
     except (UsageError, FileNotFoundError, ValueError) as error:
         # Bad input (an option, a file, a data source; DataError is a ValueError).
-        return fail(_advice_for_the_command_line(str(error)), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except ReleaseError as error:
         return fail(str(error), EXIT_FAILURE)
     except Exception as error:
