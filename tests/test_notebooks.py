@@ -8,6 +8,7 @@ the kernels here, so the README's plain ``pytest`` runs them quickly in CI too.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -101,3 +102,33 @@ def test_committed_notebooks_have_cleared_outputs(path):
             if cell.cell_type == "code":
                 assert cell.outputs == [], f"{folder}/{path.name} cell {index} has outputs"
                 assert cell.execution_count is None, f"{folder}/{path.name} cell {index}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", [path.stem for path in SOLUTIONS if path.stem != "01_data"])
+def test_training_notebooks_print_the_recipe_that_ran(executed, stem):
+    text = _outputs_text(executed[stem]["notebook"])
+    # RECIPE.describe() in the fast setting: the recipe's network, its budget, the flag.
+    assert "784-512-" in text and "16 updates" in text and "fast setting" in text
+
+
+_OWN_TRAINING_NUMBERS = re.compile(
+    r"\bepochs\s*=\s*\d|learning_rate\s*=|load_mnist\(.*batch_size\s*=\s*\d"
+    r"|fast_mode\(\)\s*else\s*\d+\s*$"
+    r"|EPOCHS\s*=\s*\d"
+)
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[path.stem for path in SOLUTIONS])
+def test_solutions_take_every_training_setting_from_the_recipe(path):
+    notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            if "N_IMAGES" in line:  # how many images an experiment measures, not training
+                continue
+            assert not _OWN_TRAINING_NUMBERS.search(line), (
+                f"{path.name} cell {index}: {line.strip()!r} sets a training number; "
+                "read it from vae_tf.recipe instead"
+            )

@@ -17,26 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vae_tf.recipe import ORIGINAL
+from vae_tf.validation import float_images, positive_int
+
 if TYPE_CHECKING:
     import keras
 
     from vae_tf.data import MnistData
 
-__all__ = ["DigitClassifier", "train_digit_classifier", "clear_classifier_cache"]
+__all__ = ["DigitClassifier", "train_digit_classifier"]
 
-# Memo of trained classifiers: (source_description, len(x_train), epochs, seed) -> classifier.
-_CACHE: dict[tuple[str, int, int, int], DigitClassifier] = {}
-
-
-def _as_image_array(images: Any) -> np.ndarray:
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3 and images.shape[1:] == (28, 28):
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(
-            f"images must have shape (N, 28, 28, 1) or (N, 28, 28), got {images.shape}"
-        )
-    return images
+# Memo of trained classifiers, keyed on what they were trained on and how:
+# (source_description, binarize, len(x_train), epochs, seed) -> classifier.
+_CACHE: dict[tuple[str, str, int, int, int], DigitClassifier] = {}
 
 
 @dataclass
@@ -59,7 +52,7 @@ class DigitClassifier:
 
     def predict(self, images: Any, *, batch_size: int = 1000) -> np.ndarray:
         """Digit labels (int64, shape (N,)) of images shaped (N, 28, 28, 1) or (N, 28, 28)."""
-        images = _as_image_array(images)
+        images = float_images(images)
         labels = [
             np.argmax(np.asarray(self.model(images[i : i + batch_size], training=False)), -1)
             for i in range(0, len(images), batch_size)
@@ -97,18 +90,19 @@ def build_classifier_model() -> keras.Model:
 
 
 def train_digit_classifier(
-    data: MnistData, *, epochs: int = 5, seed: int = 0, verbose: int = 0
+    data: MnistData, *, epochs: int = ORIGINAL.classifier_epochs, seed: int = 0, verbose: int = 0
 ) -> DigitClassifier:
     """Train the digit classifier on ``data.x_train`` and measure it on ``data.x_test``.
 
-    Memoized in-process per ``(data.source_description, len(data.x_train), epochs, seed)``:
-    a second call with the same data and settings returns the same classifier at once.
+    Memoized in-process per ``(data.source_description, data.binarize, len(data.x_train),
+    epochs, seed)``: a second call with the same data and settings returns the same
+    classifier at once; data binarized differently gets its own classifier.
 
     Parameters
     ----------
     data : MnistData
         From ``vae_tf.data.load_mnist``. Grey-level or binarized images both work.
-    epochs : int, default 5
+    epochs : int, default ``ORIGINAL.classifier_epochs`` (5)
         Passes over the training images (batch 64, Adam with learning rate 2e-3).
     seed : int, default 0
         Seeds the initial weights and the shuffling.
@@ -119,9 +113,8 @@ def train_digit_classifier(
     -------
     DigitClassifier
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    key = (data.source_description, len(data.x_train), epochs, int(seed))
+    epochs = positive_int("epochs", epochs)
+    key = (data.source_description, data.binarize, len(data.x_train), epochs, int(seed))
     if key in _CACHE:
         return _CACHE[key]
 
@@ -137,7 +130,7 @@ def train_digit_classifier(
         # XLA makes these small convolutions slower on a CPU, unlike the dense VAE.
         jit_compile=False,
     )
-    x_train = _as_image_array(data.x_train)
+    x_train = float_images(data.x_train)
     y_train = np.asarray(data.y_train, dtype=np.int64)
     model.fit(x_train, y_train, batch_size=64, epochs=epochs, shuffle=True, verbose=verbose)
     classifier = DigitClassifier(
@@ -147,8 +140,3 @@ def train_digit_classifier(
     classifier.accuracy = float(np.mean(predicted == np.asarray(data.y_test)))
     _CACHE[key] = classifier
     return classifier
-
-
-def clear_classifier_cache() -> None:
-    """Forget every memoized classifier (tests, or to free memory)."""
-    _CACHE.clear()

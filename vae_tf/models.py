@@ -14,9 +14,9 @@ from keras import layers, ops
 
 from vae_tf import validation
 from vae_tf.losses import clip_log_var, kl_divergence, reconstruction_loss
+from vae_tf.recipe import ARCHITECTURES, ORIGINAL, Recipe
 from vae_tf.validation import IMAGE_SHAPE
 
-ARCHITECTURES = ("mlp", "conv")
 
 
 class TrainingDiverged(RuntimeError):
@@ -191,35 +191,44 @@ class _CourseModel(keras.Model):
 
     def compile(
         self,
-        optimizer: Any = "adam",
+        optimizer: Any = None,
         *,
         jit_compile: Any = None,
         steps_per_execution: int | None = None,
+        recipe: Recipe | None = None,
         **kwargs: Any,
     ) -> None:
-        """Like ``keras.Model.compile``, with defaults chosen for speed on a laptop CPU.
+        """Like ``keras.Model.compile``, with the defaults of the course's recipe.
 
-        - XLA on: Keras 3 turns it off on CPU under ``jit_compile="auto"``; these small
-          dense networks train about 1.3x faster with it.
-        - ``steps_per_execution=16``: one call from Python runs 16 training steps, which
-          saves about a fifth of an epoch's time. Callbacks' ``on_batch_*`` hooks then
-          see every 16th step; ``on_epoch_*`` hooks are unchanged.
-        - Under a multi-replica ``tf.distribute`` strategy both stay off (XLA and
-          ``steps_per_execution=1``): Keras' distributed multi-step loop fails with them.
-        - Adam with learning rate 1e-3 and epsilon 1e-8, as in the original study.
+        Parameters
+        ----------
+        optimizer : keras optimizer, "adam" or None
+            None or "adam": ``recipe.make_optimizer()``, Adam with learning rate 1e-3 and
+            epsilon 1e-8 as in the original study.
+        jit_compile : bool or None
+            None: ``recipe.xla`` (XLA on for a run of at least 300 updates; Keras 3 turns
+            it off on CPU, and these small dense networks train about 1.3x faster with it).
+        steps_per_execution : int or None
+            None: ``recipe.steps_per_execution`` (16: one call from Python runs 16 training
+            steps, which saves about a fifth of an epoch's time; callbacks' ``on_batch_*``
+            hooks then see every 16th step, ``on_epoch_*`` hooks are unchanged).
+        recipe : vae_tf.recipe.Recipe or None
+            Where the defaults come from; None: ``vae_tf.recipe.ORIGINAL``.
 
+        Under a multi-replica ``tf.distribute`` strategy XLA stays off and
+        ``steps_per_execution`` is 1: Keras' distributed multi-step loop fails with them.
         ``benchmarks/train_speed.py`` measures each of these.
         """
         import tensorflow as tf
 
+        recipe = ORIGINAL if recipe is None else recipe
         one_device = tf.distribute.get_strategy().num_replicas_in_sync == 1
         if jit_compile is None:
-            jit_compile = one_device
+            jit_compile = recipe.xla and one_device
         if steps_per_execution is None:
-            steps_per_execution = 16 if one_device else 1
-        if optimizer == "adam":
-            # PyTorch's epsilon (Keras' default is 1e-7), as in the original study.
-            optimizer = keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8)
+            steps_per_execution = recipe.steps_per_execution if one_device else 1
+        if optimizer is None or optimizer == "adam":
+            optimizer = recipe.make_optimizer()
         super().compile(
             optimizer=optimizer,
             jit_compile=jit_compile,
@@ -227,11 +236,8 @@ class _CourseModel(keras.Model):
             **kwargs,
         )
 
-    # Overridden with ``compile`` so that a loaded ``.keras`` model comes back compiled.
-    def get_compile_config(self) -> dict[str, Any] | None:
-        return super().get_compile_config()
-
     def compile_from_config(self, config: dict[str, Any]) -> None:
+        # Overridden so that a loaded ``.keras`` model comes back compiled with its optimizer.
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built:

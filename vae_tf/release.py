@@ -246,31 +246,34 @@ def validate_solutions(solutions_dir: str | Path = "solutions") -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """``vae-tf release``: exit 0 when done, 1 when a lesson differs or a solution is wrong.
+
+    Errors follow the CLI's style (``vae-tf release: error: ...`` on stderr); a
+    ``ReleaseError`` (an unreadable notebook) is left to the CLI, which reports it the
+    same way.
+    """
     import sys
 
-    try:
-        problems = validate_solutions(args.solutions)
-        if args.check:
-            differing = check_release(args.solutions, args.lessons)
-            for line in differing + problems:
-                print(f"release check: {line}", file=sys.stderr)
-            if differing or problems:
-                print(
-                    f"release check failed: {len(differing)} lesson(s) differ, "
-                    f"{len(problems)} problem(s) in the solutions",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"release check passed: {args.lessons} matches {args.solutions}")
-            return 0
-        written = release(args.solutions, args.lessons)
-    except ReleaseError as error:
-        print(f"release failed: {error}", file=sys.stderr)
-        return 1
-    for path in written:
+    def error(message: str) -> None:
+        print(f"vae-tf release: error: {message}", file=sys.stderr)
+
+    problems = validate_solutions(args.solutions)
+    if args.check:
+        differing = check_release(args.solutions, args.lessons)
+        for line in differing + problems:
+            error(line)
+        if differing or problems:
+            error(
+                f"release check failed: {len(differing)} lesson(s) differ, "
+                f"{len(problems)} problem(s) in the solutions"
+            )
+            return 1
+        print(f"release check passed: {args.lessons} matches {args.solutions}")
+        return 0
+    for path in release(args.solutions, args.lessons):
         print(f"wrote {path}")
     for line in problems:
-        print(f"warning: {line}", file=sys.stderr)
+        error(line)
     return 1 if problems else 0
 
 
