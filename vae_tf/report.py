@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vae_tf.data import FULL_MNIST_SIZES
+
 __all__ = ["write_report"]
 
 # Label-kept rates closer than this are a tie: the rate moves by about a point between
@@ -31,8 +33,6 @@ INFORMATIVE_ABOVE_CHANCE = 0.2
 BLUR_GAP = 0.2
 # At the largest beta, a KL below this (nats per image) is posterior collapse.
 COLLAPSED_KL = 1.0
-# The sizes of full MNIST: only a run on exactly these is called "full MNIST".
-FULL_MNIST_SIZES = (60_000, 10_000)
 
 FACTORS_SMALL = (0.1, 1.0)  # sigma factors the original found keep the digit
 FACTORS_LARGE = (10.0, 100.0)  # and those it found lose it
