@@ -18,7 +18,6 @@ from vae_tf.recipe import ARCHITECTURES, ORIGINAL, Recipe
 from vae_tf.validation import IMAGE_SHAPE
 
 
-
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; ``fit`` stops at once and says what to try."""
 
