@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from test_judge_attacks import FORGED_ANSWER, IMPORTED, MONKEYPATCH, READ_THE_FILE
 
 from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, package_dir
@@ -168,6 +169,24 @@ def _attacker(cell: str, *, in_checks: bool = True) -> nbformat.NotebookNode:
     return notebook
 
 
+# Classes 1, 2 and 6 (the judge's side, see tests/test_judge_attacks.py), in the same folder:
+# the binarize cell attacks, scale_pixels is written honestly and keeps its 4 points.
+NAN_BINARIZE = """\
+import numpy as np
+
+
+def binarize(images, seed):
+    return np.full(np.shape(images), np.nan, dtype=np.float32)
+"""
+JUDGE_ATTACKS = {
+    "o_forged_answer": FORGED_ANSWER,
+    "p_monkeypatch": MONKEYPATCH,
+    "q_package_import": IMPORTED,
+    "r_package_source": READ_THE_FILE,
+    "s_nan": NAN_BINARIZE,
+}
+
+
 def _fill(source: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         source = source.replace(name, value)
@@ -200,6 +219,10 @@ def _write_submissions(folder: Path, outside: Path, values: dict[str, str]) -> N
         "n_file_bomb": _attacker(FILE_BOMB, in_checks=False),
         FORMULA_NAME: stubs,
         NEWLINE_NAME: stubs,
+        **{
+            student: lesson01_notebook(binarize_source=attack)
+            for student, attack in JUDGE_ATTACKS.items()
+        },
     }
     for student, notebook in notebooks.items():
         nbformat.write(notebook, folder / f"{student}.ipynb")
@@ -292,7 +315,10 @@ def _feedback(attacked: dict, student: str) -> str:
 def test_grader_survives_every_attack_and_prints_its_summary(attacked: dict) -> None:
     assert attacked["returncode"] == 0, attacked["stderr"][-2000:]
     summary = attacked["stderr"].strip().splitlines()[-1]
-    assert summary.startswith("graded 17 notebooks:") and "isolation: bwrap" in summary
+    assert (
+        summary.startswith(f"graded {17 + len(JUDGE_ATTACKS)} notebooks:")
+        and "isolation: bwrap" in summary
+    )
     assert "bubblewrap sandbox" in (attacked["out"] / "isolation.txt").read_text()
 
 
@@ -315,6 +341,15 @@ def test_honest_students_keep_full_marks_next_to_attackers(attacked: dict) -> No
 def test_attackers_score_zero(attacked: dict, student: str) -> None:
     row = _row(attacked, student)
     assert (row["lesson"], row["total"], row["max_total"]) == ("01_data", "0", "8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(JUDGE_ATTACKS))
+def test_judge_attackers_lose_the_attacked_exercise_only(attacked: dict, student: str) -> None:
+    """Forged answers, patched builtins, the package's own answer and NaN: binarize scores 0."""
+    row = _row(attacked, student)
+    assert (row["lesson"], row["binarize"], row["scale_pixels"]) == ("01_data", "0", "4")
+    assert (row["total"], row["max_total"]) == ("4", "8")
 
 
 @pytest.mark.slow
@@ -402,7 +437,7 @@ def test_notebook_of_another_lesson_is_wrong_lesson(attacked: dict) -> None:
 @pytest.mark.slow
 def test_student_names_never_become_formulas_or_break_lines(attacked: dict) -> None:
     lines = attacked["gradebook"].splitlines()
-    assert len(lines) == 1 + 17
+    assert len(lines) == 1 + 17 + len(JUDGE_ATTACKS)
     names = list(attacked["rows"])
     assert "'" + FORMULA_NAME in names and "kim_new,line" in names
     assert not any(name.startswith(("=", "+", "-", "@", "\t", "\r")) for name in names)
