@@ -157,7 +157,7 @@ def test_report_of_a_diverged_run_says_so_instead_of_crashing():
 
 
 def test_data_sentence_calls_only_60000_and_10000_images_full_mnist():
-    assert "This is full MNIST" in report.data_sentence("MNIST (tfds)", 60_000, 10_000)
+    assert "the size of full MNIST" in report.data_sentence("MNIST (tfds)", 60_000, 10_000)
     assert "not from full MNIST" not in report.data_sentence("MNIST (tfds)", 60_000, 10_000)
     # tensorflow-datasets with a partial copy, and the sample: warned.
     assert "**not from full MNIST**" in report.data_sentence("MNIST (tfds)", 22_699, 10_000)

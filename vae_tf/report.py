@@ -89,7 +89,7 @@ def data_sentence(source_description: str, n_train: int, n_test: int) -> str:
     """Which data the numbers come from, with a warning unless it is full MNIST."""
     text = f"**Data:** {source_description}."
     if (n_train, n_test) == FULL_MNIST_SIZES:
-        return text + " This is full MNIST, as in the original study."
+        return text + " 60,000 + 10,000 images: the size of full MNIST, as in the original study."
     return (
         text + "\n\n> These numbers come from this data, **not from full MNIST** (60,000 "
         "training and 10,000 test images), which the original study used."
