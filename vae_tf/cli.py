@@ -465,19 +465,6 @@ def _add_reproduce(subparsers: Any) -> None:
     parser.set_defaults(func=cmd_reproduce)
 
 
-# ----------------------------------------------------------------------------- grade
-def cmd_grade(args: argparse.Namespace) -> int:
-    from vae_tf.grading import grader
-
-    # Every option of the grade subcommand is a keyword of grader.grade.
-    skip = {"func", "command", "verbose", "submissions", "out"}
-    options = {key: value for key, value in vars(args).items() if key not in skip}
-    if "memory_mb" in options:
-        options["memory_mb"] = options["memory_mb"] or None  # 0 means no limit
-    grader.grade(args.submissions, args.out, **options)
-    return EXIT_OK
-
-
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from vae_tf import __version__, release
@@ -499,9 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_evaluate(subparsers)
     release.register_cli(subparsers)
-    grader.register_cli(subparsers)
-    # The grading module defines the options; the error style is the CLI's.
-    subparsers.choices["grade"].set_defaults(func=cmd_grade)
+    grader.register_cli(subparsers)  # its func, grader.cmd_grade, keeps the CLI's error style
     return parser
 
 

@@ -635,7 +635,19 @@ def summary_line(rows: list[StudentRow], out: Path, isolation: Isolation | None 
 # --------------------------------------------------------------------------- command line
 
 
-def _run(args: argparse.Namespace) -> int:
+EXIT_NO_SANDBOX, EXIT_INTERRUPTED = 3, 130
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """``vae-tf grade``: exit 0 when grading completed, 2 bad input, 3 no sandbox, 130 stopped.
+
+    Errors are printed in the CLI's style, ``vae-tf grade: error: ...``.
+    """
+
+    def fail(message: str, code: int) -> int:
+        print(f"vae-tf grade: error: {message}", file=sys.stderr, flush=True)
+        return code
+
     try:
         grade(
             args.submissions,
@@ -649,19 +661,16 @@ def _run(args: argparse.Namespace) -> int:
             lesson=args.lesson,
         )
     except IsolationUnavailable as error:
-        print(
-            f"grade: refusing to run student code without a sandbox: {error}\n"
+        return fail(
+            f"refusing to run student code without a sandbox: {error}\n"
             "To grade anyway with plain processes (student code then runs as your user, with "
             "your files), pass --isolation none.",
-            file=sys.stderr,
+            EXIT_NO_SANDBOX,
         )
-        return 3
     except GradingInterrupted as error:
-        print(f"grade: {error}", file=sys.stderr, flush=True)
-        return 130
+        return fail(str(error), EXIT_INTERRUPTED)
     except (FileNotFoundError, ValueError) as error:
-        print(f"grade: {error}", file=sys.stderr)
-        return 2
+        return fail(str(error), 2)
     return 0
 
 
@@ -744,7 +753,7 @@ def register_cli(subparsers: Any) -> None:
         help=f"set {FAST_ENV}=1 for the students' runs, so that lessons train for fewer epochs "
         "on fewer images (for CI and quick checks; grades may differ from a full run)",
     )
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=cmd_grade)
 
 
 def main(argv: list[str] | None = None) -> int:
