@@ -179,7 +179,7 @@ def binarize(images, seed):
     return np.full(np.shape(images), np.nan, dtype=np.float32)
 """
 JUDGE_ATTACKS = {
-    "o_forged_answer": FORGED_ANSWER,
+    "o_fake_answer": FORGED_ANSWER,
     "p_monkeypatch": MONKEYPATCH,
     "q_package_import": IMPORTED,
     "r_package_source": READ_THE_FILE,
@@ -346,10 +346,15 @@ def test_attackers_score_zero(attacked: dict, student: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("student", sorted(JUDGE_ATTACKS))
 def test_judge_attackers_lose_the_attacked_exercise_only(attacked: dict, student: str) -> None:
-    """Forged answers, patched builtins, the package's own answer and NaN: binarize scores 0."""
+    """Fake answers, patched builtins, the package's own answer and NaN: binarize scores 0.
+
+    The fake answer ends the checks' process (``os._exit``) before any probe ran, so it
+    loses scale_pixels too: the judge counts only what it judged.
+    """
     row = _row(attacked, student)
-    assert (row["lesson"], row["binarize"], row["scale_pixels"]) == ("01_data", "0", "4")
-    assert (row["total"], row["max_total"]) == ("4", "8")
+    kept = "0" if student == "o_fake_answer" else "4"
+    assert (row["lesson"], row["binarize"], row["scale_pixels"]) == ("01_data", "0", kept)
+    assert (row["total"], row["max_total"]) == (kept, "8")
 
 
 @pytest.mark.slow
