@@ -261,8 +261,7 @@ def reproduce(
         verbose=bool(verbose),
     )
     n_train = len(data.x_train)
-    lap("data")
-    progress(f"data: {data.source_description} (source {data.source!r})")
+    lap("data")  # load_mnist printed its "Data: ..." line already
 
     progress(f"step 2/7: training the VAE: {recipe.describe(n_train)}")
     model, history, seconds = _train(data, recipe, fit_verbose)
