@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import ops
 
 from vae_tf.grading import run_checks
-from vae_tf.grading.registry import get_exercise
+from vae_tf.grading.registry import exercises_of_lesson
 
 SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
 
@@ -274,7 +274,9 @@ RECONSTRUCTION_LOSS_WRONG = {
 
 
 def loss_with_tf_nn(x, logits):
-    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(x, tf.float32), logits=logits)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.cast(x, tf.float32), logits=logits
+    )
     return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
 
 
@@ -415,3 +417,123 @@ def test_build_decoder_catalogue_mistake_loses_a_point_and_is_named(mistake):
 @pytest.mark.parametrize("obj", BUILD_DECODER_RIGHT, ids=lambda f: f.__name__)
 def test_build_decoder_catalogue_right_answer_gets_full_points(obj):
     assert_right("build_decoder", obj)
+
+
+# --------------------------------------------------------------------------- the real grading path
+
+SOURCES = {
+    "scale_pixels": {
+        "wrong": """
+import numpy as np
+
+
+def scale_pixels(images):
+    images = np.asarray(images)
+    images = images[..., np.newaxis] if images.ndim == 3 else images
+    return images.astype(np.float32) / 256.0
+""",
+        "right": """
+import numpy as np
+
+
+def scale_pixels(images):
+    images = np.asarray(images)
+    if images.shape[-1] != 1:
+        images = np.expand_dims(images, axis=-1)
+    return np.true_divide(images, 255, dtype=np.float32)
+""",
+    },
+    "binarize": {
+        "wrong": """
+import numpy as np
+
+
+def binarize(images, seed):
+    np.random.seed(seed)
+    return (np.random.rand(*np.shape(images)) < images).astype(np.float32)
+""",
+        "right": """
+import numpy as np
+
+
+def binarize(images, seed):
+    uniform = np.random.default_rng(seed).random(np.shape(images))
+    return np.where(uniform < images, 1.0, 0.0).astype(np.float32)
+""",
+    },
+    "reconstruction_loss": {
+        "wrong": """
+import numpy as np
+
+
+def reconstruction_loss(x, logits):
+    x, logits = np.asarray(x, np.float64), np.asarray(logits, np.float64)
+    return (np.logaddexp(0.0, logits) - x * logits).reshape(len(x), -1).sum(axis=1)
+""",
+        "right": """
+import tensorflow as tf
+
+
+def reconstruction_loss(x, logits):
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(x, tf.float32), logits=logits)
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+""",
+    },
+    "build_decoder": {
+        "wrong": """
+import keras
+
+
+def build_decoder(latent_dim):
+    z = keras.Input(shape=(latent_dim,))
+    h = keras.layers.Dense(512, activation="relu")(z)
+    h = keras.layers.Dense(784, activation="sigmoid")(h)
+    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(h))
+""",
+        "right": """
+import keras
+
+
+def build_decoder(latent_dim):
+    return keras.Sequential(
+        [
+            keras.Input(shape=(latent_dim,)),
+            keras.layers.Dense(512, activation="relu"),
+            keras.layers.Dense(28 * 28),
+            keras.layers.Reshape((28, 28, 1)),
+        ]
+    )
+""",
+    },
+}
+
+GRADED = [
+    # (lesson, the exercise answered wrongly, the other answered rightly, words of its failure)
+    ("01_data", "scale_pixels", "binarize", "divided by 256"),
+    ("01_data", "binarize", "scale_pixels", "np.random.seed"),
+    ("02_autoencoder", "reconstruction_loss", "build_decoder", "compiled function"),
+    ("02_autoencoder", "build_decoder", "reconstruction_loss", "went through a sigmoid"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("lesson", "wrong", "right", "words"), GRADED, ids=lambda v: str(v))
+def test_catalogue_answers_graded_through_the_sandbox_and_the_judge(lesson, wrong, right, words):
+    from vae_tf.grading.redact import redacted_package
+    from vae_tf.grading.sandbox import run_sandbox
+    from vae_tf.notebook_code import ExerciseCode
+
+    order = [exercise.name for exercise in exercises_of_lesson(lesson)]
+    cells = [
+        (name, textwrap.dedent(SOURCES[name]["wrong" if name == wrong else "right"]).lstrip())
+        for name in order
+    ]
+    code = ExerciseCode(path="catalogue.ipynb", lesson=lesson, exercises=order, cells=cells)
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
+        package = redacted_package(lesson, Path(folder))
+        result = run_sandbox(code, timeout=300, memory_mb=3000, seed=SEED, package=package)
+    assert result.status == "ok", result.message
+    wrong_outcome, right_outcome = result.exercises[wrong], result.exercises[right]
+    assert right_outcome.passed, right_outcome.verdict()
+    assert wrong_outcome.points < wrong_outcome.max_points
+    assert words in wrong_outcome.failures()[0].message
