@@ -537,3 +537,64 @@ def test_catalogue_answers_graded_through_the_sandbox_and_the_judge(lesson, wron
     assert right_outcome.passed, right_outcome.verdict()
     assert wrong_outcome.points < wrong_outcome.max_points
     assert words in wrong_outcome.failures()[0].message
+
+
+# --------------------------------------------------------------------------- hints and stubs
+
+EXERCISES = ["scale_pixels", "binarize", "reconstruction_loss", "build_decoder"]
+LESSON_FILES = {"01_data": "01_data.ipynb", "02_autoencoder": "02_autoencoder.ipynb"}
+
+
+def _solution_lines(source: str) -> list[str]:
+    lines = source.splitlines()
+    start = next(i for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line)
+    end = next(i for i, line in enumerate(lines) if "### END SOLUTION" in line)
+    return [
+        line.strip()
+        for line in lines[start + 1 : end]
+        if line.strip() and not line.strip().startswith("#")
+    ]
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_exercise_has_a_ladder_of_two_to_four_hints_none_holding_a_solution_line(name):
+    import nbformat
+
+    from vae_tf.grading.registry import get_exercise
+
+    exercise = get_exercise(name)
+    assert 2 <= len(exercise.hints) <= 4
+    root = Path(__file__).resolve().parents[1]
+    notebook = nbformat.read(root / "solutions" / LESSON_FILES[exercise.lesson], as_version=4)
+    (cell,) = [
+        cell
+        for cell in notebook.cells
+        if cell.metadata.get("vae_course", {}).get("exercise") == name
+    ]
+    solution = [line for line in _solution_lines(cell.source) if len(line) > 12]
+    assert solution
+    for text in exercise.hints:
+        for line in solution:
+            assert line not in text, f"hint {text!r} gives the solution line {line!r}"
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_lesson_stub_says_what_to_write_without_a_solution_line(name):
+    import nbformat
+
+    from vae_tf.grading.registry import get_exercise
+
+    root = Path(__file__).resolve().parents[1]
+    lesson = get_exercise(name).lesson
+    solution_cell, stub_cell = (
+        next(
+            cell
+            for cell in nbformat.read(root / folder / LESSON_FILES[lesson], as_version=4).cells
+            if cell.metadata.get("vae_course", {}).get("exercise") == name
+        )
+        for folder in ("solutions", "lessons")
+    )
+    (stub,) = [line for line in stub_cell.source.splitlines() if "NotImplementedError" in line]
+    assert "return" in stub  # it says what the function returns
+    for line in _solution_lines(solution_cell.source):
+        assert line not in stub_cell.source, f"the lesson holds the solution line {line!r}"
