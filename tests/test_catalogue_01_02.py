@@ -162,7 +162,12 @@ def binarize_float64(images, seed):
     return (np.random.default_rng(seed).random(np.shape(images)) < images).astype(float)
 
 
+def binarize_all_zeros(images, seed):
+    return np.zeros_like(images, dtype=np.float32)
+
+
 BINARIZE_WRONG = {
+    "no draw at all": (binarize_all_zeros, ["every pixel became 0", "nothing is drawn"]),
     "unseeded": (binarize_unseeded, ["same seed gave different images", "unseeded"]),
     "global generator reseeded": (binarize_global_reseeded, ["np.random.seed"]),
     "fixed threshold": (binarize_threshold, ["fixed threshold"]),

@@ -239,11 +239,12 @@ SHAPE_FIRST = (
 )
 
 
-def _binarize_inputs(count: int | None) -> Any:
+def _binarize_inputs(count: int | None, *, full_range: bool = False) -> Any:
     def inputs(rng: np.random.Generator) -> Inputs:
         number = int(rng.integers(3, 10)) if count is None else count
-        # A brightness of its own per run, so that even the mean of the result is not fixed.
-        brightness = float(rng.uniform(0.3, 1.0))
+        # A brightness of its own per run, so that even the mean of the result is not fixed;
+        # the full range 0..1 where a threshold at any level must show as one.
+        brightness = 1.0 if full_range else float(rng.uniform(0.3, 1.0))
         images = _images(rng, number).astype(np.float32)[..., np.newaxis] * (brightness / 255.0)
         return {"images": images, "seed": int(rng.integers(0, 2**31 - 1))}
 
@@ -292,7 +293,8 @@ def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 @binarize_exercise.probe(
-    "is reproducible for a seed and changes with it", inputs=_binarize_inputs(None)
+    "is reproducible for a seed and changes with it",
+    inputs=_binarize_inputs(None, full_range=True),
 )
 def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
     images, seed = inputs["images"], inputs["seed"]
@@ -317,7 +319,12 @@ def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
         )
     if first.shape == other.shape and np.array_equal(first, other):
         what = "A different seed should give different binary images."
-        if np.unique(first).size <= 2 and _is_threshold(inputs["images"], first):
+        if np.unique(first).size == 1:
+            what = (
+                f"Every pixel became {first.reshape(-1)[0]:g}, whatever the seed and the pixel "
+                "values from 0 to 1: nothing is drawn at random."
+            )
+        elif np.unique(first).size == 2 and _is_threshold(inputs["images"], first):
             what = (
                 "The result is the same for every seed: a fixed threshold on the pixel values "
                 "is not a random draw."
@@ -333,8 +340,6 @@ def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
 def _is_threshold(images: np.ndarray, result: np.ndarray) -> bool:
     """Whether ``result`` is ``images`` compared with one fixed level."""
     ink = result.astype(bool)
-    if ink.all() or not ink.any():
-        return True
     return bool(images[ink].min() >= images[~ink].max())
 
 
