@@ -265,7 +265,13 @@ def loss_in_numpy(x, logits):
     return per_pixel.reshape(len(x), -1).sum(axis=1)
 
 
+def loss_gradient_cut(x, logits):
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=tf.stop_gradient(logits))
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])
+
+
 RECONSTRUCTION_LOSS_WRONG = {
+    "gradient cut": (loss_gradient_cut, ["no gradient reaches the logits"]),
     "sigmoid then cross-entropy on probabilities": (loss_probability_space, ["clipped", "16 nats"]),
     "naive log of the sigmoid": (loss_naive_log, ["not finite"]),
     "mean over pixels": (loss_pixel_mean, ["averaged over the pixels"]),

@@ -309,8 +309,9 @@ def _loss_compiled_verdict(inputs: Inputs, answer: Any) -> None:
         )
     if answer["missing"]:
         raise CheckFailed(
-            "No gradient reaches the logits: the loss is computed outside TensorFlow's graph "
-            "(NumPy, or a conversion to NumPy), so the decoder could not learn from it.",
+            "No gradient reaches the logits: something in the loss cuts the gradient (a "
+            "stop_gradient, or values taken out of TensorFlow, e.g. through NumPy), so the "
+            "decoder could not learn from it.",
             hint="use keras.ops (or tf) functions on the tensors",
         )
     expected_total = float(reference_reconstruction_loss(x, logits).sum())
