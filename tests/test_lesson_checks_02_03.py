@@ -97,7 +97,7 @@ def test_reconstruction_loss_checks_catch_clipped_probabilities():
         per_pixel = -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))
         return ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1)
 
-    assert_fails_mentioning("reconstruction_loss", clipped, "confidently wrong pixel", "clipping")
+    assert_fails_mentioning("reconstruction_loss", clipped, "confidently wrong pixel", "clipped")
 
 
 def test_reconstruction_loss_checks_explain_a_stub():
@@ -144,7 +144,7 @@ def test_build_decoder_checks_catch_a_missing_relu():
         h = keras.layers.Dense(784)(h)
         return keras.Model(inputs, keras.layers.Reshape((28, 28, 1))(h))
 
-    assert_fails_mentioning("build_decoder", linear, "activation='relu'")
+    assert_fails_mentioning("build_decoder", linear, "no activation", "relu")
 
 
 def test_build_decoder_checks_catch_a_flat_output_and_a_hard_coded_latent_dim():

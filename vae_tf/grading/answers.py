@@ -118,7 +118,8 @@ def _plain(value: Any, depth: int = 0) -> Any:
         if value.dtype.kind not in _NUMERIC_KINDS:
             raise TypeError(f"an array of dtype {value.dtype} is not plain data")
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(value), allow_pickle=False)
+        # np.save keeps the shape; np.ascontiguousarray would turn a 0-d array into shape (1,).
+        np.save(buffer, value, allow_pickle=False)
         return {"__npy__": base64.b64encode(buffer.getvalue()).decode("ascii")}
     if isinstance(value, np.generic):
         return value.item()

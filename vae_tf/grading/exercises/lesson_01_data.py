@@ -51,6 +51,16 @@ scale_pixels_exercise = exercise(
     symbol="scale_pixels",
     description="uint8 images -> float32 in [0, 1], shaped (N, 28, 28, 1)",
     references=("vae_tf.data:_to_float_images",),
+    hints=(
+        "three things change: the type (uint8 -> float32), the range (0..255 -> 0..1) and the "
+        "shape (a channel axis of length 1 at the end, when there is none)",
+        "change the type before dividing, so that nothing is rounded; which number takes 255 to "
+        "exactly 1?",
+        "images.ndim tells whether the channel axis is already there; NumPy adds an axis of "
+        "length 1 with np.newaxis or np.expand_dims",
+        "astype and np.expand_dims return new arrays: build the result from them, never by "
+        "writing into images (not even its .shape)",
+    ),
 )
 
 
@@ -76,20 +86,29 @@ def _scale_shape_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["images"])
     result = _ndarray(answer, "scale_pixels")
     if result.shape != (count, 28, 28, 1):
+        what = "The result should have one channel axis at the end."
+        if result.shape == (count, 28, 28):
+            what = "The channel axis is missing: the model expects (N, 28, 28, 1)."
         raise CheckFailed(
-            "The result should have one channel axis at the end.",
+            what,
             tried=f"{count} images of shape (28, 28), dtype uint8",
             expected=f"shape ({count}, 28, 28, 1)",
             got=f"shape {result.shape}",
-            hint="add the axis with images[..., np.newaxis] or np.expand_dims(images, -1)",
+            hint="an array of shape (N, 28, 28) needs one more axis, of length 1, at the end",
         )
     if result.dtype != np.float32:
+        what = "The result should be float32, the type the model works in."
+        if result.dtype == np.float64:
+            what = (
+                "The result is float64 (what dividing an integer array gives); the model works "
+                "in float32."
+            )
         raise CheckFailed(
-            "The result should be float32, the type the model works in.",
+            what,
             tried=f"{count} images of shape (28, 28), dtype uint8",
             expected="dtype float32",
             got=f"dtype {result.dtype}",
-            hint="convert with .astype(np.float32) before dividing",
+            hint="choose the type of the result explicitly",
         )
 
 
@@ -110,13 +129,32 @@ def _scale_values_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{result.size} values",
         )
     values = np.asarray(result, dtype=np.float64).reshape(expected.shape)
-    if not np.allclose(values, expected, atol=1e-6):
-        raise CheckFailed(
-            "Pixel values should be divided by 255, so that 0 stays 0 and 255 becomes 1.",
-            tried="pixels 0 and 255",
-            expected="0.0 and 1.0",
-            got=f"{values[0, 0, 0, 0]:.4g} and {values[0, 0, 1, 0]:.4g}",
+    if np.allclose(values, expected, atol=1e-6):
+        return
+    raw = images.astype(np.float64)[..., np.newaxis]
+    what = "Pixel values should be divided by 255, so that 0 stays 0 and 255 becomes 1."
+    if np.allclose(values, raw, atol=1e-6):
+        what = "The values were not scaled: 255 stayed 255. Pixels should lie in [0, 1]."
+    elif np.allclose(values, raw / 256.0, atol=1e-6):
+        what = "The pixels were divided by 256: 255 becomes 0.996, not 1. Divide by 255."
+    elif np.array_equal(values, np.floor(expected)):
+        what = (
+            "The grey values were rounded to whole numbers (an integer type after dividing): "
+            "every pixel below 255 became 0."
         )
+    raise CheckFailed(
+        what,
+        tried="pixels 0, 128 and 255",
+        expected=f"0.0, {128 / 255:.4g} and 1.0",
+        got=_three_pixels(images, values),
+    )
+
+
+def _three_pixels(images: np.ndarray, values: np.ndarray) -> str:
+    """The result at a pixel 0, a pixel 128 (or the nearest grey) and a pixel 255."""
+    flat_images, flat_values = images.reshape(-1), values.reshape(-1)
+    middle = int(np.argmin(np.abs(flat_images.astype(np.int64) - 128)))
+    return f"{flat_values[0]:.4g}, {flat_values[middle]:.4g} and {flat_values[1]:.4g}"
 
 
 @scale_pixels_exercise.probe(
@@ -131,16 +169,20 @@ def _scale_channel_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["images"])
     result = _ndarray(answer, "scale_pixels")
     if result.shape != (count, 28, 28, 1):
+        what = "Images that already have a channel axis should keep exactly one."
+        if result.shape == (count, 28, 28, 1, 1):
+            what = "A second channel axis was added to images that already had one."
         raise CheckFailed(
-            "Images that already have a channel axis should keep exactly one.",
+            what,
             tried=f"{count} images of shape (28, 28, 1)",
             expected=f"shape ({count}, 28, 28, 1)",
             got=f"shape {result.shape}",
-            hint="add the axis only when images.ndim == 3",
+            hint="add the axis only when it is not there yet",
         )
     if not np.allclose(result.astype(np.float64), inputs["images"] / 255.0, atol=1e-6):
         raise CheckFailed(
-            "Images with a channel axis should be scaled like the others (divided by 255).",
+            "Images with a channel axis are not scaled like the others: if images without one "
+            "are wrong too, fix the check 'scales 0..255 to 0..1' first.",
             tried=f"{count} images of shape (28, 28, 1)",
         )
 
@@ -162,9 +204,15 @@ def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
         or after.shape != before.shape
         or not np.array_equal(after, before)
     ):
+        what = "scale_pixels changed the array it was given; it should return a new one."
+        if after.shape != before.shape:
+            what = (
+                "scale_pixels changed the shape of the array it was given "
+                f"({before.shape} became {after.shape}); it should return a new array."
+            )
         raise CheckFailed(
-            "scale_pixels changed the array it was given; it should return a new one.",
-            hint="build the result with astype(...), which copies, instead of writing into images",
+            what,
+            hint="build the result as a new array instead of changing images in place",
         )
 
 
@@ -176,18 +224,38 @@ binarize_exercise = exercise(
     symbol="binarize",
     description="static Bernoulli binarization with np.random.default_rng(seed)",
     references=("vae_tf.data:binarize_images",),
+    hints=(
+        "a pixel of grey value p must become 1 with probability p and 0 otherwise: one biased "
+        "coin flip per pixel, not a fixed threshold",
+        "make a generator of your own from the seed with np.random.default_rng; leave NumPy's "
+        "global generator (np.random.seed, np.random.rand) alone",
+        "a uniform number u drawn in [0, 1) is below p with probability exactly p",
+        "a comparison gives booleans: the model wants float32 zeros and ones",
+    ),
+)
+
+SHAPE_FIRST = (
+    "The result has the wrong shape: fix the check 'returns float32 zeros and ones' first."
 )
 
 
-def _binarize_inputs(count: int | None) -> Any:
+def _binarize_inputs(count: int | None, *, full_range: bool = False) -> Any:
     def inputs(rng: np.random.Generator) -> Inputs:
         number = int(rng.integers(3, 10)) if count is None else count
-        # A brightness of its own per run, so that even the mean of the result is not fixed.
-        brightness = float(rng.uniform(0.3, 1.0))
+        # A brightness of its own per run, so that even the mean of the result is not fixed;
+        # the full range 0..1 where a threshold at any level must show as one.
+        brightness = 1.0 if full_range else float(rng.uniform(0.3, 1.0))
         images = _images(rng, number).astype(np.float32)[..., np.newaxis] * (brightness / 255.0)
         return {"images": images, "seed": int(rng.integers(0, 2**31 - 1))}
 
     return inputs
+
+
+def _same_shape(result: np.ndarray, images: np.ndarray) -> None:
+    if result.shape != images.shape:
+        raise CheckFailed(
+            SHAPE_FIRST, expected=f"shape {images.shape}", got=f"shape {result.shape}"
+        )
 
 
 @binarize_exercise.probe(
@@ -208,23 +276,25 @@ def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
             expected=f"shape {images.shape}",
             got=f"shape {result.shape}",
         )
-    if result.dtype != np.float32:
-        raise CheckFailed(
-            "The result should be float32 (0.0 and 1.0), the type the model works in.",
-            expected="dtype float32",
-            got=f"dtype {result.dtype}",
-        )
-    others = np.setdiff1d(np.unique(result), [0.0, 1.0])
+    others = np.setdiff1d(np.unique(result.astype(np.float64)), [0.0, 1.0])
     if others.size:
         raise CheckFailed(
             "Every pixel should become exactly 0 or 1.",
             expected="only the values 0.0 and 1.0",
             got=f"also {short(others[:3])}",
         )
+    if result.dtype != np.float32:
+        what = "The result should be float32 (0.0 and 1.0), the type the model works in."
+        if result.dtype == np.bool_:
+            what = "The result holds booleans (what a comparison gives); the model wants float32."
+        elif result.dtype == np.float64:
+            what = "The result is float64; the model works in float32."
+        raise CheckFailed(what, expected="dtype float32", got=f"dtype {result.dtype}")
 
 
 @binarize_exercise.probe(
-    "is reproducible for a seed and changes with it", inputs=_binarize_inputs(None)
+    "is reproducible for a seed and changes with it",
+    inputs=_binarize_inputs(None, full_range=True),
 )
 def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
     images, seed = inputs["images"], inputs["seed"]
@@ -238,28 +308,39 @@ def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
 @binarize_exercise.verdict("is reproducible for a seed and changes with it")
 def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
     first, second, other = (array_of(result, "binarize") for result in answer[:3])
-    if first.shape != inputs["images"].shape:
-        raise CheckFailed(
-            "The result should have the same shape as the images.",
-            expected=f"shape {inputs['images'].shape}",
-            got=f"shape {first.shape}",
-        )
+    _same_shape(first, inputs["images"])
     if first.shape != second.shape or not np.array_equal(first, second):
         raise CheckFailed(
-            "The same seed should give the same binary images.",
+            "The same seed gave different images: the draws are not made from the seed "
+            "(unseeded random numbers).",
             tried="binarize(images, seed=s) twice",
             expected="identical results",
             got="different results",
-            hint="draw the random numbers from rng = np.random.default_rng(seed)",
         )
     if first.shape == other.shape and np.array_equal(first, other):
+        what = "A different seed should give different binary images."
+        if np.unique(first).size == 1:
+            what = (
+                f"Every pixel became {first.reshape(-1)[0]:g}, whatever the seed and the pixel "
+                "values from 0 to 1: nothing is drawn at random."
+            )
+        elif np.unique(first).size == 2 and _is_threshold(inputs["images"], first):
+            what = (
+                "The result is the same for every seed: a fixed threshold on the pixel values "
+                "is not a random draw."
+            )
         raise CheckFailed(
-            "A different seed should give different binary images.",
+            what,
             tried="seed=s and seed=s + 1",
             expected="different results",
             got="identical results",
-            hint="use the seed argument to build the generator",
         )
+
+
+def _is_threshold(images: np.ndarray, result: np.ndarray) -> bool:
+    """Whether ``result`` is ``images`` compared with one fixed level."""
+    ink = result.astype(bool)
+    return bool(images[ink].min() >= images[~ink].max())
 
 
 @binarize_exercise.probe(
@@ -271,30 +352,30 @@ def _binarize_mean_probe(binarize: Any, inputs: Inputs) -> Any:
 
 @binarize_exercise.verdict("keeps the mean intensity (a Bernoulli draw per pixel)")
 def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
-    images = inputs["images"]
+    images = inputs["images"].astype(np.float64)
     result = array_of(answer, "binarize").astype(np.float64)
-    if result.shape != images.shape:
-        raise CheckFailed(
-            "The result should have the same shape as the images.",
-            expected=f"shape {images.shape}",
-            got=f"shape {result.shape}",
-        )
+    _same_shape(result, images)
     # 156,800 independent Bernoulli draws: the standard error of the mean is below 0.0013.
-    if abs(result.mean() - images.mean()) > 0.01:
-        raise CheckFailed(
-            "On average a pixel should be 1 as often as its intensity says.",
-            tried="200 random images of one brightness",
-            expected=f"a mean close to the pixel mean {images.mean():.3f}",
-            got=f"a mean of {result.mean():.3f}",
-            hint="compare uniform random numbers with the pixel values: rng.random(shape) < images",
+    if abs(result.mean() - images.mean()) <= 0.01 and result[images < 0.05].mean() <= 0.1:
+        return
+    what = "On average a pixel should be 1 as often as its intensity says."
+    dark, bright = images < 0.05, images > 0.95 * images.max()
+    if abs(result.mean() - (1.0 - images.mean())) <= 0.01:
+        what = (
+            "Pixels are 1 with probability 1 - intensity: the comparison is reversed "
+            "(dark pixels became ink)."
         )
-    dark = images < 0.05
-    if result[dark].mean() > 0.1:
-        raise CheckFailed(
-            "Dark pixels should almost always become 0.",
-            expected="pixels below 0.05 to be 1 at most about 5% of the time",
-            got=f"{result[dark].mean():.0%} of them were 1",
+    elif abs(result[dark].mean() - result[bright].mean()) < 0.1:
+        what = (
+            "Dark and bright pixels are 1 equally often: the draw does not depend on the "
+            "pixel's intensity (a coin of fixed bias, or a threshold at the wrong level)."
         )
+    raise CheckFailed(
+        what,
+        tried="200 random images of one brightness",
+        expected=f"a mean close to the pixel mean {images.mean():.3f}, dark pixels almost never 1",
+        got=f"a mean of {result.mean():.3f}, dark pixels 1 in {result[dark].mean():.0%} of cases",
+    )
 
 
 @binarize_exercise.probe("draws from np.random.default_rng(seed)", inputs=_binarize_inputs(4))
@@ -304,10 +385,17 @@ def _binarize_rng_probe(binarize: Any, inputs: Inputs) -> Any:
 
 @judge_only
 def _bernoulli_draws(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    # The two usual ways to draw a Bernoulli pixel with a NumPy Generator are both accepted.
+    # The two usual ways to draw a Bernoulli pixel with a NumPy Generator are both accepted
+    # (a uniform draw compared with the pixel, either way round of the comparison's operands).
     by_uniform = (np.random.default_rng(seed).random(images.shape) < images).astype(np.float32)
     by_binomial = np.random.default_rng(seed).binomial(1, images).astype(np.float32)
     return by_uniform, by_binomial
+
+
+@judge_only
+def _legacy_draws(images: np.ndarray, seed: int) -> np.ndarray:
+    # What np.random.seed(seed) followed by np.random.rand / random gives.
+    return (np.random.RandomState(seed).random_sample(images.shape) < images).astype(np.float32)
 
 
 @binarize_exercise.verdict("draws from np.random.default_rng(seed)")
@@ -315,13 +403,19 @@ def _binarize_rng_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"]
     by_uniform, by_binomial = _bernoulli_draws(images, inputs["seed"])
     result = array_of(answer, "binarize")
-    if result.shape != images.shape or not (
-        np.array_equal(result, by_uniform) or np.array_equal(result, by_binomial)
-    ):
-        raise CheckFailed(
-            "The draws should come from np.random.default_rng(seed), one draw per pixel.",
-            tried="a seed s",
-            expected="(np.random.default_rng(s).random(images.shape) < images).astype(np.float32)",
-            got="different pixels",
-            hint="use rng.random(images.shape) < images, not np.random.rand or tf.random",
+    _same_shape(result, images)
+    if np.array_equal(result, by_uniform) or np.array_equal(result, by_binomial):
+        return
+    what = "The draws should come from np.random.default_rng(seed), one uniform draw per pixel."
+    if np.array_equal(result, _legacy_draws(images, inputs["seed"])):
+        what = (
+            "The draws come from NumPy's global generator reseeded with np.random.seed: that "
+            "resets the random numbers of every other piece of code too. Use a generator of "
+            "your own, np.random.default_rng(seed)."
         )
+    raise CheckFailed(
+        what,
+        tried="a seed s, and the pixels drawn by a generator made from s",
+        expected="the same pixels as np.random.default_rng(s) gives",
+        got="different pixels",
+    )
