@@ -341,7 +341,7 @@ def test_save_and_load_give_the_same_outputs(tmp_path, sample, cls):
     if cls is VAE:
         for a, b in zip(loaded.encode(x), model.encode(x), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-        assert loaded.kl_weight == pytest.approx(0.5)
+        assert float(loaded.kl_weight) == pytest.approx(0.5)
     # A loaded model comes back compiled and keeps training.
     loaded.fit(sample.x_train[:128], epochs=1, verbose=0)
 
