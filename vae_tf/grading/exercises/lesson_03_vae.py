@@ -197,7 +197,10 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
 )
 def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    return {"count": describe(int(model.count_params())), "outputs": _encoder_outputs(model, inputs["x"])}
+    return {
+        "count": describe(int(model.count_params())),
+        "outputs": _encoder_outputs(model, inputs["x"]),
+    }
 
 
 @encoder_exercise.verdict("has the parameters of 784 -> hidden_units -> 2 x latent_dim")
@@ -334,8 +337,12 @@ def _sampling_moments_verdict(inputs: Inputs, answer: Any) -> None:
     elif mean_ok and np.allclose(std, np.abs(np.log(sigma**2)), rtol=0.04):
         what = "log_var is used as the standard deviation: the spread of z is |log_var|."
         hint = "log_var is a log-variance: the standard deviation is exp(log_var / 2)"
-    elif mean_ok and np.allclose(std, 0.0, atol=1e-6):
-        what = "z = mu: no noise is added, so z is not a sample of q(z|x)."
+    elif np.allclose(std, 0.0, atol=1e-6):
+        what = (
+            "z does not vary from one draw to the next: no noise is added (z = mu), or one "
+            "noise value is shared by every image."
+        )
+        hint = "draw eps with the full shape of mu, one value per image and latent dimension"
     elif not mean_ok:
         what = "The samples are not centred on mu."
         hint = "z = mu + sigma * eps with eps of mean 0"
@@ -1111,6 +1118,22 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     if np.isclose(got["loss"], expected, rtol=1e-4):
         return
     what = "The loss should be reconstruction_weight * reconstruction + kl_weight * KL."
+    reference = reference_step(inputs, kl_weight, reconstruction_weight)
+    for key, weight in (("kl_loss", kl_weight), ("reconstruction_loss", reconstruction_weight)):
+        if np.isclose(got[key], weight * reference[key], rtol=1e-4, atol=1e-4):
+            raise CheckFailed(
+                f"The reported {key} is the weighted term: report the unweighted one (fit "
+                "should show the term itself, whatever its weight).",
+                tried=f"kl_weight = {kl_weight}, reconstruction_weight = {reconstruction_weight}",
+                expected=f"{key} = {reference[key]:.4f}",
+                got=f"{got[key]:.4f}",
+                hint="weight the terms in the loss only; update the trackers with the terms",
+            )
+    if not all(
+        np.isclose(got[key], reference[key], rtol=1e-4, atol=1e-4)
+        for key in ("kl_loss", "reconstruction_loss")
+    ):
+        raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
     for candidate, text in (
         (reconstruction + kl, "Both loss weights are ignored: the loss is the plain sum."),
         (reconstruction_weight * reconstruction + kl, "kl_weight is not applied to the KL term."),
