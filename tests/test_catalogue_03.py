@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import textwrap
 
+import keras
 import numpy as np
 import pytest
-
-from vae_tf import losses  # vae_tf first: it quiets TensorFlow's C++ logs
-from vae_tf.grading.checking import run_checks
-from vae_tf.models import VAE
-
-import keras  # noqa: I001
 import tensorflow as tf
 from keras import layers, ops
+
+from vae_tf import losses
+from vae_tf.grading.checking import run_checks
+from vae_tf.models import VAE
 
 SEEDS = (3, 11)
 
