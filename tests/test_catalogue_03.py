@@ -269,7 +269,11 @@ def _step_class(
     class MyVAE(VAE):
         def train_step(self, data):
             x = data
-            kl_weight = float(self.kl_weight) if weight == "float" else self.kl_weight
+            kl_weight = self.kl_weight
+            if weight == "float":
+                kl_weight = float(self.kl_weight)
+            elif weight == "numpy":  # in a graph TensorFlow raises NotImplementedError here
+                kl_weight = float(ops.convert_to_numpy(self.kl_weight))
             with tf.GradientTape() as tape:
                 mu, log_var = self.encoder(x, training=True)
                 if sample == "layer":
@@ -309,6 +313,7 @@ TRAIN_STEP_MISTAKES = {
     "z = mu, not sampled": (_step_class(sample="none"), "not sampled"),
     "weighted KL reported": (_step_class(weighted_report=True), "weighted term"),
     "kl_weight read as a float (frozen in the graph)": (_step_class(weight="float"), "compiled"),
+    "kl_weight converted to NumPy in the step": (_step_class(weight="numpy"), "compiled"),
 }
 
 

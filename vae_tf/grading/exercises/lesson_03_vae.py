@@ -520,15 +520,15 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     # As in fit(): a graph traced once, for batches of any size, then called at every step.
     @tf.function(input_signature=[spec, spec])
     def sample(mu, log_var):
-        return layer([mu, log_var])
+        return _call_layer(layer, [mu, log_var])
 
     results = []
     for _ in range(2):
         try:
             results.append(describe(sample(tensor(inputs["mu"]), tensor(inputs["log_var"]))))
         except NotImplementedError as error:
-            if str(error).startswith("Exercise "):
-                raise  # the stub: "not written yet"
+            if _is_stub(error):
+                raise _stub_error(error) from None  # the stub: "not written yet"
             return {"raised": exception_record(error)}
         except Exception as error:  # noqa: BLE001 - reported by the verdict
             return {"raised": exception_record(error)}
@@ -915,8 +915,20 @@ def _student_model(
 
 
 def _is_stub(error: BaseException) -> bool:
-    """The lesson's stub raises NotImplementedError("Exercise ..."); TensorFlow's graph errors don't."""
-    return str(error).startswith("Exercise ")
+    """The lesson's stub raises NotImplementedError("Exercise ..."); TensorFlow's graph errors don't.
+
+    Inside a compiled function TensorFlow prefixes the message with "in user code: ...".
+    """
+    text = keras_message(error).strip()
+    return text.startswith("Exercise ") or "NotImplementedError: Exercise " in text
+
+
+def _stub_error(error: BaseException) -> NotImplementedError:
+    """The stub's own message, without TensorFlow's wrapping."""
+    text = keras_message(error).strip()
+    if "NotImplementedError: Exercise " in text:
+        text = "Exercise " + text.split("NotImplementedError: Exercise ", 1)[1].strip()
+    return NotImplementedError(text)
 
 
 def _step(model: Any, x: np.ndarray) -> Any:
@@ -1349,7 +1361,7 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
         )
     except NotImplementedError as error:
         if _is_stub(error):
-            raise  # the stub: reported as "not written yet"
+            raise _stub_error(error) from None  # the stub: reported as "not written yet"
         return {"raised": exception_record(error)}
     except Exception as error:  # noqa: BLE001 - explain any failure of the compiled step
         return {"raised": exception_record(error)}
