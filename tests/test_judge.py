@@ -53,7 +53,6 @@ def _same(first: object, second: object) -> bool:
 
 
 def test_every_check_of_the_15_exercises_has_a_probe_a_verdict_and_inputs():
-
     exercises = all_exercises()
     # Every exercise registered is one that a solution notebook lists, and vice versa.
     solutions = Path(__file__).resolve().parents[1] / "solutions"
