@@ -410,7 +410,7 @@ GRADED_CELLS = {
         from vae_tf import losses
         from vae_tf.models import VAE
 
-        def kl_divergence(mu, log_var):
+        def kl_term(mu, log_var):
             return -0.5 * tf.reduce_sum(1 + log_var - mu**2 - tf.exp(log_var), axis=-1)
 
         class MyVAE(VAE):
@@ -422,7 +422,7 @@ GRADED_CELLS = {
                     reconstruction = tf.reduce_mean(
                         losses.reconstruction_loss(x, self.decoder(z, training=True))
                     )
-                    kl = tf.reduce_mean(kl_divergence(mu, log_var))
+                    kl = tf.reduce_mean(kl_term(mu, log_var))
                     loss = self.reconstruction_weight * reconstruction + {kl_term}
                 gradients = tape.gradient(loss, self.trainable_weights)
                 self.optimizer.apply(gradients, self.trainable_weights)
