@@ -312,9 +312,10 @@ def test_train_step_checks_catch_an_unweighted_kl():
             return {metric.name: metric.result() for metric in self.metrics}
 
     failed = failures("train_step", UnweightedKL)
-    assert "weights are ignored" in failed[
-        "loss is reconstruction_weight * reconstruction + kl_weight * KL"
-    ]
+    assert (
+        "weights are ignored"
+        in failed["loss is reconstruction_weight * reconstruction + kl_weight * KL"]
+    )
     assert (
         "still feels the KL term"
         in failed["kl_weight = 0 trains on reconstruction alone, still reports the KL"]
@@ -338,11 +339,14 @@ def test_train_step_checks_catch_a_batch_sum_and_raw_values():
             return {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": kl}
 
     failed = failures("train_step", SummedNoTrackers)
-    assert "summed over the batch" in failed["reports both terms per image, averaged over the batch"]
+    assert (
+        "summed over the batch" in failed["reports both terms per image, averaged over the batch"]
+    )
     # Later checks do not guess another cause for the same mistake.
-    assert "fix the earlier check first" in failed[
-        "updates the weights along the gradient of the loss"
-    ]
+    assert (
+        "fix the earlier check first"
+        in failed["updates the weights along the gradient of the loss"]
+    )
     assert "not updated" in failed["updates the three metric trackers"]
 
 
