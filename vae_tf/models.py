@@ -286,8 +286,11 @@ class VAE(_CourseModel):
     arch : {"mlp", "conv"}
         "mlp" is the original 784-512-latent network.
     kl_weight, reconstruction_weight : float >= 0
-        Weights of the two terms. They are stored in non-trainable variables, so a
-        callback can change ``model.kl_weight`` during training (KL warm-up).
+        Weights of the two terms. They are stored in non-trainable variables: the
+        properties ``model.kl_weight`` and ``model.reconstruction_weight`` return the
+        variables (``float(model.kl_weight)`` reads the number, and ``train_step`` multiplies
+        by them), and assigning a number to them (``model.kl_weight = 0.3``, e.g. from a
+        callback for KL warm-up) changes the weight from the next batch on.
     hidden_units : int
         Width of the hidden layer (512 in the original study).
     seed : int or None
@@ -326,18 +329,26 @@ class VAE(_CourseModel):
         # The encoder and decoder are functional models, built already.
         self.built = True
 
-    # The weights: floats for the user, variables for the compiled step.
+    # The weights: non-trainable variables, read in the compiled step and set from outside.
     @property
-    def kl_weight(self) -> float:
-        return float(ops.convert_to_numpy(self._kl_weight))
+    def kl_weight(self) -> keras.Variable:
+        """The weight of the KL term, a non-trainable ``keras.Variable`` (read: ``float(...)``).
+
+        Inside ``train_step`` use it as a tensor (``self.kl_weight * kl``): the compiled step
+        reads the variable at every batch. From outside (a callback, KL warm-up) assign a
+        number, ``model.kl_weight = 0.3``: the setter checks it and assigns the variable, so
+        the next batch uses it.
+        """
+        return self._kl_weight
 
     @kl_weight.setter
     def kl_weight(self, value: float) -> None:
         self._kl_weight.assign(validation.non_negative_float("kl_weight", value))
 
     @property
-    def reconstruction_weight(self) -> float:
-        return float(ops.convert_to_numpy(self._reconstruction_weight))
+    def reconstruction_weight(self) -> keras.Variable:
+        """The weight of the reconstruction term; a variable, like :attr:`kl_weight`."""
+        return self._reconstruction_weight
 
     @reconstruction_weight.setter
     def reconstruction_weight(self, value: float) -> None:
@@ -372,7 +383,7 @@ class VAE(_CourseModel):
         logits = self.decoder(z, training=training)
         reconstruction = ops.mean(reconstruction_loss(x, logits))
         kl = ops.mean(kl_divergence(mu, log_var))
-        loss = self._reconstruction_weight * reconstruction + self._kl_weight * kl
+        loss = self.reconstruction_weight * reconstruction + self.kl_weight * kl
         return {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": kl}
 
     def _update_metrics(self, losses: dict[str, Any]) -> dict[str, Any]:
@@ -401,8 +412,8 @@ class VAE(_CourseModel):
             **super().get_config(),
             "latent_dim": self.latent_dim,
             "arch": self.arch,
-            "kl_weight": self.kl_weight,
-            "reconstruction_weight": self.reconstruction_weight,
+            "kl_weight": float(self.kl_weight),
+            "reconstruction_weight": float(self.reconstruction_weight),
             "hidden_units": self.hidden_units,
             "seed": self.seed,
         }

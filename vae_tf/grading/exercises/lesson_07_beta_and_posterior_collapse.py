@@ -470,7 +470,7 @@ def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            seen.append(model.kl_weight)
+            seen.append(float(model.kl_weight))
 
     model.fit(
         inputs["images"],
