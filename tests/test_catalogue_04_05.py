@@ -171,6 +171,18 @@ def test_noisy_expectation_mistakes_lose_points_and_are_named(variant):
         assert word in message, message
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_noisy_expectation_statistical_checks_hold_for_other_seeds(seed):
+    # Grading draws a secret seed: the tolerances (6 to 7 standard errors) must hold for any.
+    namespace: dict = {}
+    exec(textwrap.dedent(NOISY_RIGHT["standard_normal_and_uniform"]), namespace)
+    outcome = run_checks("noisy_expectation", namespace["noisy_expectation"], seed=seed)
+    assert outcome.passed, outcome.verdict()
+    exec(textwrap.dedent(NOISY_WRONG["one_shift_shared_by_all_images"][0]), namespace)
+    outcome = run_checks("noisy_expectation", namespace["noisy_expectation"], seed=seed)
+    assert "same shift" in [r.message for r in outcome.results if not r.passed][0]
+
+
 def test_noisy_expectation_an_error_is_reported_as_itself_not_as_two_dimensions():
     source = """
         def noisy_expectation(mu, log_var, rng):

@@ -235,6 +235,11 @@ def _noisy_shift_verdict(inputs: Inputs, answer: Any) -> None:
     expected = "values spread evenly between -1 and 1, mean about 0"
     if np.all(np.abs(shift) < 1e-3):
         what = "Nothing was added to mu when sigma is tiny: the uniform shift u is missing."
+    # sigma * eps is below 2e-6 here: rows (or columns) that agree to 1e-4 share one u.
+    elif np.allclose(shift, shift[:1], atol=1e-4):
+        what = "Every image got the same shift: draw u for each image and each dimension."
+    elif np.allclose(shift, shift[:, :1], atol=1e-4):
+        what = "Every latent dimension got the same shift: draw u for each dimension."
     elif low >= -1e-6 and high <= 1.0 and high > 0.9:
         what = "u lies in [0, 1): it should lie in (-1, 1), centred on 0."
     elif low < -1.0 - 1e-6 or high > 1.0 + 1e-6:
@@ -242,10 +247,6 @@ def _noisy_shift_verdict(inputs: Inputs, answer: Any) -> None:
             "With sigma about 0 the code moved more than 1 from mu: u should be uniform in "
             "(-1, 1), and nothing else should be added."
         )
-    elif np.allclose(shift, shift[:1], atol=1e-9):
-        what = "Every image got the same shift: draw u for each image and each dimension."
-    elif np.allclose(shift, shift[:, :1], atol=1e-9):
-        what = "Every latent dimension got the same shift: draw u for each dimension."
     elif abs(mean) > 0.05 or not 0.28 < float(shift.var()) < 0.39 or low > -0.9 or high < 0.9:
         what = (
             f"u does not look uniform on (-1, 1): variance {float(shift.var()):.3g}, expected 1/3."
@@ -314,8 +315,8 @@ def _noisy_centred_verdict(inputs: Inputs, answer: Any) -> None:
     tried = _many_tried(inputs, "one log_var for all, between -1 and 0.5")
     offsets = _offsets(inputs, answer, tried)
     bias = offsets.mean(axis=0)
-    # Each mean of 4000 offsets has a standard error below 0.03.
-    if np.all(np.abs(bias) < 0.1):
+    # Each mean of 4000 offsets has a standard error below 0.022: 0.15 is 6.8 of them.
+    if np.all(np.abs(bias) < 0.15):
         return
     mu = inputs["mu"].astype(np.float64)
     slope = float(np.sum(offsets * mu) / np.sum(mu * mu))
