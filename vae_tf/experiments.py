@@ -55,6 +55,8 @@ __all__ = [
     "json_safe",
     "pick_one_per_digit",
     "sample_with_sigma_factor",
+    "noisy_expectation",
+    "sigma_sweep",
     "train_vae",
     "save_training_run",
     "MuResult",
@@ -218,6 +220,51 @@ def sample_with_sigma_factor(mu: Any, log_var: Any, factor: float, eps: Any) -> 
     from keras import ops
 
     return mu + factor * ops.exp(log_var / 2) * eps
+
+
+def noisy_expectation(mu: Any, log_var: Any, rng: np.random.Generator) -> np.ndarray:
+    """The original study's shifted code ``mu + sigma * eps + u``, drawn from ``rng``.
+
+    eps ~ N(0, I) and u ~ Uniform(-1, 1) are drawn in that order, one value per image and
+    latent dimension (the original drew u in two dimensions only).
+
+    Parameters
+    ----------
+    mu, log_var : arrays of shape (N, latent_dim)
+    rng : np.random.Generator
+
+    Returns
+    -------
+    np.ndarray of float32, shape (N, latent_dim).
+    """
+    mu, log_var = (np.asarray(t, dtype=np.float32) for t in (mu, log_var))
+    eps = rng.standard_normal(mu.shape).astype(np.float32)
+    shift = rng.uniform(-1.0, 1.0, size=mu.shape).astype(np.float32)
+    return sample_with_sigma_factor(mu, log_var, 1.0, eps) + shift
+
+
+def sigma_sweep(model: VAE, images: Any, factors: Sequence[float], eps: Any) -> np.ndarray:
+    """Decodings of ``mu + factor * sigma * eps`` for each factor, with the same ``eps``.
+
+    Parameters
+    ----------
+    model : VAE
+    images : array (N, 28, 28) or (N, 28, 28, 1), pixels in [0, 1]
+    factors : sequence of float >= 0
+        Multipliers of sigma.
+    eps : array (N, latent_dim)
+        Standard normal noise, shared by all factors so that only the scale changes.
+
+    Returns
+    -------
+    np.ndarray, shape (len(factors), N, 28, 28): pixel probabilities.
+    """
+    images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+    mu, log_var = _encode(model, images)
+    eps = np.asarray(eps, dtype=np.float32)
+    return np.stack(
+        [_decode(model, sample_with_sigma_factor(mu, log_var, f, eps)) for f in factors]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -435,10 +482,8 @@ def mu_experiment(
     images, labels, indices = _held_out(data, n_images, rng)
 
     mu, log_var = _encode(model, images)
-    eps = rng.standard_normal(mu.shape).astype(np.float32)
-    shift = rng.uniform(-1.0, 1.0, size=mu.shape).astype(np.float32)
     decoded_mu = _decode(model, mu)
-    decoded_noisy = _decode(model, sample_with_sigma_factor(mu, log_var, 1.0, eps) + shift)
+    decoded_noisy = _decode(model, noisy_expectation(mu, log_var, rng))
 
     kept_mu = classifier.predict(decoded_mu) == labels
     kept_noisy = classifier.predict(decoded_noisy) == labels
@@ -532,8 +577,7 @@ def sigma_experiment(
     eps = rng.standard_normal(mu.shape).astype(np.float32)
     shown = pick_one_per_digit(labels, seed=seed)
     distance, label_kept, per_digit, columns = [], [], [], []
-    for factor in factors:
-        decoded = _decode(model, sample_with_sigma_factor(mu, log_var, factor, eps))
+    for decoded in sigma_sweep(model, images, factors, eps):
         kept = classifier.predict(decoded) == labels
         distance.append(float(np.mean(_rms_distance(decoded, images))))
         label_kept.append(float(np.mean(kept)))

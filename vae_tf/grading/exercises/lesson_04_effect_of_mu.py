@@ -1,14 +1,20 @@
-"""Checks for lesson 04 (the effect of mu): the noisy expectation and the label-kept rate.
+"""Checks for lesson 04 (the effect of mu): the noisy expectation and latent interpolation.
 
-Two NumPy exercises:
+Two exercises:
 
-- ``noisy_expectation(mu, log_var, eps, u)``: ``mu + exp(log_var / 2) * eps + u``, the code
-  the original study decoded to see what happens when the mean is shifted; any latent_dim.
-- ``label_kept_rate(predicted_labels, true_labels)``: the fraction (in [0, 1]) of images
-  whose predicted label equals the true one; arrays of different shapes are an error.
+- ``noisy_expectation(mu, log_var, rng)``: draws eps ~ N(0, I) and u ~ Uniform(-1, 1), one
+  of each per image and latent dimension, from the NumPy ``Generator`` it is given, and
+  returns ``mu + exp(log_var / 2) * eps + u``, for any latent_dim. The checks look at the
+  statistics of many draws, so any order of drawing and any equivalent NumPy call passes.
+- ``interpolate(vae, image_a, image_b, steps)``: the decodings (pixel probabilities) of
+  ``steps`` codes on the straight line from ``mu(image_a)`` to ``mu(image_b)``, both ends
+  included. The checks use a small VAE of the package with random weights that the judge
+  rebuilds from the check's inputs.
 
-Each check's inputs are drawn from the run's seed; its probe calls the student's function,
-its verdict compares and explains a failure in plain words.
+Each check's inputs are drawn from the run's seed; its probe calls the student's object,
+its verdict compares and explains a failure in plain words. A check that finds the
+student's code raising, after an earlier check already reported it, says so instead of
+guessing another cause.
 """
 
 from __future__ import annotations
@@ -17,15 +23,23 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import array_of, number_of, type_name
-from vae_tf.grading.exercises._helpers import call_each, short
-from vae_tf.grading.registry import CheckFailed, Inputs, exercise
+from vae_tf.grading.answers import array_of
+from vae_tf.grading.exercises._helpers import call_described, short
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "04_effect_of_mu"
 
 
-def _probe(function: Any, inputs: Inputs) -> Any:
-    return call_each(function, inputs["calls"])
+def _raised(described: Any, tried: str, hint: str | None = None) -> None:
+    """Fail with the student's own exception, if their code raised."""
+    raised = described.get("raised") if isinstance(described, dict) else None
+    if isinstance(raised, dict):
+        raise CheckFailed(
+            f"Your function raised {str(raised.get('type'))[:100]}: "
+            f"{str(raised.get('message'))[:300]}{str(raised.get('where', ''))[:300]}",
+            tried=tried,
+            hint=hint or "fix this error first; the other checks use the same call",
+        )
 
 
 # --------------------------------------------------------------------------- noisy_expectation
@@ -34,301 +48,508 @@ noisy_expectation_exercise = exercise(
     "noisy_expectation",
     lesson=LESSON,
     symbol="noisy_expectation",
-    description="mu + exp(log_var / 2) * eps + u: the mean shifted by uniform noise",
-    references=("vae_tf.experiments:sample_with_sigma_factor",),
+    description="mu + sigma * eps + u with eps ~ N(0, I), u ~ Uniform(-1, 1) drawn from rng",
+    references=(
+        "vae_tf.experiments:noisy_expectation",
+        "vae_tf.experiments:sample_with_sigma_factor",
+    ),
+    hints=(
+        "Two kinds of noise are needed, each with the shape of mu (one value per image and "
+        "latent dimension): a standard normal eps and a uniform u between -1 and 1.",
+        "Draw both from the Generator rng you are given (its methods standard_normal and "
+        "uniform take a size), never from np.random directly: the seed must decide them.",
+        "sigma is the standard deviation, the square root of the variance exp(log_var); "
+        "eps is scaled by sigma, u is added unscaled.",
+    ),
 )
 
-
-def _noisy_case(rng: np.random.Generator, batch: int, latent_dim: int) -> tuple[np.ndarray, ...]:
-    shape = (batch, latent_dim)
-    mu = rng.normal(size=shape).astype(np.float32)
-    log_var = rng.uniform(-2.0, 1.0, size=shape).astype(np.float32)
-    eps = rng.normal(size=shape).astype(np.float32)
-    u = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    return mu, log_var, eps, u
+_SAMPLE_ROWS = 4000  # images per statistical check: estimates within about 1-2 percent
 
 
-def _noisy(answer: Any) -> np.ndarray:
-    return array_of(answer, "noisy_expectation").astype(np.float64)
+def _noisy_call(noisy_expectation: Any, mu: np.ndarray, log_var: np.ndarray, seed: int) -> Any:
+    return call_described(noisy_expectation, mu, log_var, np.random.default_rng(seed))
 
 
-def _no_noise_inputs(rng: np.random.Generator) -> Inputs:
-    mu, log_var, _, _ = _noisy_case(rng, int(rng.integers(3, 8)), 2)
-    zeros = np.zeros_like(mu)
-    return {"calls": [((mu, log_var, zeros, zeros), {})]}
-
-
-@noisy_expectation_exercise.probe("returns mu when there is no noise", inputs=_no_noise_inputs)
-def _noisy_no_noise_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("returns mu when there is no noise")
-def _noisy_no_noise_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, *_), _ = inputs["calls"][0]
-    result = _noisy(answer[0])
-    if result.shape != mu.shape or not np.allclose(result, mu, rtol=1e-4, atol=1e-5):
-        raise CheckFailed(
-            "With eps = 0 and u = 0 nothing is added, so the result should be mu itself.",
-            tried=f"mu of shape {mu.shape}, any log_var, eps = zeros, u = zeros",
-            expected=f"mu, shape {mu.shape}: {short(mu[0])} for the first image",
-            got=f"shape {result.shape}: {short(result.reshape(-1)[:2])}",
-            hint="start from mu and add the two noise terms",
-        )
-
-
-def _sigma_inputs(rng: np.random.Generator) -> Inputs:
-    variances = np.round(rng.uniform(0.2, 5.0, size=(1, 3)), 2).astype(np.float32)
-    mu = np.zeros((1, 3), dtype=np.float32)
-    return {
-        "calls": [((mu, np.log(variances), np.ones_like(mu), np.zeros_like(mu)), {})],
-        "variances": variances,
-    }
-
-
-@noisy_expectation_exercise.probe("scales eps by sigma = exp(log_var / 2)", inputs=_sigma_inputs)
-def _noisy_sigma_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("scales eps by sigma = exp(log_var / 2)")
-def _noisy_sigma_verdict(inputs: Inputs, answer: Any) -> None:
-    variances = inputs["variances"].astype(np.float64)
-    result = _noisy(answer[0])
-    expected = np.sqrt(variances)
-    if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4):
-        return
-    hint = "sigma is the standard deviation: exp(log_var / 2), the square root of the variance"
-    if result.shape == expected.shape and np.allclose(result, variances, rtol=1e-4):
-        what = "eps was scaled by the variance exp(log_var), not by the standard deviation."
-    else:
-        what = "eps should be scaled by the standard deviation sigma = exp(log_var / 2)."
-    raise CheckFailed(
-        what,
-        tried=f"mu = 0, variances {short(variances[0], 2)}, eps = 1, u = 0",
-        expected=short(expected),
-        got=short(result),
-        hint=hint,
-    )
-
-
-def _shift_inputs(rng: np.random.Generator) -> Inputs:
-    mu = rng.normal(size=(1, 2)).round(2).astype(np.float32)
-    u = rng.uniform(-1.0, 1.0, size=(1, 2)).round(2).astype(np.float32)
-    zeros = np.zeros((1, 2), dtype=np.float32)
-    return {"calls": [((mu, zeros, zeros, u), {})]}
-
-
-@noisy_expectation_exercise.probe("adds the uniform shift u", inputs=_shift_inputs)
-def _noisy_adds_u_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("adds the uniform shift u")
-def _noisy_adds_u_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, _, _, u), _ = inputs["calls"][0]
-    result = _noisy(answer[0])
-    expected = mu.astype(np.float64) + u
-    if result.shape != expected.shape or not np.allclose(result, expected, rtol=1e-4):
-        raise CheckFailed(
-            "The uniform noise u should be added to the code, unchanged.",
-            tried=f"mu = {short(mu[0], 2)}, eps = 0, u = {short(u[0], 2)}",
-            expected=short(expected),
-            got=short(result),
-            hint="use the u you are given (do not draw a new one, do not scale it)",
-        )
-
-
-def _any_size_inputs(rng: np.random.Generator) -> Inputs:
-    sizes = (
-        (int(rng.integers(4, 9)), int(rng.integers(3, 7))),
-        (3, 1),
-        (2, int(rng.integers(10, 20))),
-    )
-    return {"calls": [(_noisy_case(rng, batch, latent_dim), {}) for batch, latent_dim in sizes]}
-
-
-@noisy_expectation_exercise.probe(
-    "works for any latent_dim and batch size", inputs=_any_size_inputs
-)
-def _noisy_any_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("works for any latent_dim and batch size")
-def _noisy_any_verdict(inputs: Inputs, answer: Any) -> None:
-    for (args, _), described in zip(inputs["calls"], answer, strict=True):
-        mu, log_var, eps, u = (a.astype(np.float64) for a in args)
-        expected = mu + np.exp(log_var / 2.0) * eps + u
-        latent_dim = mu.shape[1]
-        tried = f"random mu, log_var, eps, u of shape {mu.shape}"
-        if "raised" in described:
-            raise CheckFailed(
-                f"The code fails for a latent space of {latent_dim} dimensions "
-                "(the original study hard-coded 2 dimensions; do not repeat that).",
-                tried=tried,
-                got=f"{described['raised'].get('type')}: {str(described['raised'].get('message'))[:300]}",
-                hint="use element-wise operations on the whole arrays; no fixed sizes",
-            )
-        result = _noisy(described)
-        if result.shape != expected.shape or not np.allclose(
-            result, expected, rtol=1e-4, atol=1e-5
-        ):
-            raise CheckFailed(
-                "The result is wrong for a latent space that is not 2-dimensional "
-                "(the original study hard-coded 2 dimensions; do not repeat that).",
-                tried=tried,
-                expected=f"shape {expected.shape}, first row {short(expected[0][:4])}",
-                got=f"shape {result.shape}, first values {short(result.reshape(-1)[: min(latent_dim, 4)])}",
-                hint="use element-wise operations on the whole arrays; no fixed sizes",
-            )
-
-
-# --------------------------------------------------------------------------- label_kept_rate
-
-label_kept_rate_exercise = exercise(
-    "label_kept_rate",
-    lesson=LESSON,
-    symbol="label_kept_rate",
-    description="fraction of images whose predicted label equals the true label",
-)
-
-
-def _rate(answer: Any) -> float:
-    return number_of(answer, "label_kept_rate")
-
-
-def _fraction_inputs(rng: np.random.Generator) -> Inputs:
-    count = int(rng.integers(8, 21))
-    kept = int(rng.integers(1, count))
-    true = rng.integers(0, 10, size=count)
-    predicted = true.copy()
-    changed = rng.choice(count, size=count - kept, replace=False)
-    predicted[changed] = (true[changed] + rng.integers(1, 10, size=len(changed))) % 10
-    return {"calls": [((predicted, true), {})], "kept": kept}
-
-
-@label_kept_rate_exercise.probe("returns a fraction between 0 and 1", inputs=_fraction_inputs)
-def _kept_fraction_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
-    return _probe(label_kept_rate, inputs)
-
-
-@label_kept_rate_exercise.verdict("returns a fraction between 0 and 1")
-def _kept_fraction_verdict(inputs: Inputs, answer: Any) -> None:
-    (predicted, _), _ = inputs["calls"][0]
-    count, kept = len(predicted), inputs["kept"]
-    expected = kept / count
-    got = _rate(answer[0])
-    if abs(got - expected) < 1e-6:
-        return
-    if abs(got - kept) < 1e-6:
-        what = "This is the number of kept labels; divide by the number of images."
-    elif abs(got - 100 * expected) < 1e-4:
-        what = "This is a percentage; return a fraction between 0 and 1 instead."
-    elif abs(got - (1 - expected)) < 1e-6:
-        what = "This is the fraction of labels that changed, not of those kept."
-    else:
-        what = "The rate should be the fraction of images whose label was kept."
-    raise CheckFailed(
-        what,
-        tried=f"{count} predicted and true labels, {kept} of which agree",
-        expected=f"{expected:.4g} ({kept} of {count} agree)",
-        got=f"{got:.4g}",
-        hint="np.mean(predicted_labels == true_labels)",
-    )
-
-
-def _extremes_inputs(rng: np.random.Generator) -> Inputs:
-    labels = rng.integers(0, 10, size=int(rng.integers(10, 40)))
-    return {"calls": [((labels, labels.copy()), {}), (((labels + 1) % 10, labels), {})]}
-
-
-@label_kept_rate_exercise.probe(
-    "gives 1 when all agree and 0 when none do", inputs=_extremes_inputs
-)
-def _kept_extremes_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
-    return _probe(label_kept_rate, inputs)
-
-
-@label_kept_rate_exercise.verdict("gives 1 when all agree and 0 when none do")
-def _kept_extremes_verdict(inputs: Inputs, answer: Any) -> None:
-    all_kept, none_kept = _rate(answer[0]), _rate(answer[1])
-    if abs(all_kept - 1.0) > 1e-6 or abs(none_kept) > 1e-6:
-        raise CheckFailed(
-            "Identical labels should give 1.0 and labels that all differ should give 0.0.",
-            tried="labels against themselves, then against labels shifted by one",
-            expected="1.0 and 0.0",
-            got=f"{all_kept:.4g} and {none_kept:.4g}",
-        )
-
-
-def _list_inputs(rng: np.random.Generator) -> Inputs:
-    true = rng.integers(0, 10, size=4).astype(np.int64)
-    predicted = true.copy()
-    predicted[3] = (predicted[3] + 1) % 10
-    return {"calls": [(([int(v) for v in predicted], true), {})]}
-
-
-@label_kept_rate_exercise.probe(
-    "accepts lists and integer arrays of other dtypes", inputs=_list_inputs
-)
-def _kept_inputs_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
-    return _probe(label_kept_rate, inputs)
-
-
-@label_kept_rate_exercise.verdict("accepts lists and integer arrays of other dtypes")
-def _kept_inputs_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _rate(answer[0])
-    if abs(got - 0.75) > 1e-6:
-        raise CheckFailed(
-            "A Python list of predictions should work like an array.",
-            tried="4 predictions as a Python list, 4 true labels as an int64 array, 3 agree",
-            expected="0.75",
-            got=f"{got:.4g}",
-            hint="convert both inputs with np.asarray first",
-        )
+def _noisy(described: Any, tried: str) -> np.ndarray:
+    _raised(described, tried)
+    return array_of(described, "noisy_expectation").astype(np.float64)
 
 
 def _shapes_inputs(rng: np.random.Generator) -> Inputs:
-    count = int(rng.integers(4, 9))
-    predicted = rng.integers(0, 10, size=count)
+    sizes = [(int(rng.integers(3, 8)), 2), (int(rng.integers(4, 9)), int(rng.integers(3, 7)))]
+    sizes += [(3, 1), (2, int(rng.integers(10, 20)))]
+    cases = []
+    for batch, latent_dim in sizes:
+        mu = rng.normal(size=(batch, latent_dim)).astype(np.float32)
+        log_var = rng.uniform(-2.0, 1.0, size=(batch, latent_dim)).astype(np.float32)
+        cases.append((mu, log_var, int(rng.integers(0, 2**31))))
+    return {"cases": cases}
+
+
+@noisy_expectation_exercise.probe(
+    "returns one code per image, for any latent_dim", inputs=_shapes_inputs
+)
+def _noisy_shapes_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return [_noisy_call(noisy_expectation, *case) for case in inputs["cases"]]
+
+
+@noisy_expectation_exercise.verdict("returns one code per image, for any latent_dim")
+def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
+    two_dimensional_ok = False
+    for (mu, _, _), described in zip(inputs["cases"], answer, strict=True):
+        latent_dim = mu.shape[1]
+        tried = f"mu and log_var of shape {mu.shape} (latent_dim = {latent_dim})"
+        raised = isinstance(described, dict) and "raised" in described
+        shape = (
+            None if raised else np.shape(described.get("array")) if "array" in described else None
+        )
+        if not raised and shape == mu.shape:
+            two_dimensional_ok = two_dimensional_ok or latent_dim == 2
+            continue
+        if two_dimensional_ok and latent_dim != 2:
+            raise CheckFailed(
+                f"The code works for 2 latent dimensions but not for {latent_dim}: it "
+                "hard-codes 2 dimensions (the original study's fault; do not repeat it).",
+                tried=tried,
+                expected=f"an array of shape {mu.shape}",
+                got=(
+                    f"{described['raised'].get('type')}: {str(described['raised'].get('message'))[:200]}"
+                    if raised
+                    else f"shape {shape}"
+                ),
+                hint="take every size from mu.shape; write no number of dimensions",
+            )
+        _raised(described, tried)
+        result = _noisy(described, tried)
+        raise CheckFailed(
+            "The result should hold one code per image: the shape of mu.",
+            tried=tried,
+            expected=f"shape {mu.shape}",
+            got=f"shape {result.shape}",
+            hint="draw eps and u with size=mu.shape, so that everything is element-wise",
+        )
+
+
+def _many(rng: np.random.Generator, log_var_value: float) -> Inputs:
+    latent_dim = int(rng.integers(2, 5))
+    mu = rng.normal(size=(_SAMPLE_ROWS, latent_dim)).round(2).astype(np.float32)
+    log_var = np.full_like(mu, log_var_value)
+    return {"mu": mu, "log_var": log_var, "seed": int(rng.integers(0, 2**31))}
+
+
+def _many_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return _noisy_call(noisy_expectation, inputs["mu"], inputs["log_var"], inputs["seed"])
+
+
+def _many_tried(inputs: Inputs, sigma: str) -> str:
+    return f"{len(inputs['mu'])} random mu of latent_dim {inputs['mu'].shape[1]}, {sigma}"
+
+
+def _offsets(inputs: Inputs, answer: Any, tried: str) -> np.ndarray:
+    result = _noisy(answer, tried)
+    mu = inputs["mu"].astype(np.float64)
+    if result.shape != mu.shape:
+        raise CheckFailed(
+            "The result does not have the shape of mu; fix the earlier check first.",
+            tried=tried,
+            expected=f"shape {mu.shape}",
+            got=f"shape {result.shape}",
+        )
+    return result - mu
+
+
+def _sigma_inputs(rng: np.random.Generator) -> Inputs:
+    variance = float(rng.choice([25.0, 49.0, 100.0]))
+    inputs = _many(rng, float(np.log(variance)))
+    inputs["variance"] = variance
+    return inputs
+
+
+@noisy_expectation_exercise.probe(
+    "scales a standard normal eps by sigma = exp(log_var / 2)", inputs=_sigma_inputs
+)
+def _noisy_sigma_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return _many_probe(noisy_expectation, inputs)
+
+
+@noisy_expectation_exercise.verdict("scales a standard normal eps by sigma = exp(log_var / 2)")
+def _noisy_sigma_verdict(inputs: Inputs, answer: Any) -> None:
+    variance = inputs["variance"]
+    sigma = float(np.sqrt(variance))
+    tried = _many_tried(inputs, f"log_var = log({variance:g}), so sigma = {sigma:g}")
+    offsets = _offsets(inputs, answer, tried)
+    # u adds 1/3 to the variance; the spread of 4000+ draws is known within about 2 percent.
+    expected_std = float(np.sqrt(variance + 1.0 / 3.0))
+    spread = float(offsets.std())
+    got = f"standard deviation of result - mu: {spread:.4g}"
+    expected = f"about {expected_std:.4g} (sigma * eps plus u)"
+    if abs(spread / expected_std - 1.0) > 0.06:
+        log_var = float(np.log(variance))
+        if abs(spread / np.sqrt(variance**2 + 1 / 3) - 1.0) < 0.06:
+            what = "eps was scaled by the variance exp(log_var): sigma is exp(log_var / 2)."
+        elif abs(spread / np.sqrt(log_var**2 + 1 / 3) - 1.0) < 0.06:
+            what = "eps was scaled by log_var itself: sigma is exp(log_var / 2)."
+        elif spread < 1.0:
+            what = "The sample does not spread with sigma: eps * sigma is missing."
+        else:
+            what = f"The spread around mu should be sigma = {sigma:g} (plus u)."
+        raise CheckFailed(what, tried=tried, expected=expected, got=got)
+    scaled = (offsets - offsets.mean()) / spread
+    kurtosis = float(np.mean(scaled**4))
+    if not 2.6 < kurtosis < 3.4:
+        raise CheckFailed(
+            "The spread is right but eps is not normally distributed (its tails are wrong): "
+            "eps should be a standard normal draw.",
+            tried=tried,
+            expected="kurtosis about 3 (a normal distribution; a uniform one has 1.8)",
+            got=f"kurtosis {kurtosis:.3g}",
+        )
+    with np.errstate(all="ignore"):  # a constant column gives NaN, not a warning
+        correlation = float(np.abs(np.corrcoef(offsets[:, 0], offsets[:, 1])[0, 1]))
+    if correlation > 0.1:
+        raise CheckFailed(
+            "The noise of different latent dimensions is correlated: draw eps for each "
+            "dimension separately.",
+            tried=tried,
+        )
+
+
+def _shift_inputs(rng: np.random.Generator) -> Inputs:
+    # sigma = exp(-15) ~ 3e-7: the sample is mu + u, up to a negligible eps term.
+    return _many(rng, -30.0)
+
+
+@noisy_expectation_exercise.probe(
+    "adds a uniform shift u in (-1, 1), one per image and dimension", inputs=_shift_inputs
+)
+def _noisy_shift_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return _many_probe(noisy_expectation, inputs)
+
+
+@noisy_expectation_exercise.verdict(
+    "adds a uniform shift u in (-1, 1), one per image and dimension"
+)
+def _noisy_shift_verdict(inputs: Inputs, answer: Any) -> None:
+    tried = _many_tried(inputs, "log_var = -30 (sigma about 3e-7), so that only u remains")
+    shift = _offsets(inputs, answer, tried)
+    low, high, mean = float(shift.min()), float(shift.max()), float(shift.mean())
+    got = f"result - mu between {low:.3g} and {high:.3g}, mean {mean:.3g}"
+    expected = "values spread evenly between -1 and 1, mean about 0"
+    if np.all(np.abs(shift) < 1e-3):
+        what = "Nothing was added to mu when sigma is tiny: the uniform shift u is missing."
+    # sigma * eps is below 2e-6 here: rows (or columns) that agree to 1e-4 share one u.
+    elif np.allclose(shift, shift[:1], atol=1e-4):
+        what = "Every image got the same shift: draw u for each image and each dimension."
+    elif np.allclose(shift, shift[:, :1], atol=1e-4):
+        what = "Every latent dimension got the same shift: draw u for each dimension."
+    elif low >= -1e-6 and high <= 1.0 and high > 0.9:
+        what = "u lies in [0, 1): it should lie in (-1, 1), centred on 0."
+    elif low < -1.0 - 1e-6 or high > 1.0 + 1e-6:
+        what = (
+            "With sigma about 0 the code moved more than 1 from mu: u should be uniform in "
+            "(-1, 1), and nothing else should be added."
+        )
+    elif abs(mean) > 0.05 or not 0.28 < float(shift.var()) < 0.39 or low > -0.9 or high < 0.9:
+        what = (
+            f"u does not look uniform on (-1, 1): variance {float(shift.var()):.3g}, expected 1/3."
+        )
+    else:
+        return
+    raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+def _seeded_inputs(rng: np.random.Generator) -> Inputs:
+    latent_dim = int(rng.integers(2, 6))
+    mu = rng.normal(size=(6, latent_dim)).astype(np.float32)
+    log_var = rng.uniform(-1.0, 1.0, size=mu.shape).astype(np.float32)
+    first = int(rng.integers(0, 2**31))
+    return {"mu": mu, "log_var": log_var, "seeds": [first, first, first + 1]}
+
+
+@noisy_expectation_exercise.probe("draws its noise from the rng it is given", inputs=_seeded_inputs)
+def _noisy_seeded_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return [
+        _noisy_call(noisy_expectation, inputs["mu"], inputs["log_var"], seed)
+        for seed in inputs["seeds"]
+    ]
+
+
+@noisy_expectation_exercise.verdict("draws its noise from the rng it is given")
+def _noisy_seeded_verdict(inputs: Inputs, answer: Any) -> None:
+    seeds = inputs["seeds"]
+    tried = f"the same mu and log_var with rng seeded {seeds[0]}, again {seeds[0]}, then {seeds[2]}"
+    first, again, other = (_noisy(described, tried) for described in answer)
+    if not (first.shape == again.shape == other.shape == inputs["mu"].shape):
+        raise CheckFailed(
+            "The result does not have the shape of mu; fix the earlier check first.", tried=tried
+        )
+    if not np.allclose(first, again, rtol=0, atol=1e-6):
+        raise CheckFailed(
+            "Two generators with the same seed gave different codes: the noise does not come "
+            "from rng alone (np.random.* or another unseeded source was used).",
+            tried=tried,
+            expected="the same codes for the same seed",
+            got=f"{short(first[0][:3])} then {short(again[0][:3])}",
+            hint="draw eps and u with rng's own methods",
+        )
+    if np.allclose(first, other, rtol=0, atol=1e-9):
+        raise CheckFailed(
+            "A different seed gave the same codes: the noise is not drawn from rng.",
+            tried=tried,
+            expected="different codes for a different seed",
+            got=f"{short(first[0][:3])} both times",
+        )
+
+
+def _centred_inputs(rng: np.random.Generator) -> Inputs:
+    inputs = _many(rng, float(rng.uniform(-1.0, 0.5)))
+    inputs["mu"] = (inputs["mu"] * 3.0).astype(np.float32)
+    return inputs
+
+
+@noisy_expectation_exercise.probe("is centred on mu", inputs=_centred_inputs)
+def _noisy_centred_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
+    return _many_probe(noisy_expectation, inputs)
+
+
+@noisy_expectation_exercise.verdict("is centred on mu")
+def _noisy_centred_verdict(inputs: Inputs, answer: Any) -> None:
+    tried = _many_tried(inputs, "one log_var for all, between -1 and 0.5")
+    offsets = _offsets(inputs, answer, tried)
+    bias = offsets.mean(axis=0)
+    # Each mean of 4000 offsets has a standard error below 0.022: 0.15 is 6.8 of them.
+    if np.all(np.abs(bias) < 0.15):
+        return
+    mu = inputs["mu"].astype(np.float64)
+    slope = float(np.sum(offsets * mu) / np.sum(mu * mu))
+    what = "On average the codes should sit on mu: both noises have mean 0."
+    if abs(slope) > 0.2:
+        what = "The codes move away from mu in proportion to mu: mu should be added once, unscaled."
+    raise CheckFailed(
+        what,
+        tried=tried,
+        expected="mean of result - mu about 0 in every dimension",
+        got=f"mean of result - mu {short(bias, 3)}",
+    )
+
+
+# --------------------------------------------------------------------------- interpolate
+
+interpolate_exercise = exercise(
+    "interpolate",
+    lesson=LESSON,
+    symbol="interpolate",
+    description="decode the straight line from mu(image_a) to mu(image_b)",
+    references=("vae_tf.experiments:interpolate",),
+    hints=(
+        "Three steps: encode both images, build `steps` codes between their two codes, "
+        "decode those codes. The pictures in between come from the decoder, not from mixing "
+        "pixels.",
+        "The code of an image is its mean mu (the first output of vae.encode), not a sample: "
+        "the result must not change from one call to the next.",
+        "The weights t of the line run from 0 to 1 with both ends included (np.linspace does "
+        "that); the code at t is (1 - t) * mu_a + t * mu_b.",
+        "vae.decode returns pixel probabilities (vae.decoder alone returns logits); return "
+        "an array with one 28 x 28 picture per step.",
+    ),
+)
+
+_HIDDEN = 32  # a small network: the checks need a nonlinear decoder, not a good one
+
+
+def build_check_vae(latent_dim: int, seed: int) -> Any:
+    """A small VAE with weights drawn from ``seed``: the same in the worker and the judge."""
+    import vae_tf  # noqa: F401 - quiets TensorFlow before it loads
+    from vae_tf.models import VAE
+
+    model = VAE(latent_dim=latent_dim, hidden_units=_HIDDEN)
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [
+            rng.normal(scale=1.5 / np.sqrt(max(w.shape[0], 1)), size=w.shape).astype(np.float32)
+            if w.ndim == 2
+            else rng.normal(scale=0.3, size=w.shape).astype(np.float32)
+            for w in model.get_weights()
+        ]
+    )
+    return model
+
+
+@judge_only
+def _interpolate_reference(inputs: Inputs, steps: int) -> np.ndarray:
+    model = build_check_vae(inputs["latent_dim"], inputs["model_seed"])
+    pair = np.stack([inputs["image_a"], inputs["image_b"]]).reshape(2, 28, 28, 1)
+    mu, _ = model.encode(pair)
+    mu = np.asarray(mu, dtype=np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    codes = ((1.0 - t) * mu[0] + t * mu[1]).astype(np.float32)
+    return np.asarray(model.decode(codes), dtype=np.float64).reshape(steps, 28 * 28)
+
+
+def _interpolate_inputs(rng: np.random.Generator) -> Inputs:
+    images = rng.uniform(size=(2, 28, 28)) * (rng.uniform(size=(2, 28, 28)) < 0.3)
     return {
-        "calls": [
-            ((predicted, predicted[:-1].copy()), {}),
-            # (N,) == (N, 1) broadcasts to (N, N) and would give a wrong number silently.
-            ((predicted, predicted[:, np.newaxis].copy()), {}),
-        ],
+        "latent_dim": int(rng.choice([2, 3, 5])),
+        "model_seed": int(rng.integers(0, 2**31)),
+        "image_a": images[0].astype(np.float32),
+        "image_b": images[1].astype(np.float32),
+        "steps": int(rng.integers(5, 9)),
     }
 
 
-@label_kept_rate_exercise.probe(
-    "refuses labels of different shapes with a ValueError", inputs=_shapes_inputs
-)
-def _kept_shapes_probe(label_kept_rate: Any, inputs: Inputs) -> Any:
-    return _probe(label_kept_rate, inputs)
+def _interpolate_probe(interpolate: Any, inputs: Inputs, steps_list: list[int]) -> Any:
+    model = build_check_vae(inputs["latent_dim"], inputs["model_seed"])
+    return [
+        call_described(interpolate, model, inputs["image_a"], inputs["image_b"], steps=steps)
+        for steps in steps_list
+    ]
 
 
-@label_kept_rate_exercise.verdict("refuses labels of different shapes with a ValueError")
-def _kept_shapes_verdict(inputs: Inputs, answer: Any) -> None:
-    for ((first, second), _), described in zip(inputs["calls"], answer, strict=True):
-        tried = f"shapes {first.shape} and {second.shape}"
-        raised = described.get("raised")
-        if isinstance(raised, dict) and raised.get("type") == "ValueError":
-            continue
-        if isinstance(raised, dict):
-            raise CheckFailed(
-                "Labels of different shapes should raise a ValueError that says so.",
-                tried=tried,
-                expected="ValueError",
-                got=f"{str(raised.get('type'))[:100]}: {str(raised.get('message'))[:300]}",
-                hint="compare predicted.shape with true.shape and raise ValueError(...)",
-            )
-        shown = short(described["array"]) if "array" in described else f"a {type_name(described)}"
+def _frames(described: Any, steps: int, tried: str) -> np.ndarray:
+    _raised(described, tried)
+    result = array_of(described, "interpolate").astype(np.float64)
+    if result.size != steps * 28 * 28 or result.shape[0] != steps:
         raise CheckFailed(
-            "Labels of different shapes should raise a ValueError, not give a number: "
-            "comparing them broadcasts or fails in confusing ways.",
+            f"The result should hold {steps} pictures of 28 x 28 pixels, one per step.",
             tried=tried,
-            expected="ValueError",
-            got=shown,
-            hint="if predicted.shape != true.shape: raise ValueError(...)",
+            expected=f"shape ({steps}, 28, 28) (or ({steps}, 28, 28, 1))",
+            got=f"shape {result.shape}",
+            hint="decode all the codes of the line and return the decoded images",
         )
+    return result.reshape(steps, 28 * 28)
+
+
+def _tried(inputs: Inputs, steps: int) -> str:
+    return (
+        f"a small random VAE (latent_dim {inputs['latent_dim']}), two images of 28 x 28 "
+        f"pixels, steps = {steps}"
+    )
+
+
+@interpolate_exercise.probe("returns one decoded picture per step", inputs=_interpolate_inputs)
+def _interpolate_shape_probe(interpolate: Any, inputs: Inputs) -> Any:
+    return _interpolate_probe(interpolate, inputs, [inputs["steps"], 3])
+
+
+@interpolate_exercise.verdict("returns one decoded picture per step")
+def _interpolate_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    for steps, described in zip([inputs["steps"], 3], answer, strict=True):
+        frames = _frames(described, steps, _tried(inputs, steps))
+        if frames.min() < -1e-6 or frames.max() > 1 + 1e-6:
+            raise CheckFailed(
+                "The pictures hold values outside [0, 1]: these are logits, not pixel "
+                "probabilities.",
+                tried=_tried(inputs, steps),
+                expected="pixel probabilities between 0 and 1",
+                got=f"values from {frames.min():.3g} to {frames.max():.3g}",
+                hint="vae.decode applies the sigmoid; vae.decoder alone does not",
+            )
+
+
+@interpolate_exercise.probe(
+    "is deterministic: it uses mu, not a sample", inputs=_interpolate_inputs
+)
+def _interpolate_mu_probe(interpolate: Any, inputs: Inputs) -> Any:
+    return _interpolate_probe(interpolate, inputs, [inputs["steps"], inputs["steps"]])
+
+
+@interpolate_exercise.verdict("is deterministic: it uses mu, not a sample")
+def _interpolate_mu_verdict(inputs: Inputs, answer: Any) -> None:
+    steps = inputs["steps"]
+    tried = _tried(inputs, steps) + ", called twice"
+    first, second = (_frames(described, steps, tried) for described in answer)
+    if not np.allclose(first, second, atol=1e-5):
+        raise CheckFailed(
+            "Two calls with the same images gave different pictures: the codes were sampled "
+            "(z = mu + sigma * eps, or vae(x)) instead of taking the mean mu.",
+            tried=tried,
+            expected="the same pictures twice",
+            got=f"pictures differing by up to {np.abs(first - second).max():.3g}",
+        )
+
+
+@interpolate_exercise.probe(
+    "starts at decode(mu(image_a)) and ends at decode(mu(image_b))", inputs=_interpolate_inputs
+)
+def _interpolate_ends_probe(interpolate: Any, inputs: Inputs) -> Any:
+    return _interpolate_probe(interpolate, inputs, [inputs["steps"]])
+
+
+@interpolate_exercise.verdict("starts at decode(mu(image_a)) and ends at decode(mu(image_b))")
+def _interpolate_ends_verdict(inputs: Inputs, answer: Any) -> None:
+    steps = inputs["steps"]
+    tried = _tried(inputs, steps)
+    frames = _frames(answer[0], steps, tried)
+    expected = _interpolate_reference(inputs, steps)
+    start_ok = np.allclose(frames[0], expected[0], atol=1e-4)
+    end_ok = np.allclose(frames[-1], expected[-1], atol=1e-4)
+    if start_ok and end_ok:
+        return
+    originals = np.stack([inputs["image_a"], inputs["image_b"]]).reshape(2, -1)
+    if np.allclose(frames[0], originals[0], atol=1e-4) or np.allclose(
+        frames[-1], originals[1], atol=1e-4
+    ):
+        what = (
+            "The ends are the original images themselves: the pictures should be decodings "
+            "of codes (decode(mu)), not mixtures of pixels."
+        )
+    elif np.allclose(frames[0], expected[-1], atol=1e-4) and np.allclose(
+        frames[-1], expected[0], atol=1e-4
+    ):
+        what = "The line runs backwards: it should start at image_a and end at image_b."
+    elif start_ok:
+        what = (
+            "The first picture is right but the last is not decode(mu(image_b)): the line "
+            "must include its end (t = 1)."
+        )
+    else:
+        what = "The first picture should be decode(mu(image_a)) and the last decode(mu(image_b))."
+    raise CheckFailed(
+        what,
+        tried=tried,
+        expected=f"first picture {short(expected[0][300:303])}..., last {short(expected[-1][300:303])}...",
+        got=f"first picture {short(frames[0][300:303])}..., last {short(frames[-1][300:303])}...",
+    )
+
+
+@interpolate_exercise.probe(
+    "decodes evenly spaced codes between the two means", inputs=_interpolate_inputs
+)
+def _interpolate_between_probe(interpolate: Any, inputs: Inputs) -> Any:
+    return _interpolate_probe(interpolate, inputs, [inputs["steps"]])
+
+
+@interpolate_exercise.verdict("decodes evenly spaced codes between the two means")
+def _interpolate_between_verdict(inputs: Inputs, answer: Any) -> None:
+    steps = inputs["steps"]
+    tried = _tried(inputs, steps)
+    frames = _frames(answer[0], steps, tried)
+    expected = _interpolate_reference(inputs, steps)
+    if np.allclose(frames, expected, atol=1e-4):
+        return
+    if not (
+        np.allclose(frames[0], expected[0], atol=1e-4)
+        and np.allclose(frames[-1], expected[-1], atol=1e-4)
+    ):
+        raise CheckFailed(
+            "The ends are wrong; fix the earlier check (the two ends) first.", tried=tried
+        )
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    cross_fade = (1.0 - t) * expected[0] + t * expected[-1]
+    if np.allclose(frames, cross_fade, atol=1e-4):
+        what = (
+            "The pictures in between are mixtures of the two end pictures' pixels: decode "
+            "each code of the line instead, so that the decoder draws them."
+        )
+    else:
+        wrong = int(np.argmax(np.abs(frames - expected).max(axis=1)))
+        what = (
+            f"Picture {wrong} is not the decoding of the code at t = {t[wrong, 0]:.3g}: the "
+            "codes should be evenly spaced on the straight line between the two means."
+        )
+    raise CheckFailed(
+        what,
+        tried=tried,
+        expected=f"the middle picture {short(expected[steps // 2][300:303])}...",
+        got=f"the middle picture {short(frames[steps // 2][300:303])}...",
+    )

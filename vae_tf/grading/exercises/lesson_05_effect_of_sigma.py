@@ -1,10 +1,14 @@
-"""Checks for lesson 05 (the effect of sigma): sampling with a scaled standard deviation.
+"""Checks for lesson 05 (the effect of sigma): the sigma sweep.
 
-One NumPy exercise:
+One exercise:
 
-- ``sample_with_sigma_factor(mu, log_var, factor, eps)``: ``mu + factor * exp(log_var / 2) * eps``.
-  ``factor = 1`` is the reparameterization trick; ``factor = 0`` gives ``mu``.
+- ``sigma_sweep(vae, images, factors, eps)``: encode the images once, then for each factor
+  decode ``mu + factor * exp(log_var / 2) * eps`` with the **same** eps, and return the
+  pixel probabilities, shape ``(len(factors), N, 28, 28)``. ``factor = 1`` is the
+  reparameterization trick, ``factor = 0`` decodes ``mu``.
 
+The checks use a small VAE of the package with random weights, rebuilt by the judge from
+the check's inputs (see :func:`vae_tf.grading.exercises.lesson_04_effect_of_mu.build_check_vae`).
 Each check's inputs are drawn from the run's seed; its probe calls the student's function,
 its verdict compares and explains a failure in plain words.
 """
@@ -16,168 +20,214 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of
-from vae_tf.grading.exercises._helpers import call_each, short
+from vae_tf.grading.exercises._helpers import call_described, short
+from vae_tf.grading.exercises.lesson_04_effect_of_mu import _raised, build_check_vae
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "05_effect_of_sigma"
 
-sample_with_sigma_factor_exercise = exercise(
-    "sample_with_sigma_factor",
+sigma_sweep_exercise = exercise(
+    "sigma_sweep",
     lesson=LESSON,
-    symbol="sample_with_sigma_factor",
-    description="mu + factor * exp(log_var / 2) * eps",
-    references=("vae_tf.experiments:sample_with_sigma_factor",),
+    symbol="sigma_sweep",
+    description="decode mu + factor * sigma * eps for each factor, with the same eps",
+    references=(
+        "vae_tf.experiments:sigma_sweep",
+        "vae_tf.experiments:sample_with_sigma_factor",
+    ),
+    hints=(
+        "Encode the images once, outside the loop over factors; inside the loop build the "
+        "codes for one factor and decode them. Collect one block of pictures per factor.",
+        "Use the eps you are given, the same for every factor: then only the factor changes "
+        "from one block to the next. The factor multiplies the noise term only, not mu.",
+        "sigma is the standard deviation exp(log_var / 2); the factor multiplies sigma "
+        "(not the variance).",
+        "vae.decode gives pixel probabilities; stack the blocks into one array whose first "
+        "axis runs over the factors.",
+    ),
 )
 
-
-def _case(rng: np.random.Generator, batch: int, latent_dim: int) -> tuple[np.ndarray, ...]:
-    mu = rng.normal(size=(batch, latent_dim)).astype(np.float32)
-    log_var = rng.uniform(-3.0, 1.0, size=(batch, latent_dim)).astype(np.float32)
-    eps = rng.normal(size=(batch, latent_dim)).astype(np.float32)
-    return mu, log_var, eps
+_MAX_ERROR = 1e-4  # pixel probabilities of float32 networks agree to about 1e-6
 
 
-@judge_only
-def _reference(mu: np.ndarray, log_var: np.ndarray, factor: float, eps: np.ndarray) -> np.ndarray:
-    mu, log_var, eps = (np.asarray(a, dtype=np.float64) for a in (mu, log_var, eps))
-    return mu + factor * np.exp(log_var / 2.0) * eps
-
-
-def _same(result: np.ndarray, expected: np.ndarray) -> bool:
-    return result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-5)
-
-
-def _result(answer: Any) -> np.ndarray:
-    return array_of(answer, "sample_with_sigma_factor").astype(np.float64)
-
-
-def _probe(sample_with_sigma_factor: Any, inputs: Inputs) -> Any:
-    return call_each(sample_with_sigma_factor, inputs["calls"])
-
-
-def _factor_inputs(factor: float) -> Any:
+def _inputs(factors: Any) -> Any:
     def inputs(rng: np.random.Generator) -> Inputs:
-        mu, log_var, eps = _case(rng, int(rng.integers(3, 8)), int(rng.integers(2, 5)))
-        return {"calls": [((mu, log_var, factor, eps), {})]}
+        latent_dim = int(rng.choice([2, 3, 5]))
+        count = int(rng.integers(3, 7))
+        images = rng.uniform(size=(count, 28, 28)) * (rng.uniform(size=(count, 28, 28)) < 0.3)
+        chosen = factors(rng) if callable(factors) else list(factors)
+        return {
+            "latent_dim": latent_dim,
+            "model_seed": int(rng.integers(0, 2**31)),
+            "images": images.astype(np.float32),
+            "eps": rng.standard_normal((count, latent_dim)).astype(np.float32),
+            "factors": chosen,
+        }
 
     return inputs
 
 
-@sample_with_sigma_factor_exercise.probe("factor 0 gives mu", inputs=_factor_inputs(0.0))
-def _factor_zero_probe(sample_with_sigma_factor: Any, inputs: Inputs) -> Any:
-    return _probe(sample_with_sigma_factor, inputs)
+def _probe(sigma_sweep: Any, inputs: Inputs) -> Any:
+    model = build_check_vae(inputs["latent_dim"], inputs["model_seed"])
+    return call_described(
+        sigma_sweep, model, inputs["images"], tuple(inputs["factors"]), inputs["eps"]
+    )
 
 
-@sample_with_sigma_factor_exercise.verdict("factor 0 gives mu")
-def _factor_zero_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, *_), _ = inputs["calls"][0]
-    result = _result(answer[0])
-    if not _same(result, mu.astype(np.float64)):
+@judge_only
+def _reference(inputs: Inputs, factors: Any = None, *, sigma_power: float = 0.5) -> np.ndarray:
+    """(len(factors), N, 784); ``sigma_power`` 1 gives the variance-for-sigma mistake."""
+    model = build_check_vae(inputs["latent_dim"], inputs["model_seed"])
+    mu, log_var = model.encode(inputs["images"].reshape(-1, 28, 28, 1))
+    mu, log_var = np.asarray(mu, np.float64), np.asarray(log_var, np.float64)
+    blocks = []
+    for factor in inputs["factors"] if factors is None else factors:
+        z = (mu + factor * np.exp(log_var * sigma_power) * inputs["eps"]).astype(np.float32)
+        blocks.append(np.asarray(model.decode(z), np.float64).reshape(len(z), -1))
+    return np.stack(blocks)
+
+
+def _tried(inputs: Inputs) -> str:
+    factors = ", ".join(f"{f:g}" for f in inputs["factors"])
+    return (
+        f"a small random VAE (latent_dim {inputs['latent_dim']}), {len(inputs['images'])} "
+        f"images, factors ({factors}), eps of shape {inputs['eps'].shape}"
+    )
+
+
+def _blocks(inputs: Inputs, answer: Any) -> np.ndarray:
+    tried = _tried(inputs)
+    _raised(answer, tried)
+    result = array_of(answer, "sigma_sweep").astype(np.float64)
+    count, n_factors = len(inputs["images"]), len(inputs["factors"])
+    if result.size != n_factors * count * 28 * 28 or result.shape[:2] != (n_factors, count):
         raise CheckFailed(
-            "With factor 0 the noise vanishes, so the result should be mu, unchanged.",
-            tried=f"random mu, log_var, eps of shape {mu.shape}, factor = 0",
-            expected=f"mu, first row {short(mu[0])}",
-            got=f"shape {result.shape}, first values {short(result.reshape(-1)[:3])}",
-            hint="the factor multiplies only the noise term sigma * eps, never mu",
+            f"The result should hold, for each of the {n_factors} factors, the {count} decoded "
+            "images: factors first.",
+            tried=tried,
+            expected=f"shape ({n_factors}, {count}, 28, 28)",
+            got=f"shape {result.shape}",
+            hint="decode once per factor and stack the blocks",
+        )
+    return result.reshape(n_factors, count, 28 * 28)
+
+
+def _same(first: np.ndarray, second: np.ndarray) -> bool:
+    return first.shape == second.shape and bool(np.allclose(first, second, atol=_MAX_ERROR))
+
+
+@sigma_sweep_exercise.probe(
+    "returns pixel probabilities, one block per factor",
+    inputs=_inputs(lambda rng: [1.0, float(rng.integers(2, 6)), 0.5]),
+)
+def _shape_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
+    return _probe(sigma_sweep, inputs)
+
+
+@sigma_sweep_exercise.verdict("returns pixel probabilities, one block per factor")
+def _shape_verdict(inputs: Inputs, answer: Any) -> None:
+    blocks = _blocks(inputs, answer)
+    if blocks.min() < -1e-6 or blocks.max() > 1 + 1e-6:
+        raise CheckFailed(
+            "The pictures hold values outside [0, 1]: these are logits, not pixel probabilities.",
+            tried=_tried(inputs),
+            expected="pixel probabilities between 0 and 1",
+            got=f"values from {blocks.min():.3g} to {blocks.max():.3g}",
+            hint="vae.decode applies the sigmoid; vae.decoder alone does not",
         )
 
 
-@sample_with_sigma_factor_exercise.probe(
-    "factor 1 is the reparameterization trick", inputs=_factor_inputs(1.0)
-)
-def _factor_one_probe(sample_with_sigma_factor: Any, inputs: Inputs) -> Any:
-    return _probe(sample_with_sigma_factor, inputs)
+@sigma_sweep_exercise.probe("factor 0 decodes mu", inputs=_inputs([0.0]))
+def _zero_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
+    return _probe(sigma_sweep, inputs)
 
 
-@sample_with_sigma_factor_exercise.verdict("factor 1 is the reparameterization trick")
-def _factor_one_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, log_var, _, eps), _ = inputs["calls"][0]
-    expected = _reference(mu, log_var, 1.0, eps)
-    result = _result(answer[0])
-    if _same(result, expected):
+@sigma_sweep_exercise.verdict("factor 0 decodes mu")
+def _zero_verdict(inputs: Inputs, answer: Any) -> None:
+    blocks = _blocks(inputs, answer)
+    expected = _reference(inputs)
+    if _same(blocks, expected):
         return
-    what = "With factor 1 the result should be the usual sample mu + sigma * eps."
-    mu64, log_var64, eps64 = (a.astype(np.float64) for a in (mu, log_var, eps))
-    if _same(result, mu64 + np.exp(log_var64) * eps64):
-        what = "eps was scaled by the variance exp(log_var), not by sigma = exp(log_var / 2)."
-    elif _same(result, mu64 + log_var64 * eps64):
-        what = "eps was scaled by log_var itself; sigma is exp(log_var / 2)."
-    raise CheckFailed(
-        what,
-        tried=f"random mu, log_var, eps of shape {mu.shape}, factor = 1",
-        expected=f"mu + exp(log_var / 2) * eps, first row {short(expected[0])}",
-        got=f"shape {result.shape}, first values {short(result.reshape(-1)[: mu.shape[1]])}",
-        hint="sigma = np.exp(log_var / 2) is the standard deviation",
-    )
-
-
-def _scales_inputs(rng: np.random.Generator) -> Inputs:
-    variances = np.round(rng.uniform(0.2, 5.0, size=(1, 2)), 2).astype(np.float32)
-    factor = float(rng.integers(3, 20))
-    mu = np.zeros((1, 2), dtype=np.float32)
-    return {
-        "calls": [((mu, np.log(variances), factor, np.ones_like(mu)), {})],
-        "variances": variances,
-        "factor": factor,
-    }
-
-
-@sample_with_sigma_factor_exercise.probe(
-    "the factor scales the standard deviation", inputs=_scales_inputs
-)
-def _factor_scales_probe(sample_with_sigma_factor: Any, inputs: Inputs) -> Any:
-    return _probe(sample_with_sigma_factor, inputs)
-
-
-@sample_with_sigma_factor_exercise.verdict("the factor scales the standard deviation")
-def _factor_scales_verdict(inputs: Inputs, answer: Any) -> None:
-    factor = inputs["factor"]
-    sigma = np.sqrt(inputs["variances"].astype(np.float64))
-    expected = factor * sigma
-    result = _result(answer[0])
-    if _same(result, expected):
-        return
-    what = f"With factor {factor:g} the sample should lie {factor:g} standard deviations from mu."
-    if _same(result, np.sqrt(factor) * sigma):
-        what = "The factor scaled the variance; it should scale the standard deviation sigma."
-    elif _same(result, sigma):
-        what = "The factor was ignored: the sample is mu + sigma * eps."
-    raise CheckFailed(
-        what,
-        tried=f"mu = 0, sigma = {short(sigma[0], 3)}, eps = 1, factor = {factor:g}",
-        expected=short(expected),
-        got=short(result),
-        hint="multiply sigma * eps by the factor: mu + factor * sigma * eps",
-    )
-
-
-def _linear_inputs(rng: np.random.Generator) -> Inputs:
-    calls = []
-    for latent_dim in (1, int(rng.integers(5, 12))):
-        mu, log_var, eps = _case(rng, 4, latent_dim)
-        for factor in (round(float(rng.uniform(0.05, 0.5)), 3), float(rng.integers(20, 200))):
-            calls.append(((mu, log_var, factor, eps), {}))
-    return {"calls": calls}
-
-
-@sample_with_sigma_factor_exercise.probe(
-    "is linear in the factor, for any latent_dim", inputs=_linear_inputs
-)
-def _linear_probe(sample_with_sigma_factor: Any, inputs: Inputs) -> Any:
-    return _probe(sample_with_sigma_factor, inputs)
-
-
-@sample_with_sigma_factor_exercise.verdict("is linear in the factor, for any latent_dim")
-def _linear_verdict(inputs: Inputs, answer: Any) -> None:
-    for ((mu, log_var, factor, eps), _), described in zip(inputs["calls"], answer, strict=True):
-        expected = _reference(mu, log_var, factor, eps)
-        result = _result(described)
-        if not _same(result, expected):
-            latent_dim = mu.shape[1]
-            raise CheckFailed(
-                "The distance from mu should grow in proportion to the factor.",
-                tried=f"random mu, log_var, eps of shape {mu.shape}, factor = {factor:g}",
-                expected=f"mu + {factor:g} * sigma * eps, first row {short(expected[0][:4])}",
-                got=f"shape {result.shape}, first values {short(result.reshape(-1)[: min(latent_dim, 4)])}",
-                hint="use element-wise operations on whole arrays; no fixed latent size",
+    if _same(blocks, _reference(inputs, [1.0])):
+        what = "Factor 0 gave the usual sample mu + sigma * eps: the factor is ignored."
+    else:
+        model = build_check_vae(inputs["latent_dim"], inputs["model_seed"])
+        at_zero = np.asarray(model.decode(np.zeros_like(inputs["eps"])), np.float64).reshape(
+            1, len(inputs["eps"]), -1
+        )
+        if _same(blocks, at_zero):
+            what = "Factor 0 decoded the code 0: the factor multiplied mu too; it scales sigma * eps only."
+        else:
+            what = (
+                "With factor 0 the noise vanishes, so each picture should be decode(mu) of its "
+                "image (mu: the first output of vae.encode, not a sample)."
             )
+    raise CheckFailed(
+        what,
+        tried=_tried(inputs),
+        expected=f"decode(mu), first picture {short(expected[0, 0, 300:303])}...",
+        got=f"first picture {short(blocks[0, 0, 300:303])}...",
+    )
+
+
+@sigma_sweep_exercise.probe(
+    "uses the eps it is given, the same for every factor", inputs=_inputs([1.0, 1.0])
+)
+def _eps_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
+    return _probe(sigma_sweep, inputs)
+
+
+@sigma_sweep_exercise.verdict("uses the eps it is given, the same for every factor")
+def _eps_verdict(inputs: Inputs, answer: Any) -> None:
+    blocks = _blocks(inputs, answer)
+    expected = _reference(inputs)
+    if _same(blocks, expected):
+        return
+    if not _same(blocks[0], blocks[1]):
+        what = (
+            "The same factor twice gave different pictures: new noise was drawn; use the eps "
+            "you are given, for every factor."
+        )
+    elif _same(blocks, _reference(inputs, sigma_power=1.0)):
+        what = "eps was scaled by the variance exp(log_var): sigma is exp(log_var / 2)."
+    elif _same(blocks, _reference(inputs, [0.0, 0.0])):
+        what = "With factor 1 the pictures are decode(mu): the noise term sigma * eps is missing."
+    else:
+        what = "With factor 1 the pictures should be decodings of mu + sigma * eps, with your eps."
+    raise CheckFailed(
+        what,
+        tried=_tried(inputs),
+        expected=f"decode(mu + sigma * eps), first picture {short(expected[0, 0, 300:303])}...",
+        got=f"first picture {short(blocks[0, 0, 300:303])}...",
+    )
+
+
+@sigma_sweep_exercise.probe(
+    "the factor scales the standard deviation",
+    inputs=_inputs(
+        lambda rng: [round(float(rng.uniform(0.05, 0.5)), 3), float(rng.integers(3, 12))]
+    ),
+)
+def _scale_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
+    return _probe(sigma_sweep, inputs)
+
+
+@sigma_sweep_exercise.verdict("the factor scales the standard deviation")
+def _scale_verdict(inputs: Inputs, answer: Any) -> None:
+    blocks = _blocks(inputs, answer)
+    expected = _reference(inputs)
+    if _same(blocks, expected):
+        return
+    factors = inputs["factors"]
+    if _same(blocks, _reference(inputs, [np.sqrt(f) for f in factors])):
+        what = "The factor scaled the variance; it should scale the standard deviation sigma."
+    elif _same(blocks[:1], expected[:1]) or _same(blocks[1:], expected[1:]):
+        what = "One factor is right and the other is not: apply every factor, in the order given."
+    else:
+        what = "Each block should decode mu + factor * sigma * eps for its own factor."
+    raise CheckFailed(
+        what,
+        tried=_tried(inputs),
+        expected=f"first picture per factor {[short(b[0, 300:302]) for b in expected]}",
+        got=f"first picture per factor {[short(b[0, 300:302]) for b in blocks]}",
+    )
