@@ -540,6 +540,11 @@ def _diagnose_fit(used: np.ndarray, attribute: np.ndarray, schedule: list[float]
         )
     if np.allclose(used, used[0], atol=1e-4):
         return "The weight did not change between epochs: it should be schedule(epoch) in each."
+    if np.allclose(used, attribute, atol=1e-4):
+        return (
+            "The weight reaches the training step, but it is not schedule(epoch): the callback "
+            "should use the schedule it was built with, whatever it is, not a formula of its own."
+        )
     return "The weight used by the training step in each epoch should be schedule(epoch)."
 
 
@@ -607,11 +612,6 @@ def _callback_xla_verdict(inputs: Inputs, answer: Any) -> None:
     if np.allclose(used, expected, atol=1e-4):
         return
     what = _diagnose_fit(used, attribute, expected)
-    if what.startswith("The weight used by the training step"):
-        what = (
-            "The callback should use the schedule it was built with, whatever it is (here a "
-            "decreasing one returning NumPy float32), not a formula of its own."
-        )
     raise CheckFailed(
         what,
         tried=f"a small VAE fitted {FIT_EPOCHS} epochs with XLA (jit_compile=True) and "
