@@ -184,7 +184,7 @@ def _moments_one_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 def _normal_inputs(rng: np.random.Generator) -> Inputs:
-    return {"calls": [((rng.normal(size=(20000, 2)).astype(np.float32),), {})]}
+    return {"calls": [((rng.normal(size=(5000, 2)).astype(np.float32),), {})]}
 
 
 @aggregate_moments_exercise.probe(
@@ -198,15 +198,16 @@ def _moments_normal_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
 def _moments_normal_verdict(inputs: Inputs, answer: Any) -> None:
     ((codes,), _) = inputs["calls"][0]
     mean, cov = _moments(answer[0], codes)
-    # 20,000 draws: standard errors near 0.007 (mean) and 0.01 (covariance entries).
+    # 5,000 draws: standard errors near 0.014 (mean and covariances) and 0.02 (variances);
+    # the tolerance is at least 5 of them. (Few enough that np.cov without rowvar, 5,000 x 5,000, fits.)
     if (
         mean.shape != (2,)
         or cov.shape != (2, 2)
-        or not (np.allclose(mean, 0.0, atol=0.05) and np.allclose(cov, np.eye(2), atol=0.05))
+        or not (np.allclose(mean, 0.0, atol=0.1) and np.allclose(cov, np.eye(2), atol=0.1))
     ):
         raise CheckFailed(
             "Codes drawn from N(0, I) should give a mean near 0 and a covariance near I.",
-            tried="20,000 codes drawn from N(0, I) in 2 dimensions",
+            tried="5,000 codes drawn from N(0, I) in 2 dimensions",
             expected="mean ~ [0, 0], cov ~ [[1, 0], [0, 1]]",
             got=f"mean {short(mean.reshape(-1)[:2])}, cov {short(cov.reshape(-1)[:4])}",
         )
