@@ -110,6 +110,29 @@ def iwae_log_weights(model, x: np.ndarray, eps: np.ndarray):
     return log_px_given_z + log_pz - log_qz
 
 
+def iwae_bound(log_weights):
+    """The importance-weighted bound on log p(x) of each image, from its k log-weights.
+
+    ``log (1/k) sum_i w_i = logsumexp_i(log w_i) - log k``, computed in log space so that
+    log-weights of any magnitude (-1000 as well as +1000) neither under- nor overflow.
+
+    Parameters
+    ----------
+    log_weights : array or tensor (N, k)
+        ``log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x)`` of k samples per image, in nats.
+
+    Returns
+    -------
+    tensor (N,)
+        The IWAE_k lower bound on log p(x) of each image, in nats (negate it for -log p(x)).
+    """
+    from keras import ops
+
+    log_weights = ops.convert_to_tensor(log_weights)
+    k = ops.shape(log_weights)[1]
+    return ops.logsumexp(log_weights, axis=1) - math.log(k)
+
+
 def iwae_nll(
     model,
     images,
@@ -153,7 +176,7 @@ def iwae_nll(
         x = images[start : start + chunk]
         eps = rng.standard_normal((len(x), k, model.latent_dim)).astype(np.float32)
         log_w = iwae_log_weights(model, x, eps)
-        log_px = ops.logsumexp(log_w, axis=1) - math.log(k)
+        log_px = iwae_bound(log_w)
         total += float(ops.sum(log_px))
         if progress is not None:
             progress(min(start + chunk, len(images)), len(images))

@@ -1,14 +1,17 @@
-"""Checks for lesson 07 (beta and posterior collapse): active units and KL warm-up.
+"""Checks for lesson 07 (beta and posterior collapse): the IWAE bound and KL warm-up.
 
 Three exercises:
 
-- ``active_units(mu_matrix, threshold=0.01)``: the number of latent dimensions u whose
-  posterior mean varies across images, ``A_u = Var_x(E_q[z_u]) > threshold``
-  (Burda et al. 2016), from a ``(N, D)`` array of posterior means.
+- ``iwae_bound(log_weights)``: from the log-weights ``log w_i = log p(x|z_i) + log p(z_i)
+  - log q(z_i|x)`` of k samples per image, shape ``(N, k)``, the importance-weighted bound
+  ``log (1/k) sum_i w_i`` on log p(x) of each image, shape ``(N,)``, in nats, computed
+  without over- or underflow (``logsumexp``).
 - ``kl_warmup_weight(epoch, warmup_epochs, target=1.0)``: a linear ramp from 0 at epoch 0
   to ``target`` at ``warmup_epochs``, flat after; ``warmup_epochs = 0`` means no warm-up.
-- ``KLWarmup(schedule)``: a Keras callback that sets ``model.kl_weight = schedule(epoch)``
-  at the start of every epoch.
+- ``KLWarmup(schedule)``: a Keras callback that sets the VAE's KL weight to
+  ``schedule(epoch)`` at the start of every epoch. It is checked inside ``fit`` of a real
+  VAE, compiled with ``tf.function`` and with XLA, by reading the weight that the compiled
+  step really used from the logged losses (trained on the KL term alone, loss = weight x KL).
 
 Each check's inputs are drawn from the run's seed; its probe calls the student's code,
 its verdict compares and explains a failure in plain words.
@@ -16,192 +19,238 @@ its verdict compares and explains a failure in plain words.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import array_of, describe, number_of, type_name
+from vae_tf.grading.answers import array_of, describe, number_of, raise_if_raised
 from vae_tf.grading.exercises._helpers import call_each, short
-from vae_tf.grading.registry import CheckFailed, Inputs, exercise
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "07_beta_and_posterior_collapse"
+
+FIX_EARLIER = "fix the earlier failed check of this exercise first"
 
 
 def _probe(function: Any, inputs: Inputs) -> Any:
     return call_each(function, inputs["calls"])
 
 
-# --------------------------------------------------------------------------- active_units
+# --------------------------------------------------------------------------- iwae_bound
 
-active_units_exercise = exercise(
-    "active_units",
+iwae_bound_exercise = exercise(
+    "iwae_bound",
     lesson=LESSON,
-    symbol="active_units",
-    description="number of latent dimensions whose posterior mean varies across images",
-    references=("vae_tf.evaluation:active_units",),
+    symbol="iwae_bound",
+    description="log of the mean of k importance weights per image, from their logs (N, k) -> (N,)",
+    references=("vae_tf.evaluation:iwae_bound",),
+    hints=(
+        "Each row holds the logs of the k weights w_i of one image; the bound is the log of "
+        "their average, (1/k) sum_i w_i, one number per image.",
+        "exp of a log-weight of -1000 is 0 and of +1000 is infinite, even in float64: stay in "
+        "log space from the log-weights to the result.",
+        "log(sum_i exp(a_i)) has a stable function of its own (log-sum-exp) in keras.ops, "
+        "tf.math and scipy.special; averaging instead of summing changes it by a constant.",
+        "Reduce over the k samples of each image (axis 1), not over the images; dividing by k "
+        "inside the log is subtracting log k outside it.",
+    ),
 )
 
 
-def _means_with_spreads(
-    rng: np.random.Generator, spreads: list[float], count: int = 1000
-) -> np.ndarray:
-    """Posterior means whose dimension j has standard deviation spreads[j] across images."""
-    columns = rng.standard_normal(size=(count, len(spreads)))
-    columns = (columns - columns.mean(axis=0)) / columns.std(axis=0)  # exactly mean 0, std 1
-    offset = rng.uniform(-1.0, 1.0, size=len(spreads))
-    return (columns * np.asarray(spreads) + offset).astype(np.float32)
+@judge_only
+def _log_mean_exp(log_weights: np.ndarray) -> np.ndarray:
+    values = np.asarray(log_weights, dtype=np.float64)
+    top = values.max(axis=1, keepdims=True)
+    return (top + np.log(np.mean(np.exp(values - top), axis=1, keepdims=True)))[:, 0]
 
 
-def _count(answer: Any) -> float:
-    return number_of(answer, "active_units")
-
-
-def _integer_inputs(rng: np.random.Generator) -> Inputs:
-    spreads = list(rng.permutation([1.0, 0.0, float(rng.uniform(0.3, 2.0))]))
-    return {"calls": [((_means_with_spreads(rng, spreads),), {})]}
-
-
-@active_units_exercise.probe("returns an integer count", inputs=_integer_inputs)
-def _active_integer_probe(active_units: Any, inputs: Inputs) -> Any:
-    return _probe(active_units, inputs)
-
-
-def _is_integer_type(name: str) -> bool:
-    if name == "int":
-        return True
-    try:
-        return name != "bool" and np.dtype(name).kind in "iu"
-    except TypeError:
-        return False
-
-
-@active_units_exercise.verdict("returns an integer count")
-def _active_integer_verdict(inputs: Inputs, answer: Any) -> None:
-    ((mu_matrix,), _) = inputs["calls"][0]
-    array = array_of(answer[0], "active_units")
-    name = type_name(answer[0])
-    if not _is_integer_type(name) or array.size != 1 or float(array.reshape(-1)[0]) != 2:
-        got = f"{float(array.reshape(-1)[0]):g}" if array.size == 1 else f"shape {array.shape}"
-        raise CheckFailed(
-            "active_units should return a whole number (a Python int): the count of active "
-            "dimensions.",
-            tried=f"means of shape {mu_matrix.shape}, two dimensions varying across images",
-            expected="the int 2",
-            got=f"{got} (a {name})",
-            hint="wrap the count in int(...)",
-        )
-
-
-def _hand_inputs(rng: np.random.Generator) -> Inputs:
-    spreads = [1.0, 0.0, 0.5, 0.0, float(rng.uniform(0.3, 1.5))][: int(rng.integers(4, 6))]
-    spreads = list(rng.permutation(spreads))
-    return {"calls": [((_means_with_spreads(rng, spreads),), {})], "spreads": spreads}
-
-
-@active_units_exercise.probe("counts the dimensions whose mean varies", inputs=_hand_inputs)
-def _active_hand_probe(active_units: Any, inputs: Inputs) -> Any:
-    return _probe(active_units, inputs)
-
-
-@active_units_exercise.verdict("counts the dimensions whose mean varies")
-def _active_hand_verdict(inputs: Inputs, answer: Any) -> None:
-    variances = np.square(np.asarray(inputs["spreads"], dtype=np.float64))
-    expected = int(np.sum(variances > 0.01))
-    got = _count(answer[0])
-    if got == expected:
-        return
-    what = f"{expected} dimensions vary across images; {len(variances) - expected} are constant."
-    if got == len(variances):
+def _bound_values(answer: Any, log_weights: np.ndarray, *, finite: bool = True) -> np.ndarray:
+    """The student's per-image values, shape (N,), validated."""
+    raise_if_raised(answer)
+    count, k = log_weights.shape
+    if finite:
+        values = array_of(answer, "iwae_bound")
+    else:
+        values = answer.get("array") if isinstance(answer, dict) else None
+        if not isinstance(values, np.ndarray):
+            values = array_of(answer, "iwae_bound")
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape == (count,):
+        return values
+    what = f"iwae_bound should return one value per image, shape ({count},)."
+    if values.shape == (k,):
         what = (
-            "All dimensions were counted: a dimension whose mean is the same for every "
-            "image is inactive even when that mean is not 0."
+            "The result has one value per sample, not per image: the reduction ran over the "
+            "images (axis 0) instead of over the k samples of each image (axis 1)."
         )
+    elif values.size == 1:
+        what = "iwae_bound returned one number for all images; return one per image, shape (N,)."
+    elif values.shape == (count, 1):
+        what = f"The result has shape ({count}, 1); return a flat array of shape ({count},)."
     raise CheckFailed(
         what,
-        tried=f"1000 means of {len(variances)} dimensions with variances "
-        f"{short(variances, 2)} across images",
-        expected=str(expected),
-        got=f"{got:g}",
-        hint="the variance of each column: mu_matrix.var(axis=0), then count those > threshold",
+        tried=f"log-weights of shape ({count}, {k}): {count} images, k = {k} samples each",
+        expected=f"shape ({count},)",
+        got=f"shape {values.shape}",
     )
 
 
-def _axis_inputs(rng: np.random.Generator) -> Inputs:
-    # 3 images x 5 dimensions: only one dimension varies across images, but every image's
-    # row varies a lot across dimensions.
-    row = np.round(rng.uniform(-5.0, 5.0, size=5), 1)
-    mu_matrix = np.tile(row, (3, 1))
-    moving = int(rng.integers(0, 5))
-    mu_matrix[:, moving] += np.array([-1.0, 0.0, 1.0])
-    return {"calls": [((mu_matrix.astype(np.float32),), {})]}
+def _shape_inputs(rng: np.random.Generator) -> Inputs:
+    count, k = int(rng.integers(3, 7)), int(rng.integers(8, 13))
+    log_weights = rng.normal(-90.0, 2.0, size=(count, k)).astype(np.float32)
+    return {"calls": [((log_weights,), {})]}
 
 
-@active_units_exercise.probe(
-    "measures the variance over images, per dimension", inputs=_axis_inputs
+@iwae_bound_exercise.probe("returns one value per image", inputs=_shape_inputs)
+def _iwae_shape_probe(iwae_bound: Any, inputs: Inputs) -> Any:
+    return _probe(iwae_bound, inputs)
+
+
+@iwae_bound_exercise.verdict("returns one value per image")
+def _iwae_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    ((log_weights,), _) = inputs["calls"][0]
+    _bound_values(answer[0], log_weights)
+
+
+def _moderate_inputs(rng: np.random.Generator) -> Inputs:
+    count, k = int(rng.integers(4, 8)), int(rng.integers(5, 11))
+    log_weights = rng.normal(0.0, 1.5, size=(count, k)).astype(np.float32)
+    return {"calls": [((log_weights,), {})]}
+
+
+@iwae_bound_exercise.probe(
+    "is the log of the mean of the weights (moderate log-weights)", inputs=_moderate_inputs
 )
-def _active_axis_probe(active_units: Any, inputs: Inputs) -> Any:
-    return _probe(active_units, inputs)
+def _iwae_value_probe(iwae_bound: Any, inputs: Inputs) -> Any:
+    return _probe(iwae_bound, inputs)
 
 
-@active_units_exercise.verdict("measures the variance over images, per dimension")
-def _active_axis_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _count(answer[0])
-    if got != 1:
-        raise CheckFailed(
-            "The variance should be taken over the images (axis 0), one value per latent "
-            "dimension, and then the dimensions counted.",
-            tried="means of 3 images x 5 dimensions where only one dimension changes between images",
-            expected="1",
-            got=f"{got:g}",
-            hint="mu_matrix.var(axis=0) has one entry per latent dimension",
+@iwae_bound_exercise.verdict("is the log of the mean of the weights (moderate log-weights)")
+def _iwae_value_verdict(inputs: Inputs, answer: Any) -> None:
+    ((log_weights,), _) = inputs["calls"][0]
+    count, k = log_weights.shape
+    try:
+        got = _bound_values(answer[0], log_weights)
+    except CheckFailed as failure:
+        if "shape" in str(failure.got):
+            raise CheckFailed(f"{failure.what} ({FIX_EARLIER})", got=failure.got) from None
+        raise
+    expected = _log_mean_exp(log_weights)
+    if np.allclose(got, expected, rtol=1e-4, atol=1e-4):
+        return
+    values = log_weights.astype(np.float64)
+    what = "The bound is wrong: it should be log((1/k) sum_i exp(log w_i)) for each image."
+    if np.allclose(got, expected + math.log(k), atol=1e-3):
+        what = (
+            "This is the log of the SUM of the weights: the average divides by k, so "
+            "log k must be subtracted (-log k is missing)."
         )
+    elif np.allclose(got, values.mean(axis=1), atol=1e-3):
+        what = (
+            "This is the mean of the log-weights, the ELBO's estimate: the IWAE bound "
+            "averages the weights inside the log, the log of the mean, not the mean of the logs."
+        )
+    elif np.allclose(got, -expected, atol=1e-3):
+        what = (
+            "The sign is flipped: return the bound on log p(x) (negate it only when you "
+            "report -log p(x))."
+        )
+    elif np.allclose(got, values.max(axis=1), atol=1e-3):
+        what = (
+            "This is the largest log-weight of each image: every weight counts in the average, "
+            "not only the largest."
+        )
+    raise CheckFailed(
+        what,
+        tried=f"log-weights of shape ({count}, {k}) drawn from N(0, 1.5^2); first row "
+        f"{short(values[0][:4], 3)}...",
+        expected=f"first values {short(expected[:3])}",
+        got=f"first values {short(got[:3])}",
+    )
 
 
-def _threshold_inputs(rng: np.random.Generator) -> Inputs:
-    # Standard deviations 0.05 and 0.2: variances 0.0025 (inactive) and 0.04 (active).
-    mu_matrix = _means_with_spreads(rng, [0.05, 0.2])
-    return {
-        "calls": [
-            ((mu_matrix,), {}),
-            ((mu_matrix,), {"threshold": 0.1}),
-            ((mu_matrix,), {"threshold": 0.001}),
-        ]
-    }
+def _large_inputs(rng: np.random.Generator) -> Inputs:
+    # Realistic log-weights of a poor model are around -1000 nats; exp(-1000) is 0 in
+    # float64, exp(+1000) infinite. One row of each sign.
+    k = int(rng.integers(5, 11))
+    low = rng.normal(-1000.0, 3.0, size=(2, k))
+    high = rng.normal(1000.0, 3.0, size=(1, k))
+    return {"calls": [((np.concatenate([low, high]).astype(np.float32),), {})]}
 
 
-@active_units_exercise.probe(
-    "compares the variance (not the standard deviation) with threshold", inputs=_threshold_inputs
+@iwae_bound_exercise.probe(
+    "stays finite for log-weights near -1000 and +1000", inputs=_large_inputs
 )
-def _active_threshold_probe(active_units: Any, inputs: Inputs) -> Any:
-    return _probe(active_units, inputs)
+def _iwae_large_probe(iwae_bound: Any, inputs: Inputs) -> Any:
+    return _probe(iwae_bound, inputs)
 
 
-@active_units_exercise.verdict("compares the variance (not the standard deviation) with threshold")
-def _active_threshold_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _count(answer[0])
-    if got != 1:
-        what = "With threshold 0.01, only the dimension with variance 0.04 is active."
-        if got == 2:
-            what = (
-                "The dimension with standard deviation 0.05 (variance 0.0025) was counted: "
-                "compare the variance with the threshold, not the standard deviation."
-            )
+@iwae_bound_exercise.verdict("stays finite for log-weights near -1000 and +1000")
+def _iwae_large_verdict(inputs: Inputs, answer: Any) -> None:
+    ((log_weights,), _) = inputs["calls"][0]
+    count, k = log_weights.shape
+    try:
+        got = _bound_values(answer[0], log_weights, finite=False)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})", got=failure.got) from None
+    expected = _log_mean_exp(log_weights)
+    tried = f"log-weights of shape ({count}, {k}): two images near -1000 nats and one near +1000"
+    if not np.all(np.isfinite(got)):
         raise CheckFailed(
-            what,
-            tried="means with standard deviations (0.05, 0.2) across images, threshold 0.01",
-            expected="1",
-            got=f"{got:g}",
-            hint="use .var(axis=0), not .std(axis=0)",
+            "The result is infinite or NaN: exp of a log-weight near -1000 underflows to 0 "
+            "(log 0 = -inf) and near +1000 overflows to inf, so log(mean(exp(...))) fails. "
+            "Compute it in log space (log-sum-exp).",
+            tried=tried,
+            expected=f"finite values {short(expected, 1)}",
+            got=short(got, 1),
         )
-    strict, loose = _count(answer[1]), _count(answer[2])
-    if strict != 0 or loose != 2:
+    if not np.allclose(got, expected, rtol=1e-4, atol=1e-2):
         raise CheckFailed(
-            "The threshold argument should be used.",
-            tried="the same means (variances 0.0025 and 0.04) with threshold 0.1, then 0.001",
-            expected="0, then 2",
-            got=f"{strict:g}, then {loose:g}",
-            hint="compare with the threshold argument instead of a fixed 0.01",
+            "The values are finite but wrong on large log-weights; if the check on moderate "
+            f"log-weights failed too, {FIX_EARLIER}.",
+            tried=tried,
+            expected=short(expected, 2),
+            got=short(got, 2),
         )
+
+
+def _equal_inputs(rng: np.random.Generator) -> Inputs:
+    count, k = int(rng.integers(3, 6)), int(rng.integers(4, 21))
+    levels = np.round(rng.uniform(-150.0, -60.0, size=(count, 1)), 1)
+    return {"calls": [((np.tile(levels, (1, k)).astype(np.float32),), {})]}
+
+
+@iwae_bound_exercise.probe(
+    "k equal weights give that weight's log (the 1/k of the mean)", inputs=_equal_inputs
+)
+def _iwae_equal_probe(iwae_bound: Any, inputs: Inputs) -> Any:
+    return _probe(iwae_bound, inputs)
+
+
+@iwae_bound_exercise.verdict("k equal weights give that weight's log (the 1/k of the mean)")
+def _iwae_equal_verdict(inputs: Inputs, answer: Any) -> None:
+    ((log_weights,), _) = inputs["calls"][0]
+    count, k = log_weights.shape
+    try:
+        got = _bound_values(answer[0], log_weights)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})", got=failure.got) from None
+    expected = log_weights[:, 0].astype(np.float64)
+    if np.allclose(got, expected, atol=1e-3):
+        return
+    what = "The average of k equal weights is that weight, so the bound is its log."
+    if np.allclose(got, expected + math.log(k), atol=1e-3):
+        what = (
+            f"Each value is log k = {math.log(k):.3f} too high: this is the log of the sum; "
+            "the mean divides by k (subtract log k)."
+        )
+    raise CheckFailed(
+        what,
+        tried=f"{count} images, each with k = {k} equal log-weights {short(expected, 1)}",
+        expected=short(expected, 2),
+        got=short(got, 2),
+    )
 
 
 # --------------------------------------------------------------------------- kl_warmup_weight
@@ -211,6 +260,14 @@ kl_warmup_weight_exercise = exercise(
     lesson=LESSON,
     symbol="kl_warmup_weight",
     description="linear KL warm-up: 0 at epoch 0, target at warmup_epochs, flat after",
+    hints=(
+        "Write down the values for warmup_epochs = 4 and target 1 by hand: epochs 0, 1, 2, 3, "
+        "4, 5 give 0, 0.25, 0.5, 0.75, 1, 1.",
+        "The fraction of the warm-up done at `epoch` is epoch / warmup_epochs; it must not "
+        "exceed 1.",
+        "target scales the whole ramp; warmup_epochs = 0 is a case of its own (no warm-up), "
+        "decided before any division.",
+    ),
 )
 
 
@@ -218,7 +275,7 @@ def _weights(answer: list) -> list[float]:
     return [number_of(item, "kl_warmup_weight") for item in answer]
 
 
-def _rounded(values: list[float]) -> str:
+def _rounded(values: Any) -> str:
     return str([round(float(value), 4) for value in values])
 
 
@@ -232,18 +289,41 @@ def _warmup_ramp_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
     return _probe(kl_warmup_weight, inputs)
 
 
+@judge_only
+def _off_by_one(got: list[float], warmup: int, epochs: list[int], target: float) -> str | None:
+    """Name an off-by-one ramp, or None."""
+    ramps = {
+        "The ramp is one epoch ahead: epoch 0 (the first epoch) must give 0, epoch 1 "
+        "gives target / warmup_epochs.": [min(1.0, (e + 1) / warmup) for e in epochs],
+        "The ramp is one epoch late: it should reach the target at epoch == warmup_epochs, "
+        "not one epoch after.": [min(1.0, e / (warmup + 1)) for e in epochs],
+        "The ramp reaches the target one epoch early (at warmup_epochs - 1): the fraction "
+        "done at `epoch` is epoch / warmup_epochs.": [
+            min(1.0, e / max(warmup - 1, 1)) for e in epochs
+        ],
+    }
+    for what, ramp in ramps.items():
+        if np.allclose(got, np.asarray(ramp) * target, atol=1e-6):
+            return what
+    return None
+
+
 @kl_warmup_weight_exercise.verdict("starts at 0 and rises linearly")
 def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
     warmup = inputs["warmup"]
+    epochs = list(range(warmup))
     got = _weights(answer)
-    expected = [epoch / warmup for epoch in range(warmup)]
+    expected = [epoch / warmup for epoch in epochs]
     if not np.allclose(got, expected, atol=1e-6):
+        what = _off_by_one(got, warmup, epochs, 1.0) or (
+            "During warm-up the weight should grow linearly from 0 at epoch 0 to the target at "
+            "epoch warmup_epochs."
+        )
         raise CheckFailed(
-            "During warm-up the weight should grow linearly from 0 at epoch 0.",
+            what,
             tried=f"epochs 0 to {warmup - 1} with warmup_epochs = {warmup}, target 1",
             expected=_rounded(expected),
             got=_rounded(got),
-            hint="target * epoch / warmup_epochs while epoch < warmup_epochs",
         )
 
 
@@ -263,12 +343,19 @@ def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
     got = _weights(answer)
     if not np.allclose(got, 1.0, atol=1e-6):
         epochs = [args[0] for args, _ in inputs["calls"]]
+        what = "From epoch warmup_epochs on the weight should be the target."
+        if all(value > 1.0 + 1e-6 for value in got[1:]):
+            what = (
+                "The weight keeps growing after the warm-up: from epoch warmup_epochs on it "
+                "should be the target, never more."
+            )
+        elif np.allclose(got[1:], 1.0, atol=1e-6):
+            what = "The weight at epoch == warmup_epochs should already be the target."
         raise CheckFailed(
-            "From epoch warmup_epochs on the weight should be the target, never more.",
+            what,
             tried=f"epochs {epochs} with warmup_epochs = {inputs['warmup']}, target 1",
             expected=_rounded([1.0] * len(got)),
             got=_rounded(got),
-            hint="clip the ramp: min(1, epoch / warmup_epochs)",
         )
 
 
@@ -293,15 +380,25 @@ def _warmup_target_verdict(inputs: Inputs, answer: Any) -> None:
     warmup, target = inputs["warmup"], inputs["target"]
     got = _weights(answer)
     epochs = [args[0] for args, _ in inputs["calls"]]
-    expected = [target * min(1.0, epoch / warmup) for epoch in epochs]
-    if not np.allclose(got, expected, atol=1e-6):
-        raise CheckFailed(
-            "The ramp should end at the target weight (beta), not at 1.",
-            tried=f"epochs {epochs} with warmup_epochs = {warmup}, target = {target:g}",
-            expected=_rounded(expected),
-            got=_rounded(got),
-            hint="multiply the 0-to-1 ramp by target",
+    ramp = [min(1.0, epoch / warmup) for epoch in epochs]
+    expected = [target * value for value in ramp]
+    if np.allclose(got, expected, atol=1e-6):
+        return
+    if np.allclose(got, ramp, atol=1e-6):
+        what = "The ramp should end at the target weight (beta), not at 1."
+    elif not np.allclose(np.asarray(got) / target, np.asarray(got[2]) / target * np.asarray(ramp)):
+        what = (
+            "The shape of the ramp is wrong, not only its height; "
+            f"{FIX_EARLIER} (starts at 0 / reaches the target)."
         )
+    else:
+        what = f"The ramp should end at target = {target:g}."
+    raise CheckFailed(
+        what,
+        tried=f"epochs {epochs} with warmup_epochs = {warmup}, target = {target:g}",
+        expected=_rounded(expected),
+        got=_rounded(got),
+    )
 
 
 def _none_inputs(rng: np.random.Generator) -> Inputs:
@@ -324,7 +421,6 @@ def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
             tried=f"kl_warmup_weight(0, 0, target={target:g})",
             expected=f"{target:g}",
             got="ZeroDivisionError",
-            hint="if warmup_epochs <= 0: return target",
         )
     got = _weights(answer)
     if not np.allclose(got, target, atol=1e-6):
@@ -333,7 +429,6 @@ def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
             tried=f"epochs 0 and 3 with warmup_epochs = 0, target = {target:g}",
             expected=_rounded([target, target]),
             got=_rounded(got),
-            hint="if warmup_epochs <= 0: return target",
         )
 
 
@@ -343,25 +438,19 @@ kl_warmup_callback_exercise = exercise(
     "kl_warmup_callback",
     lesson=LESSON,
     symbol="KLWarmup",
-    description="a keras.callbacks.Callback setting model.kl_weight = schedule(epoch) each epoch",
+    description="a keras.callbacks.Callback setting the VAE's KL weight to schedule(epoch) "
+    "at the start of every epoch",
+    hints=(
+        "Keras calls a callback's hooks around each epoch, with the model being trained "
+        "in self.model; pick the hook that runs BEFORE the epoch's first batch.",
+        "The schedule is given to the constructor; the epoch number Keras passes to the "
+        "hook is the one to ask the schedule about (0 for the first epoch).",
+        "The compiled training step reads the KL weight from a variable: change the value "
+        "of that variable (the VAE's kl_weight property does it), never replace it.",
+    ),
 )
 
-
-class _FakeModel:
-    """Stands in for a VAE: the callback only needs a settable ``kl_weight``."""
-
-    def __init__(self) -> None:
-        self.kl_weight = -1.0
-
-
-def _run_epochs(callback: Any, epochs: list[int]) -> list[dict[str, Any]]:
-    model = _FakeModel()
-    callback.set_model(model)
-    seen = []
-    for epoch in epochs:
-        callback.on_epoch_begin(epoch, logs={})
-        seen.append(describe(model.kl_weight))
-    return seen
+FIT_EPOCHS = 3
 
 
 def _check_is_callback(KLWarmup: Any) -> None:
@@ -375,124 +464,159 @@ def _check_is_callback(KLWarmup: Any) -> None:
         )
 
 
-def _seen(answer: Any) -> list[float]:
-    return [number_of(item, "model.kl_weight") for item in answer]
+def _fit_with(KLWarmup: Any, schedule: Any, images: np.ndarray, *, jit_compile: bool) -> Any:
+    """Fit a small real VAE on the KL term alone with the student's callback.
 
-
-def _linear_schedule_inputs(rng: np.random.Generator) -> Inputs:
-    slope = round(float(rng.uniform(0.05, 0.3)), 3)
-    return {"slope": slope, "epochs": [0, 1, 2, int(rng.integers(4, 10))]}
-
-
-@kl_warmup_callback_exercise.probe(
-    "sets model.kl_weight = schedule(epoch) at each epoch start", inputs=_linear_schedule_inputs
-)
-def _callback_sets_probe(KLWarmup: Any, inputs: Inputs) -> Any:
-    _check_is_callback(KLWarmup)
-    slope = inputs["slope"]
-    return _run_epochs(KLWarmup(lambda epoch: slope * epoch), inputs["epochs"])
-
-
-@kl_warmup_callback_exercise.verdict("sets model.kl_weight = schedule(epoch) at each epoch start")
-def _callback_sets_verdict(inputs: Inputs, answer: Any) -> None:
-    slope, epochs = inputs["slope"], inputs["epochs"]
-    got = _seen(answer)
-    expected = [slope * epoch for epoch in epochs]
-    if not np.allclose(got, expected, atol=1e-6):
-        what = "model.kl_weight should be set to schedule(epoch) in on_epoch_begin."
-        if np.allclose(got, -1.0):
-            what = "model.kl_weight was not changed at the start of an epoch (on_epoch_begin)."
-        elif np.allclose(got, [slope * (epoch + 1) for epoch in epochs], atol=1e-6):
-            what = "The weight is one epoch ahead: use schedule(epoch) for the epoch that begins."
-        raise CheckFailed(
-            what,
-            tried=f"schedule = lambda epoch: {slope:g} * epoch; on_epoch_begin at epochs {epochs}",
-            expected=_rounded(expected),
-            got=_rounded(got),
-            hint="store the schedule in __init__ and call it in on_epoch_begin",
-        )
-
-
-def _ramp_schedule_inputs(rng: np.random.Generator) -> Inputs:
-    return {"target": float(rng.integers(2, 7)) / 2.0, "warmup": int(rng.integers(2, 5))}
-
-
-def _ramp(target: float, warmup: int) -> Any:
-    def ramp(epoch: int) -> np.float32:
-        return np.float32(target * min(1.0, epoch / warmup))
-
-    return ramp
-
-
-@kl_warmup_callback_exercise.probe("follows any schedule it is given", inputs=_ramp_schedule_inputs)
-def _callback_any_probe(KLWarmup: Any, inputs: Inputs) -> Any:
-    _check_is_callback(KLWarmup)
-    return _run_epochs(KLWarmup(_ramp(inputs["target"], inputs["warmup"])), list(range(6)))
-
-
-@kl_warmup_callback_exercise.verdict("follows any schedule it is given")
-def _callback_any_verdict(inputs: Inputs, answer: Any) -> None:
-    target, warmup = inputs["target"], inputs["warmup"]
-    got = _seen(answer)
-    expected = [float(np.float32(target * min(1.0, epoch / warmup))) for epoch in range(6)]
-    if not np.allclose(got, expected, atol=1e-6):
-        raise CheckFailed(
-            "The callback should use the schedule it was built with, whatever it is.",
-            tried=f"a warm-up ramp to {target:g} over {warmup} epochs (returning NumPy "
-            "float32); epochs 0-5",
-            expected=_rounded(expected),
-            got=_rounded(got),
-            hint="store the schedule in __init__ and call it in on_epoch_begin; no fixed formula",
-        )
-
-
-def _fit_inputs(rng: np.random.Generator) -> Inputs:
-    return {
-        "slope": round(float(rng.uniform(0.1, 0.3)), 3),
-        "images": rng.random((32, 28, 28, 1)).astype(np.float32),
-    }
-
-
-@kl_warmup_callback_exercise.probe(
-    "changes the weight of a real VAE during fit", inputs=_fit_inputs
-)
-def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
+    One batch per epoch, so each epoch's logged loss is that batch's ``kl_weight * KL``:
+    ``loss / kl_loss`` is the weight the compiled step really used. Returns, per epoch,
+    ``[loss, kl_loss, float(model.kl_weight) after the epoch]``.
+    """
     import keras
 
     from vae_tf.models import VAE
 
     _check_is_callback(KLWarmup)
     keras.utils.set_random_seed(0)
-    model = VAE(latent_dim=2, hidden_units=8, kl_weight=0.0, seed=0)
-    model.compile(jit_compile=False)
-    slope = inputs["slope"]
-    seen: list[float] = []
+    model = VAE(latent_dim=2, hidden_units=8, kl_weight=0.0, reconstruction_weight=0.0, seed=0)
+    model.compile(jit_compile=jit_compile, steps_per_execution=1)
+    rows: list[list[float]] = []
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            seen.append(float(model.kl_weight))
+            logs = logs or {}
+            rows.append(
+                [
+                    float(logs.get("loss", np.nan)),
+                    float(logs.get("kl_loss", np.nan)),
+                    float(model.kl_weight),
+                ]
+            )
 
     model.fit(
-        inputs["images"],
-        epochs=3,
-        batch_size=32,
+        images,
+        epochs=FIT_EPOCHS,
+        batch_size=len(images),
+        shuffle=False,
         verbose=0,
-        callbacks=[KLWarmup(lambda epoch: slope * (epoch + 1)), Record()],
+        callbacks=[KLWarmup(schedule), Record()],
     )
-    return describe(seen)
+    return describe(np.asarray(rows, dtype=np.float64))
 
 
-@kl_warmup_callback_exercise.verdict("changes the weight of a real VAE during fit")
+def _used_weights(answer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The weight each epoch's compiled step used (loss / KL) and the property after it."""
+    rows = array_of(answer, "the logged losses").astype(np.float64)
+    if rows.shape != (FIT_EPOCHS, 3):
+        raise CheckFailed(
+            f"fit did not run {FIT_EPOCHS} epochs with the callback.",
+            got=f"{len(rows)} epochs logged",
+        )
+    loss, kl, attribute = rows[:, 0], rows[:, 1], rows[:, 2]
+    return loss / np.maximum(kl, 1e-30), attribute
+
+
+@judge_only
+def _diagnose_fit(used: np.ndarray, attribute: np.ndarray, schedule: list[float]) -> str:
+    expected = np.asarray(schedule)
+    if np.allclose(attribute, expected, atol=1e-4) and np.allclose(used, used[0], atol=1e-4):
+        return (
+            "model.kl_weight reports the schedule, but the compiled training step kept using "
+            f"the weight of the first epoch ({used[0]:.4g}): the weight was stored where the "
+            "compiled step does not read it (a Python number replacing the variable is frozen "
+            "into the compiled step). Change the variable's value, e.g. through the "
+            "model.kl_weight property."
+        )
+    if np.allclose(used, 0.0, atol=1e-6):
+        return "The compiled step used weight 0 in every epoch: the KL weight was never changed."
+    if np.allclose(used[1:], expected[:-1], atol=1e-4):
+        return (
+            "The weight is one epoch late: epoch e trained with schedule(e - 1). Set it in "
+            "the hook that runs before the epoch, with the epoch that begins."
+        )
+    if np.allclose(used[:-1], expected[1:], atol=1e-4):
+        return (
+            "The weight is one epoch ahead: epoch e trained with schedule(e + 1). Use "
+            "schedule(epoch) for the epoch that begins."
+        )
+    if np.allclose(used, used[0], atol=1e-4):
+        return "The weight did not change between epochs: it should be schedule(epoch) in each."
+    if np.allclose(used, attribute, atol=1e-4):
+        return (
+            "The weight reaches the training step, but it is not schedule(epoch): the callback "
+            "should use the schedule it was built with, whatever it is, not a formula of its own."
+        )
+    return "The weight used by the training step in each epoch should be schedule(epoch)."
+
+
+def _fit_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "slope": round(float(rng.uniform(0.2, 0.6)), 3),
+        "images": rng.random((16, 28, 28, 1)).astype(np.float32),
+    }
+
+
+@kl_warmup_callback_exercise.probe(
+    "the compiled step of fit uses schedule(epoch) in every epoch", inputs=_fit_inputs
+)
+def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
+    slope = inputs["slope"]
+    return _fit_with(
+        KLWarmup, lambda epoch: slope * (epoch + 1), inputs["images"], jit_compile=False
+    )
+
+
+@kl_warmup_callback_exercise.verdict("the compiled step of fit uses schedule(epoch) in every epoch")
 def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
     slope = inputs["slope"]
-    expected = [slope * (epoch + 1) for epoch in range(3)]
-    seen = array_of(answer, "model.kl_weight").astype(np.float64).reshape(-1)
-    if seen.shape != (3,) or not np.allclose(seen, expected, atol=1e-6):
-        raise CheckFailed(
-            "During model.fit the VAE's kl_weight should follow the schedule.",
-            tried=f"a tiny VAE fitted 3 epochs with schedule = lambda epoch: {slope:g} * (epoch + 1)",
-            expected=f"kl_weight {_rounded(expected)} in epochs 0, 1, 2",
-            got=_rounded(list(seen)),
-            hint="assign through the property, self.model.kl_weight = ..., which updates "
-            "the variable the compiled training step reads",
-        )
+    expected = [slope * (epoch + 1) for epoch in range(FIT_EPOCHS)]
+    used, attribute = _used_weights(answer)
+    if np.allclose(used, expected, atol=1e-4):
+        return
+    raise CheckFailed(
+        _diagnose_fit(used, attribute, expected),
+        tried=f"a small VAE fitted {FIT_EPOCHS} epochs (one batch each, tf.function) with "
+        f"schedule = lambda epoch: {slope:g} * (epoch + 1); the weight used is read from the "
+        "logged loss = weight x KL",
+        expected=f"weights used {_rounded(expected)}",
+        got=f"weights used {_rounded(used)}; model.kl_weight after each epoch "
+        f"{_rounded(attribute)}",
+    )
+
+
+def _xla_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "start": float(rng.integers(4, 9)) / 2.0,
+        "images": rng.random((16, 28, 28, 1)).astype(np.float32),
+    }
+
+
+def _decreasing(start: float) -> Any:
+    def schedule(epoch: int) -> np.float32:
+        return np.float32(start / (epoch + 1))
+
+    return schedule
+
+
+@kl_warmup_callback_exercise.probe(
+    "follows any schedule it is given, in an XLA-compiled step", inputs=_xla_inputs
+)
+def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
+    return _fit_with(KLWarmup, _decreasing(inputs["start"]), inputs["images"], jit_compile=True)
+
+
+@kl_warmup_callback_exercise.verdict("follows any schedule it is given, in an XLA-compiled step")
+def _callback_xla_verdict(inputs: Inputs, answer: Any) -> None:
+    start = inputs["start"]
+    expected = [float(np.float32(start / (epoch + 1))) for epoch in range(FIT_EPOCHS)]
+    used, attribute = _used_weights(answer)
+    if np.allclose(used, expected, atol=1e-4):
+        return
+    what = _diagnose_fit(used, attribute, expected)
+    raise CheckFailed(
+        what,
+        tried=f"a small VAE fitted {FIT_EPOCHS} epochs with XLA (jit_compile=True) and "
+        f"schedule = lambda epoch: np.float32({start:g} / (epoch + 1))",
+        expected=f"weights used {_rounded(expected)}",
+        got=f"weights used {_rounded(used)}; model.kl_weight after each epoch "
+        f"{_rounded(attribute)}",
+    )

@@ -1,0 +1,550 @@
+"""A catalogue of typical mistakes for the exercises of lessons 06 and 07, as tests.
+
+For every exercise: at least four typical wrong answers, each of which loses at least one
+point and whose FIRST failed check names that mistake, and at least two right answers
+written differently (NumPy, TensorFlow, keras.ops, SciPy...), which get full points. The
+whole catalogue runs through ``run_checks`` (as the self-check cell does); one wrong and
+one right variant per exercise also go through the real grading path (the sandbox with the
+redacted package, as the grader runs them; marked ``slow``).
+
+``KLWarmup`` runs inside ``fit`` of a real VAE, compiled with ``tf.function`` and with XLA:
+the checks read the weight that the compiled step really used from the logged loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae_tf.grading import run_checks
+
+SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
+
+
+def first_failure(name: str, obj: object) -> str:
+    """The message of the first failed check; the object must lose at least one point."""
+    outcome = run_checks(name, obj, seed=SEED)
+    failures = outcome.failures()
+    assert failures, f"the checks of {name!r} passed on a wrong answer:\n{outcome.verdict()}"
+    return failures[0].message
+
+
+def assert_full_points(name: str, obj: object) -> None:
+    outcome = run_checks(name, obj, seed=SEED)
+    assert outcome.passed, outcome.verdict()
+
+
+# =========================================================================== lesson 06
+# --------------------------------------------------------------------------- aggregate_moments
+
+
+def moments_reference(codes):
+    codes = np.asarray(codes, dtype=np.float64)
+    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False))
+
+
+def moments_by_hand(codes):
+    codes = np.asarray(codes, dtype=np.float64)
+    mean = codes.mean(axis=0)
+    centred = codes - mean
+    return mean, centred.T @ centred / (len(codes) - 1)
+
+
+def moments_tensorflow(codes):
+    import tensorflow as tf
+
+    codes = tf.convert_to_tensor(codes, dtype=tf.float64)
+    mean = tf.reduce_mean(codes, axis=0)
+    centred = codes - mean
+    count = tf.cast(tf.shape(codes)[0], tf.float64)
+    return mean, tf.matmul(centred, centred, transpose_a=True) / (count - 1.0)
+
+
+@pytest.mark.parametrize("right", [moments_reference, moments_by_hand, moments_tensorflow])
+def test_aggregate_moments_right_answers_get_full_points(right):
+    assert_full_points("aggregate_moments", right)
+
+
+MOMENTS_MISTAKES = {
+    "np.cov without rowvar": (
+        lambda c: (c.mean(axis=0), np.cov(c)),
+        ["D x D", "each row as a variable"],
+    ),
+    "divided by N": (
+        lambda c: (c.mean(axis=0), np.atleast_2d(np.cov(c, rowvar=False, bias=True))),
+        ["divided by N", "N - 1"],
+    ),
+    "codes not centred": (
+        lambda c: (c.mean(axis=0), c.T.astype(np.float64) @ c / (len(c) - 1)),
+        ["not centred"],
+    ),
+    "0-d covariance for D = 1": (
+        lambda c: (c.mean(axis=0), np.cov(c, rowvar=False)),
+        ["D = 1", "(1, 1)"],
+    ),
+    "mean over the wrong axis": (
+        lambda c: (c.mean(axis=1), np.atleast_2d(np.cov(c, rowvar=False))),
+        ["one value per latent dimension"],
+    ),
+    "only the mean returned": (lambda c: c.mean(axis=0), ["two things"]),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MOMENTS_MISTAKES))
+def test_aggregate_moments_mistakes_lose_points_and_are_named(mistake):
+    wrong, words = MOMENTS_MISTAKES[mistake]
+    message = first_failure("aggregate_moments", wrong)
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- knn_latent_accuracy
+
+
+def knn_numpy(train_codes, train_labels, test_codes, test_labels, k=5):
+    train_codes, test_codes = np.asarray(train_codes), np.asarray(test_codes)
+    distances = np.sum((test_codes[:, None, :] - train_codes[None, :, :]) ** 2, axis=-1)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    votes = np.asarray(train_labels)[nearest]
+    predicted = np.array([np.bincount(row, minlength=10).argmax() for row in votes])
+    return float(np.mean(predicted == np.asarray(test_labels)))
+
+
+def knn_sklearn(train_codes, train_labels, test_codes, test_labels, k=5):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    neighbours = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    return float(neighbours.score(test_codes, test_labels))
+
+
+def knn_scipy_cdist(train_codes, train_labels, test_codes, test_labels, k=5):
+    from scipy.spatial.distance import cdist
+    from scipy.stats import mode
+
+    nearest = np.argpartition(cdist(test_codes, train_codes), k - 1, axis=1)[:, :k]
+    predicted = mode(np.asarray(train_labels)[nearest], axis=1, keepdims=False).mode
+    return float((predicted == np.asarray(test_labels)).mean())
+
+
+@pytest.mark.parametrize("right", [knn_numpy, knn_sklearn, knn_scipy_cdist])
+def test_knn_latent_accuracy_right_answers_get_full_points(right):
+    assert_full_points("knn_latent_accuracy", right)
+
+
+def _knn_percentage(*args, k=5):
+    return 100 * knn_numpy(*args, k=k)
+
+
+def _knn_count(train_codes, train_labels, test_codes, test_labels, k=5):
+    return knn_numpy(train_codes, train_labels, test_codes, test_labels, k=k) * len(test_labels)
+
+
+def _knn_nearest_only(train_codes, train_labels, test_codes, test_labels, k=5):
+    return knn_numpy(train_codes, train_labels, test_codes, test_labels, k=1)
+
+
+def _knn_neighbours_among_test_codes(train_codes, train_labels, test_codes, test_labels, k=5):
+    # Leaks the answer: the neighbours (and their labels) come from the test set.
+    return knn_numpy(test_codes, test_labels, test_codes, test_labels, k=k)
+
+
+def _knn_farthest(train_codes, train_labels, test_codes, test_labels, k=5):
+    distances = np.sum((np.asarray(test_codes)[:, None] - np.asarray(train_codes)[None]) ** 2, -1)
+    nearest = np.argsort(-distances, axis=1)[:, :k]
+    votes = np.asarray(train_labels)[nearest]
+    predicted = np.array([np.bincount(row, minlength=10).argmax() for row in votes])
+    return float(np.mean(predicted == np.asarray(test_labels)))
+
+
+def _knn_against_train_labels(train_codes, train_labels, test_codes, test_labels, k=5):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    predicted = (
+        KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels).predict(test_codes)
+    )
+    reference = np.asarray(train_labels)[: len(predicted)]
+    return float(np.mean(predicted == reference))
+
+
+KNN_MISTAKES = {
+    "a percentage": (_knn_percentage, ["percentage"]),
+    "a count": (_knn_count, ["number of right answers"]),
+    "k ignored (nearest only)": (_knn_nearest_only, ["k argument", "neighbours vote"]),
+    "neighbours among the test codes": (_knn_neighbours_among_test_codes, ["test_labels"]),
+    "farthest neighbours": (_knn_farthest, ["k nearest", "smallest distances"]),
+    "scored against the training labels": (_knn_against_train_labels, ["test_labels"]),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(KNN_MISTAKES))
+def test_knn_latent_accuracy_mistakes_lose_points_and_are_named(mistake):
+    wrong, words = KNN_MISTAKES[mistake]
+    message = first_failure("knn_latent_accuracy", wrong)
+    assert all(word in message for word in words), message
+
+
+# =========================================================================== lesson 07
+# --------------------------------------------------------------------------- iwae_bound
+
+
+def iwae_keras(log_weights):
+    from keras import ops
+
+    log_weights = ops.convert_to_tensor(log_weights)
+    return ops.logsumexp(log_weights, axis=1) - np.log(log_weights.shape[1])
+
+
+def iwae_tensorflow(log_weights):
+    import tensorflow as tf
+
+    log_weights = tf.convert_to_tensor(log_weights)
+    k = tf.cast(tf.shape(log_weights)[1], log_weights.dtype)
+    return tf.reduce_logsumexp(log_weights, axis=1) - tf.math.log(k)
+
+
+def iwae_scipy(log_weights):
+    from scipy.special import logsumexp
+
+    log_weights = np.asarray(log_weights, dtype=np.float64)
+    return logsumexp(log_weights, axis=1, b=1.0 / log_weights.shape[1])
+
+
+def iwae_shifted_numpy(log_weights):
+    log_weights = np.asarray(log_weights, dtype=np.float64)
+    top = log_weights.max(axis=1, keepdims=True)
+    return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
+
+
+@pytest.mark.parametrize("right", [iwae_keras, iwae_tensorflow, iwae_scipy, iwae_shifted_numpy])
+def test_iwae_bound_right_answers_get_full_points(right):
+    assert_full_points("iwae_bound", right)
+
+
+def _iwae_naive(log_weights):
+    return np.log(np.mean(np.exp(np.asarray(log_weights)), axis=1))
+
+
+def _iwae_mean_of_logs(log_weights):
+    return np.mean(np.asarray(log_weights), axis=1)
+
+
+def _iwae_no_log_k(log_weights):
+    import tensorflow as tf
+
+    return tf.reduce_logsumexp(log_weights, axis=1)
+
+
+def _iwae_wrong_axis(log_weights):
+    from scipy.special import logsumexp
+
+    return logsumexp(log_weights, axis=0) - np.log(np.shape(log_weights)[0])
+
+
+def _iwae_negated(log_weights):
+    return -iwae_scipy(log_weights)
+
+
+def _iwae_one_number(log_weights):
+    return float(np.mean(iwae_scipy(log_weights)))
+
+
+IWAE_MISTAKES = {
+    "log(mean(exp(.))) overflows and underflows": (_iwae_naive, ["underflows", "overflows"]),
+    "mean of the log-weights instead of logsumexp - log k": (
+        _iwae_mean_of_logs,
+        ["mean of the log-weights", "log of the mean"],
+    ),
+    "log k forgotten": (_iwae_no_log_k, ["SUM", "log k"]),
+    "wrong axis": (_iwae_wrong_axis, ["axis 1", "over the images"]),
+    "sign flipped (-log p(x))": (_iwae_negated, ["sign is flipped"]),
+    "one number for all images": (_iwae_one_number, ["one number for all images"]),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(IWAE_MISTAKES))
+def test_iwae_bound_mistakes_lose_points_and_are_named(mistake):
+    wrong, words = IWAE_MISTAKES[mistake]
+    message = first_failure("iwae_bound", wrong)
+    assert all(word in message for word in words), message
+
+
+def test_iwae_bound_of_the_package_tightens_with_k_and_stays_below_minus_elbo():
+    # The property the lesson shows: -IWAE_k <= -ELBO (k = 1 is the ELBO), and on average
+    # the bound tightens as k grows; here on log-weights of a known spread.
+    from vae_tf.evaluation import iwae_bound
+
+    rng = np.random.default_rng(0)
+    log_weights = rng.normal(-100.0, 3.0, size=(200, 64))
+    bounds = [float(np.mean(iwae_bound(log_weights[:, :k]))) for k in (1, 4, 16, 64)]
+    assert bounds[0] == pytest.approx(np.mean(log_weights[:, 0]), abs=1e-6)
+    assert all(later > earlier for earlier, later in pairwise(bounds))
+    assert bounds[-1] >= np.mean(log_weights) - 1e-9
+
+
+# --------------------------------------------------------------------------- kl_warmup_weight
+
+
+def warmup_reference(epoch, warmup_epochs, target=1.0):
+    if warmup_epochs <= 0:
+        return float(target)
+    return float(target) * min(1.0, epoch / warmup_epochs)
+
+
+def warmup_numpy_clip(epoch, warmup_epochs, target=1.0):
+    progress = 1.0 if warmup_epochs == 0 else np.clip(epoch / warmup_epochs, 0.0, 1.0)
+    return target * progress
+
+
+def warmup_branches(epoch, warmup_epochs, target=1.0):
+    if epoch >= warmup_epochs:
+        return target
+    return target * epoch / warmup_epochs
+
+
+@pytest.mark.parametrize("right", [warmup_reference, warmup_numpy_clip, warmup_branches])
+def test_kl_warmup_weight_right_answers_get_full_points(right):
+    assert_full_points("kl_warmup_weight", right)
+
+
+WARMUP_MISTAKES = {
+    "one epoch ahead": (
+        lambda e, w, target=1.0: target if w <= 0 else target * min(1.0, (e + 1) / w),
+        ["one epoch ahead"],
+    ),
+    "target reached one epoch early": (
+        lambda e, w, target=1.0: target if w <= 1 else target * min(1.0, e / (w - 1)),
+        ["one epoch early"],
+    ),
+    "one epoch late": (
+        lambda e, w, target=1.0: target if w <= 0 else target * min(1.0, e / (w + 1)),
+        ["one epoch late"],
+    ),
+    "division by zero": (lambda e, w, target=1.0: target * min(1.0, e / w), ["divided by zero"]),
+    "not clipped": (
+        lambda e, w, target=1.0: target if w <= 0 else target * e / w,
+        ["never more"],
+    ),
+    "target ignored": (
+        lambda e, w, target=1.0: warmup_reference(e, w),
+        ["target weight (beta), not at 1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(WARMUP_MISTAKES))
+def test_kl_warmup_weight_mistakes_lose_points_and_are_named(mistake):
+    wrong, words = WARMUP_MISTAKES[mistake]
+    message = first_failure("kl_warmup_weight", wrong)
+    assert all(word in message for word in words), message
+
+
+def test_kl_warmup_weight_off_by_one_is_not_called_a_wrong_target():
+    # Off by one epoch AND scaled to the target: the target check must not blame the target.
+    outcome = run_checks("kl_warmup_weight", WARMUP_MISTAKES["one epoch ahead"][0], seed=SEED)
+    messages = "\n".join(result.message for result in outcome.failures())
+    assert "not at 1" not in messages, messages
+
+
+# --------------------------------------------------------------------------- KLWarmup
+# Each class below is checked inside fit of a real VAE (tf.function, then XLA): slow.
+
+CALLBACK_HEAD = """
+import keras
+import numpy as np
+
+
+class KLWarmup(keras.callbacks.Callback):
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+"""
+
+CALLBACK_BODIES = {
+    # right answers
+    "the kl_weight property": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight = float(self.schedule(epoch))
+""",
+    "assign on the variable": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model._kl_weight.assign(self.schedule(epoch))
+""",
+    # wrong answers
+    "a Python number replacing the variable": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model._kl_weight = float(self.schedule(epoch))
+""",
+    "set at the end of the epoch (one epoch late)": """
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.kl_weight = float(self.schedule(epoch))
+""",
+    "schedule(epoch + 1) (one epoch ahead)": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight = float(self.schedule(epoch + 1))
+""",
+    "the callback's own attribute": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.kl_weight = float(self.schedule(epoch))
+""",
+    "a fixed formula instead of the schedule": """
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight = 0.5 * (epoch + 1)
+""",
+}
+
+
+def callback_class(body: str) -> type:
+    namespace: dict = {}
+    exec(CALLBACK_HEAD + body, namespace)
+    return namespace["KLWarmup"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("right", ["the kl_weight property", "assign on the variable"])
+def test_kl_warmup_callback_right_answers_get_full_points(right):
+    assert_full_points("kl_warmup_callback", callback_class(CALLBACK_BODIES[right]))
+
+
+CALLBACK_MISTAKES = {
+    "a Python number replacing the variable": ["kept using the weight of the first epoch"],
+    "set at the end of the epoch (one epoch late)": ["one epoch late"],
+    "schedule(epoch + 1) (one epoch ahead)": ["one epoch ahead"],
+    "the callback's own attribute": ["never changed"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", sorted(CALLBACK_MISTAKES))
+def test_kl_warmup_callback_mistakes_lose_points_and_are_named(mistake):
+    message = first_failure("kl_warmup_callback", callback_class(CALLBACK_BODIES[mistake]))
+    assert all(word in message for word in CALLBACK_MISTAKES[mistake]), message
+
+
+@pytest.mark.slow
+def test_kl_warmup_callback_with_a_fixed_formula_fails_on_another_schedule():
+    outcome = run_checks(
+        "kl_warmup_callback",
+        callback_class(CALLBACK_BODIES["a fixed formula instead of the schedule"]),
+        seed=SEED,
+    )
+    assert not outcome.passed
+    assert "the schedule it was built with" in outcome.failures()[0].message
+
+
+def test_kl_warmup_callback_plain_class_is_named():
+    class NotACallback:
+        def __init__(self, schedule):
+            self.schedule = schedule
+
+    message = first_failure("kl_warmup_callback", NotACallback)
+    assert "keras.callbacks.Callback" in message
+
+
+# --------------------------------------------------------------------------- the real grading path
+
+
+def _cell(function) -> str:
+    """The source of a module-level function of this file, renamed to the exercise's symbol."""
+    return inspect.getsource(function)
+
+
+def _exercise_code(lesson: str, cells: dict[str, str]):
+    from vae_tf.notebook_code import ExerciseCode
+
+    return ExerciseCode(
+        path=f"catalogue-{lesson}.ipynb",
+        lesson=lesson,
+        exercises=list(cells),
+        cells=list(cells.items()),
+    )
+
+
+def _grade(code) -> dict:
+    from vae_tf.grading.redact import redacted_package
+    from vae_tf.grading.sandbox import run_sandbox
+
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
+        package = redacted_package(code.lesson, Path(folder))
+        result = run_sandbox(code, timeout=600, memory_mb=3000, seed=SEED, package=package)
+    assert result.status == "ok", result.message
+    return result.exercises
+
+
+def _renamed(function, name: str) -> str:
+    return "import numpy as np\n\n" + _cell(function).replace(
+        f"def {function.__name__}(", f"def {name}(", 1
+    )
+
+
+@pytest.mark.slow
+def test_lesson_06_catalogue_through_the_sandbox_with_the_redacted_package():
+    right = _grade(
+        _exercise_code(
+            "06_loss_terms",
+            {
+                "aggregate_moments": _renamed(moments_by_hand, "aggregate_moments"),
+                "knn_latent_accuracy": _renamed(knn_numpy, "knn_latent_accuracy"),
+            },
+        )
+    )
+    for name, outcome in right.items():
+        assert outcome.passed, (name, outcome.verdict())
+    wrong = _grade(
+        _exercise_code(
+            "06_loss_terms",
+            {
+                "aggregate_moments": "import numpy as np\n\n\ndef aggregate_moments(codes):\n"
+                "    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False, bias=True))\n",
+                "knn_latent_accuracy": "import numpy as np\n\n"
+                + _cell(knn_numpy)
+                + "\n\ndef knn_latent_accuracy(a, b, c, d, k=5):\n"
+                "    return 100 * knn_numpy(a, b, c, d, k=k)\n",
+            },
+        )
+    )
+    moments, knn = wrong["aggregate_moments"], wrong["knn_latent_accuracy"]
+    assert moments.points < moments.max_points and "divided by N" in moments.failures()[0].message
+    assert knn.points < knn.max_points and "percentage" in knn.failures()[0].message
+
+
+@pytest.mark.slow
+def test_lesson_07_catalogue_through_the_sandbox_with_the_redacted_package():
+    lesson = "07_beta_and_posterior_collapse"
+    right = _grade(
+        _exercise_code(
+            lesson,
+            {
+                "iwae_bound": _renamed(iwae_tensorflow, "iwae_bound"),
+                "kl_warmup_weight": _renamed(warmup_numpy_clip, "kl_warmup_weight"),
+                "kl_warmup_callback": CALLBACK_HEAD + CALLBACK_BODIES["assign on the variable"],
+            },
+        )
+    )
+    for name, outcome in right.items():
+        assert outcome.passed, (name, outcome.verdict())
+    wrong = _grade(
+        _exercise_code(
+            lesson,
+            {
+                "iwae_bound": _renamed(_iwae_naive, "iwae_bound"),
+                "kl_warmup_weight": "def kl_warmup_weight(epoch, warmup_epochs, target=1.0):\n"
+                "    return target * min(1.0, (epoch + 1) / max(warmup_epochs, 1))\n",
+                "kl_warmup_callback": CALLBACK_HEAD
+                + CALLBACK_BODIES["a Python number replacing the variable"],
+            },
+        )
+    )
+    expected_words = {
+        "iwae_bound": "overflows",
+        "kl_warmup_weight": "one epoch ahead",
+        "kl_warmup_callback": "kept using the weight of the first epoch",
+    }
+    for name, word in expected_words.items():
+        outcome = wrong[name]
+        assert outcome.points < outcome.max_points, outcome.verdict()
+        assert word in outcome.failures()[0].message, outcome.verdict()
