@@ -10,6 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 from vae_tf.grading.examples import lesson01_notebook
+from vae_tf.notebook_code import BEGIN_MARKER, END_MARKER
 from vae_tf.release import (
     ReleaseError,
     check_release,
@@ -189,3 +190,43 @@ def test_generated_lesson_fails_every_check_with_a_plain_message(path):
             assert "not written yet" in failure.message, failure.message
             assert "Traceback" not in failure.message
             assert f"Exercise {exercise.name}" in failure.message  # the stub's hint
+
+
+def _exercise_cells(folder: str) -> dict[str, tuple[str, str]]:
+    """Every exercise cell of the committed notebooks in ``folder``: name -> (lesson, source)."""
+    cells = {}
+    for path in sorted((REPO_ROOT / folder).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            name = cell.metadata.get("vae_course", {}).get("exercise")
+            if name:
+                cells[name] = (path.stem, cell.source)
+    return cells
+
+
+def _solution_lines(source: str) -> list[str]:
+    """The code lines between the solution markers (comments and short lines left out)."""
+    inside, found = False, []
+    for line in source.splitlines():
+        if BEGIN_MARKER in line:
+            inside = True
+        elif END_MARKER in line:
+            inside = False
+        elif inside:
+            found.append(line.strip())
+    return [line for line in found if len(line) > 12 and not line.startswith("#")]
+
+
+def test_no_lesson_stub_and_no_hint_holds_a_line_of_the_answer() -> None:
+    from vae_tf.grading.registry import get_exercise
+
+    solutions, lessons = _exercise_cells("solutions"), _exercise_cells("lessons")
+    assert solutions.keys() == lessons.keys()
+    for name, (lesson, source) in solutions.items():
+        answer = _solution_lines(source)
+        assert answer, f"{lesson}: exercise {name} has no solution lines"
+        hints = get_exercise(name).hints
+        assert 2 <= len(hints) <= 4, f"{name}: {len(hints)} hints, the ladder needs 2 to 4"
+        for line in answer:
+            assert line not in lessons[name][1], f"lessons/{lesson}: {name}'s stub holds {line!r}"
+            for hint in hints:
+                assert line not in hint, f"a hint of {name} gives the line {line!r}"
