@@ -326,12 +326,13 @@ def test_beta_sweep_trades_kl_for_reconstruction(sample):
 
 @pytest.mark.slow
 def test_interpolate_runs_from_one_decoding_to_the_other(original_vae, sample):
-    from vae_tf.experiments import _decode, _encode, interpolate
+    from vae_tf.evaluation import encode_posteriors
+    from vae_tf.experiments import _decode, interpolate
 
     a, b = sample.x_test[0], sample.x_test[1]
     path = interpolate(original_vae, a, b, steps=6)
     assert path.shape == (6, 28, 28)
-    mu, _ = _encode(original_vae, sample.x_test[:2])
+    mu, _ = encode_posteriors(original_vae, sample.x_test[:2])
     np.testing.assert_allclose(path[[0, -1]], _decode(original_vae, mu), atol=1e-5)
 
 

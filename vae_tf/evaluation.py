@@ -183,7 +183,13 @@ def iwae_nll(
     return -total / len(images)
 
 
-def _posterior_means_and_log_vars(model, images: np.ndarray, batch_size: int):
+def encode_posteriors(
+    model, images: np.ndarray, batch_size: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, log_var)`` of q(z|x) for every image, float32 NumPy arrays of shape (N, latent_dim).
+
+    The encoder runs in batches of ``batch_size`` images, so any number of images fits.
+    """
     mus, log_vars = [], []
     for start in range(0, len(images), batch_size):
         mu, log_var = model.encoder(images[start : start + batch_size], training=False)
@@ -205,7 +211,7 @@ def active_units(model, images, *, threshold: float = 0.01, batch_size: int = 10
     threshold = validation.non_negative_float("threshold", threshold)
     batch_size = validation.positive_int("batch_size", batch_size)
     images = validation.float_images(images)
-    mu, _ = _posterior_means_and_log_vars(model, images, batch_size)
+    mu, _ = encode_posteriors(model, images, batch_size)
     return int(np.sum(np.var(mu, axis=0) > threshold))
 
 
@@ -223,7 +229,7 @@ def kl_per_unit(model, images, *, batch_size: int = 1000) -> np.ndarray:
 
     batch_size = validation.positive_int("batch_size", batch_size)
     images = validation.float_images(images)
-    mu, log_var = _posterior_means_and_log_vars(model, images, batch_size)
+    mu, log_var = encode_posteriors(model, images, batch_size)
     per_image = np.asarray(kl_per_dimension(mu, log_var), dtype=np.float64)
     return per_image.mean(axis=0)
 

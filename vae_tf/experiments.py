@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vae_tf.evaluation import encode_posteriors
 from vae_tf.recipe import BETA_SWEEP, ORIGINAL, Recipe
 from vae_tf.validation import positive_int
 
@@ -128,18 +129,6 @@ def _check_vae(model: Any, what: str) -> None:
             f"{what} needs a VAE: a plain Autoencoder has no sigma (its encode returns one "
             "code, not (mu, log_var))"
         )
-
-
-def _encode(
-    model: Any, images: np.ndarray, batch_size: int = 1000
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu, log_var)`` as float32 NumPy arrays, each (N, latent_dim)."""
-    mus, log_vars = [], []
-    for start in range(0, len(images), batch_size):
-        mu, log_var = model.encoder(images[start : start + batch_size], training=False)
-        mus.append(np.asarray(mu, dtype=np.float32))
-        log_vars.append(np.asarray(log_var, dtype=np.float32))
-    return np.concatenate(mus), np.concatenate(log_vars)
 
 
 def _decode(model: Any, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -260,7 +249,7 @@ def sigma_sweep(model: VAE, images: Any, factors: Sequence[float], eps: Any) -> 
     np.ndarray, shape (len(factors), N, 28, 28): pixel probabilities.
     """
     images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-    mu, log_var = _encode(model, images)
+    mu, log_var = encode_posteriors(model, images)
     eps = np.asarray(eps, dtype=np.float32)
     return np.stack(
         [_decode(model, sample_with_sigma_factor(mu, log_var, f, eps)) for f in factors]
@@ -481,7 +470,7 @@ def mu_experiment(
     classifier = _classifier_for(data, classifier, seed)
     images, labels, indices = _held_out(data, n_images, rng)
 
-    mu, log_var = _encode(model, images)
+    mu, log_var = encode_posteriors(model, images)
     decoded_mu = _decode(model, mu)
     decoded_noisy = _decode(model, noisy_expectation(mu, log_var, rng))
 
@@ -573,7 +562,7 @@ def sigma_experiment(
     classifier = _classifier_for(data, classifier, seed)
     images, labels, indices = _held_out(data, n_images, rng)
 
-    mu, log_var = _encode(model, images)
+    mu, log_var = encode_posteriors(model, images)
     eps = rng.standard_normal(mu.shape).astype(np.float32)
     shown = pick_one_per_digit(labels, seed=seed)
     distance, label_kept, per_digit, columns = [], [], [], []
@@ -720,7 +709,7 @@ class LossTermsResult:
 
 
 def _sampled_codes(model: Any, images: np.ndarray, rng: np.random.Generator):
-    mu, log_var = _encode(model, images)
+    mu, log_var = encode_posteriors(model, images)
     eps = rng.standard_normal(mu.shape).astype(np.float32)
     return sample_with_sigma_factor(mu, log_var, 1.0, eps), mu
 
@@ -928,7 +917,7 @@ def beta_sweep(
         columns["iwae_nll"].append(scores.iwae_nll)
         columns["active_units"].append(scores.active_units)
         # The KL of each unit: the one KL formula applied to each dimension alone.
-        mu, log_var = _encode(model, test_images)
+        mu, log_var = encode_posteriors(model, test_images)
         unit_kl = np.asarray(kl_divergence(mu.reshape(-1, 1), log_var.reshape(-1, 1)))
         unit_kl = unit_kl.reshape(mu.shape).mean(axis=0)
         columns["kl_per_unit"].append(sorted((float(v) for v in unit_kl), reverse=True))
@@ -975,6 +964,6 @@ def interpolate(model: VAE, image_a: Any, image_b: Any, *, steps: int = 8) -> np
         if image.size != 28 * 28:
             raise ValueError(f"each image must hold 28 x 28 pixels, got shape {image.shape}")
         pair.append(image.reshape(28, 28, 1))
-    mu, _ = _encode(model, np.stack(pair))
+    mu, _ = encode_posteriors(model, np.stack(pair))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return _decode(model, (1.0 - t) * mu[0] + t * mu[1])

@@ -104,6 +104,7 @@ def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
             None if raised else np.shape(described.get("array")) if "array" in described else None
         )
         if not raised and shape == mu.shape:
+            _noisy(described, tried)  # the right shape is not enough: no NaN, inf or None
             two_dimensional_ok = two_dimensional_ok or latent_dim == 2
             continue
         if two_dimensional_ok and latent_dim != 2:
