@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -368,7 +370,16 @@ def test_submissions_and_package_are_unchanged_byte_for_byte(attacked: dict) -> 
 @pytest.mark.slow
 def test_inside_the_sandbox_only_the_scratch_folder_is_writable(attacked: dict) -> None:
     executed = attacked["out"] / "executed"
-    assert "written: []" in (executed / "d_package.html").read_text(encoding="utf-8")
+    package = executed / "d_package.html"
+    written = re.search(r"written: \[(.*?)\]", html.unescape(package.read_text(encoding="utf-8")))
+    assert written, "the package writer's report is missing"
+    # Nothing of the package or the Python environment is writable. Only the sandbox's own
+    # in-memory /tmp is: a repository that lives under /tmp (a CI clone) has its parent
+    # folder recreated there, private to that sandbox and gone with it.
+    landed = [path.strip(" '") for path in written.group(1).split(",") if path.strip()]
+    assert all(path.startswith("/tmp/") for path in landed), landed
+    protected = (str(package_dir()), sys.prefix, sys.base_prefix)
+    assert not any(path.startswith(protected) for path in landed), landed
     rewriter = (executed / "b_rewriter.html").read_text(encoding="utf-8")
     assert "refused " + str(attacked["out"]) + "/gradebook.csv" in rewriter
     assert "WROTE " + str(attacked["submissions"]) not in rewriter
