@@ -145,6 +145,40 @@ def build_decoder(
     return keras.Model(inputs, logits, name=name)
 
 
+def _shape_of(tensor: Any) -> tuple:
+    return tuple(int(d) for d in ops.shape(tensor))
+
+
+def _check_encoder(encoder: Any, latent_dim: int) -> None:
+    """Raise ``ValueError`` unless ``encoder`` maps images to ``[mu, log_var]`` of latent_dim."""
+    if not callable(encoder):
+        raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
+    outputs = encoder(ops.zeros((2, *IMAGE_SHAPE)))
+    if not (isinstance(outputs, (list, tuple)) and len(outputs) == 2):
+        raise ValueError(
+            "encoder must return two tensors, [mu, log_var] (two heads), "
+            f"got {type(outputs).__name__} for a batch of 2 images"
+        )
+    for name, tensor in zip(("mu", "log_var"), outputs, strict=True):
+        if _shape_of(tensor) != (2, latent_dim):
+            raise ValueError(
+                f"encoder output {name} must have shape (N, latent_dim) = (2, {latent_dim}) for "
+                f"a batch of 2 images, got {_shape_of(tensor)}"
+            )
+
+
+def _check_decoder(decoder: Any, latent_dim: int) -> None:
+    """Raise ``ValueError`` unless ``decoder`` maps (N, latent_dim) codes to (N, 28, 28, 1)."""
+    if not callable(decoder):
+        raise TypeError(f"decoder must be a keras.Model, got {type(decoder).__name__}")
+    logits = decoder(ops.zeros((2, latent_dim)))
+    if isinstance(logits, (list, tuple)) or _shape_of(logits) != (2, *IMAGE_SHAPE):
+        got = type(logits).__name__ if isinstance(logits, (list, tuple)) else _shape_of(logits)
+        raise ValueError(
+            f"decoder must map codes (2, {latent_dim}) to logits of shape (2, 28, 28, 1), got {got}"
+        )
+
+
 def _replica_scaled(loss):
     """Divide a batch-mean loss by the number of replicas under ``tf.distribute``.
 
@@ -295,6 +329,12 @@ class VAE(_CourseModel):
         Width of the hidden layer (512 in the original study).
     seed : int or None
         Seed of the sampling noise.
+    encoder, decoder : keras.Model, optional
+        Your own networks instead of the ones ``arch`` builds (lesson 08 brings its
+        convolutional ones): the encoder maps images (N, 28, 28, 1) to ``[mu, log_var]``,
+        each (N, latent_dim); the decoder maps codes (N, latent_dim) to **logits** of shape
+        (N, 28, 28, 1). Both are checked on a batch of two when the VAE is made, and saved
+        with it.
     """
 
     def __init__(
@@ -305,6 +345,9 @@ class VAE(_CourseModel):
         reconstruction_weight: float = 1.0,
         hidden_units: int = 512,
         seed: int | None = None,
+        *,
+        encoder: keras.Model | None = None,
+        decoder: keras.Model | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -312,8 +355,17 @@ class VAE(_CourseModel):
         self.arch = validation.one_of("arch", arch, ARCHITECTURES)
         self.hidden_units = validation.positive_int("hidden_units", hidden_units)
         self.seed = seed
-        self.encoder = build_encoder(latent_dim, arch, hidden_units)
-        self.decoder = build_decoder(latent_dim, arch, hidden_units)
+        self.custom_networks = encoder is not None or decoder is not None
+        if encoder is None:
+            encoder = build_encoder(latent_dim, arch, hidden_units)
+        else:
+            _check_encoder(encoder, self.latent_dim)
+        if decoder is None:
+            decoder = build_decoder(latent_dim, arch, hidden_units)
+        else:
+            _check_decoder(decoder, self.latent_dim)
+        self.encoder = encoder
+        self.decoder = decoder
         self.sampling = Sampling(seed=seed, name="sampling")
         self._kl_weight = self.add_weight(
             name="kl_weight", shape=(), initializer="zeros", trainable=False
@@ -408,7 +460,7 @@ class VAE(_CourseModel):
         return self._update_metrics(self.compute_losses(x, training=False))
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             **super().get_config(),
             "latent_dim": self.latent_dim,
             "arch": self.arch,
@@ -417,6 +469,19 @@ class VAE(_CourseModel):
             "hidden_units": self.hidden_units,
             "seed": self.seed,
         }
+        if self.custom_networks:
+            # Networks passed in are saved whole, so that load_model rebuilds them.
+            config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+            config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VAE:
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="vae_tf")
