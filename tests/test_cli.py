@@ -14,7 +14,7 @@ from vae_tf import cli
 from vae_tf.cli import build_parser, main
 from vae_tf.recipe import ORIGINAL
 
-SUBCOMMANDS = ["train", "evaluate", "experiment", "reproduce", "release", "grade"]
+SUBCOMMANDS = ["train", "evaluate", "sample", "experiment", "reproduce", "release", "grade"]
 
 
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -219,6 +219,7 @@ def test_train_then_evaluate_on_tiny_settings(tmp_path: Path):
         "max_train": 512,
         "max_test": 128,
         "seed": 1,
+        "binarize": "dynamic",
     }
     # 512 images are 4 updates per epoch: 8 updates are 2 epochs.
     assert len(history["history"]["loss"]) == 2 and history["updates"] == 8

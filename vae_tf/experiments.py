@@ -261,6 +261,20 @@ def sigma_sweep(model: VAE, images: Any, factors: Sequence[float], eps: Any) -> 
 # ---------------------------------------------------------------------------
 
 
+def split_for_early_stopping(images: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``fraction`` of ``images`` (at least one) held back: (train, validation).
+
+    The offline sample's training split is ordered class by class in turn, and MNIST's in
+    no particular order, so its tail holds every digit in about equal numbers.
+    """
+    n_valid = max(1, round(len(images) * fraction))
+    if n_valid >= len(images):
+        raise ValueError(
+            f"validation_fraction {fraction} leaves no training images out of {len(images)}"
+        )
+    return images[:-n_valid], images[-n_valid:]
+
+
 def train_vae(
     data: MnistData,
     recipe: Recipe | None = None,
@@ -277,10 +291,15 @@ def train_vae(
 
     The one training path of the course: ``vae-tf train``, ``vae-tf reproduce``, the
     experiments and the lessons all call it. Batches of ``recipe.batch_size``, training
-    images shuffled every epoch, the held-out images as validation data, for
-    ``recipe.epochs_for(n_train)`` epochs (the budget ``recipe.updates`` in whole
-    epochs). The pipeline is rebuilt from the arrays for every call, so two calls with
-    one recipe see the same batches in the same order and start from the same weights.
+    images shuffled every epoch, for ``recipe.epochs_for(n_train)`` epochs (the budget
+    ``recipe.updates`` in whole epochs). The pipeline is rebuilt from the arrays for every
+    call, so two calls with one recipe see the same batches in the same order and start
+    from the same weights.
+
+    The recipe's extras: ``lr_schedule``, ``kl_warmup_updates`` and early stopping
+    (``early_stopping_patience``): then the last ``validation_fraction`` of the training
+    images are held back, the -ELBO on them decides when to stop, the best weights are
+    kept, and the ``val_*`` history is about those images, not the held-out test set.
 
     Parameters
     ----------
@@ -294,26 +313,51 @@ def train_vae(
     verbose : int, default 0
         Passed to ``fit``.
     train_images, validation_images : arrays, optional
-        Use these instead of ``data.x_train`` and ``data.x_test``.
+        Use these instead of ``data.x_train`` and ``data.x_test`` (without early stopping,
+        the validation images are only measured, each epoch).
     binarize : {"none", "dynamic"} or None
-        How the training pipeline binarizes (default: "dynamic" when ``data`` was loaded
-        with dynamic binarization, else "none").
+        How the training pipeline binarizes (default: the recipe's ``binarize``; with
+        "none" there, "dynamic" when ``data`` was loaded with dynamic binarization).
     callbacks : sequence of keras callbacks, optional
 
     Returns
     -------
     (VAE, dict): the trained model and ``history`` (lists per epoch, nats per image,
-    with the held-out ``val_*`` values).
+    with the ``val_*`` values).
     """
+    import keras
+
+    from vae_tf.callbacks import LinearKLWarmup, ValidationNegElbo
     from vae_tf.config import set_seed
-    from vae_tf.data import make_dataset
+    from vae_tf.data import binarize_images, make_dataset
     from vae_tf.models import VAE
 
     recipe = ORIGINAL.for_run() if recipe is None else recipe
     if binarize is None:
-        binarize = "dynamic" if data.binarize == "dynamic" else "none"
+        binarize = recipe.binarize
+        if binarize == "none" and data.binarize == "dynamic":
+            binarize = "dynamic"
     x_train = data.x_train if train_images is None else train_images
     x_valid = data.x_test if validation_images is None else validation_images
+    callbacks = list(callbacks)
+    if recipe.early_stopping_patience:
+        x_train, x_valid = split_for_early_stopping(x_train, recipe.validation_fraction)
+        if binarize != "none":
+            x_valid = binarize_images(x_valid, recipe.seed)
+        callbacks += [
+            ValidationNegElbo(),
+            keras.callbacks.EarlyStopping(
+                monitor="val_neg_elbo",
+                mode="min",
+                patience=recipe.early_stopping_patience,
+                restore_best_weights=True,
+                start_from_epoch=math.ceil(
+                    recipe.kl_warmup_updates / recipe.steps_per_epoch(len(x_train))
+                ),
+            ),
+        ]
+    if recipe.kl_warmup_updates:
+        callbacks.insert(0, LinearKLWarmup(recipe.kl_warmup_updates, kl_weight))
     set_seed(recipe.seed)
     train = make_dataset(
         x_train, batch_size=recipe.batch_size, shuffle=True, binarize=binarize, seed=recipe.seed
@@ -334,9 +378,11 @@ def train_vae(
         train,
         epochs=recipe.epochs_for(len(x_train)),
         validation_data=validation,
-        callbacks=list(callbacks),
+        callbacks=callbacks,
         verbose=verbose,
     )
+    if recipe.kl_warmup_updates:
+        model.kl_weight = kl_weight  # the weight the model was asked for, whenever it stopped
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
@@ -358,7 +404,8 @@ def save_training_run(
     -------
     dict: what ``history.json`` holds: ``source``, ``source_description``, ``unit``,
     ``recipe`` (the recipe that ran), ``kl_weight``, ``reconstruction_weight``,
-    ``train_images``, ``test_images``, ``epochs``, ``updates``, ``seconds`` and
+    ``train_images``, ``validation_images_held_back_from_training`` (early stopping),
+    ``test_images``, ``epochs``, ``updates``, ``seconds`` and
     ``history`` (lists per epoch, nats per image).
     """
     from vae_tf._files import write_atomically
@@ -368,6 +415,10 @@ def save_training_run(
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     epochs = len(history.get("loss", []))
+    n_train, n_validation = len(data.x_train), 0
+    if recipe.early_stopping_patience:
+        n_validation = len(split_for_early_stopping(data.x_train, recipe.validation_fraction)[1])
+        n_train -= n_validation
     record = json_safe(
         {
             "source": data.source,
@@ -376,17 +427,27 @@ def save_training_run(
             "recipe": recipe.to_dict(),
             "kl_weight": float(model.kl_weight),
             "reconstruction_weight": float(model.reconstruction_weight),
-            "train_images": len(data.x_train),
+            "train_images": n_train,
+            "validation_images_held_back_from_training": n_validation,
             "test_images": len(data.x_test),
             "epochs": epochs,
-            "updates": epochs * recipe.steps_per_epoch(len(data.x_train)),
+            "updates": epochs * recipe.steps_per_epoch(n_train),
             "seconds": round(seconds, 1),
             "history": history,
         }
     )
     write_atomically(out / "history.json", json.dumps(record, indent=2) + "\n")
     figure_to_png(
-        loss_curves(history, title=title, source=data.source_description),
+        loss_curves(
+            history,
+            title=title,
+            source=data.source_description,
+            validation=(
+                "validation, held back from training"
+                if recipe.early_stopping_patience
+                else "held-out"
+            ),
+        ),
         out / "loss-curves.png",
     )
     return record

@@ -153,7 +153,13 @@ def _check_encoder(encoder: Any, latent_dim: int) -> None:
     """Raise ``ValueError`` unless ``encoder`` maps images to ``[mu, log_var]`` of latent_dim."""
     if not callable(encoder):
         raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
-    outputs = encoder(ops.zeros((2, *IMAGE_SHAPE)))
+    try:
+        outputs = encoder(ops.zeros((2, *IMAGE_SHAPE)))
+    except Exception as error:  # noqa: BLE001 - any failure: say what was tried
+        raise ValueError(
+            "encoder cannot take a batch of images of shape (2, 28, 28, 1): "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     if not (isinstance(outputs, (list, tuple)) and len(outputs) == 2):
         raise ValueError(
             "encoder must return two tensors, [mu, log_var] (two heads), "
@@ -171,7 +177,13 @@ def _check_decoder(decoder: Any, latent_dim: int) -> None:
     """Raise ``ValueError`` unless ``decoder`` maps (N, latent_dim) codes to (N, 28, 28, 1)."""
     if not callable(decoder):
         raise TypeError(f"decoder must be a keras.Model, got {type(decoder).__name__}")
-    logits = decoder(ops.zeros((2, latent_dim)))
+    try:
+        logits = decoder(ops.zeros((2, latent_dim)))
+    except Exception as error:  # noqa: BLE001 - any failure: say what was tried
+        raise ValueError(
+            f"decoder cannot take codes of shape (2, {latent_dim}) (latent_dim {latent_dim}): "
+            f"{str(error).splitlines()[0]}"
+        ) from None
     if isinstance(logits, (list, tuple)) or _shape_of(logits) != (2, *IMAGE_SHAPE):
         got = type(logits).__name__ if isinstance(logits, (list, tuple)) else _shape_of(logits)
         raise ValueError(

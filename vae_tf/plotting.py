@@ -13,6 +13,7 @@ experiment results add it themselves.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,9 @@ def _title(fig: Figure, title: str, source: str | None) -> None:
     """Figure title; the data source on a second, smaller line."""
     text = title or ""
     if source:
-        text = f"{text}\nData: {source}" if text else f"Data: {source}"
+        # Wrapped, so that a long source description is not cut at the figure's edges.
+        source = "\n".join(textwrap.wrap(f"Data: {source}", width=110))
+        text = f"{text}\n{source}" if text else source
     if text:
         fig.suptitle(text, fontsize=11)
 
@@ -225,7 +228,12 @@ GREY_LEVEL_NOTE = (
 
 
 def loss_curves(
-    history: dict, *, title: str = "", source: str | None = None, binarized: bool | None = None
+    history: dict,
+    *,
+    title: str = "",
+    source: str | None = None,
+    binarized: bool | None = None,
+    validation: str = "held-out",
 ) -> Figure:
     """Training curves: total loss and reconstruction (left), KL (right), per epoch.
 
@@ -237,6 +245,8 @@ def loss_curves(
     Pass ``binarized=False`` when the model trained on grey-level images
     (``data.binarize == "none"``): the figure then says that its losses are Bernoulli
     cross-entropies, not bounds on -log p(x). ``True`` or ``None`` add nothing.
+    ``validation`` names the images of the ``val_*`` curves in the legend (early
+    stopping measures images held back from the training set, not the held-out ones).
     """
     history = {key: list(values) for key, values in dict(history).items()}
     if not any(key in history for key in ("loss", "reconstruction_loss", "kl_loss")):
@@ -253,7 +263,7 @@ def loss_curves(
         panels.append((axes[1], ("kl_loss",), "KL term"))
     for ax, keys, panel_title in panels:
         for key in keys:
-            for prefix, style, where in (("", "-", "train"), ("val_", "--", "held-out")):
+            for prefix, style, where in (("", "-", "train"), ("val_", "--", validation)):
                 values = history.get(prefix + key)
                 if values:
                     epochs = np.arange(1, len(values) + 1)

@@ -1,0 +1,145 @@
+"""What each choice of the best recipe buys, in nats per image (IWAE on held-out images).
+
+Trains a ladder of recipes, each adding one choice to the one before, from the original
+study's MLP to ``vae_tf.recipe.BEST``, for several seeds, and scores each model on the
+held-out images (binarized once, seed 0): the negative ELBO and the IWAE estimate of
+-log p(x) with k importance samples, both in nats per image. Prints a Markdown table
+(mean and spread over seeds, training seconds) and writes every figure to a JSON file.
+
+The ladder runs at a reduced budget (``--updates``, the same for every step, so that
+the steps compare; the KL warm-up takes the same share of it as in ``BEST``), then ``--final-updates`` runs ``BEST`` itself at its full budget.
+Data: the offline sample (5,000 real MNIST digits: 4,000 train / 1,000 held out) unless
+``--data`` names another source; the output says which. Figures on the sample are not
+comparable with published full-MNIST figures: 4,000 training images over-fit sooner.
+
+Usage: python benchmarks/best_recipe.py [--seeds 0 1] [--updates 1500] [--k 100]
+       [--final-k 500] [--final-seeds 0 1] [--out benchmarks/best_recipe.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import vae_tf  # noqa: F401  (first: hides TensorFlow's C++ log lines)
+from vae_tf.recipe import BEST, ORIGINAL, Recipe
+
+# Each step adds one choice to the step before; the last one is BEST at a reduced budget.
+LADDER: list[tuple[str, dict]] = [
+    ("original MLP, latent 2", {"binarize": "dynamic"}),
+    ("MLP, latent 20 (the issue's reference)", {"latent_dim": 20}),
+    ("convolutional encoder and decoder", {"arch": "conv", "jit_compile": False}),
+    ("latent 32", {"latent_dim": BEST.latent_dim}),
+    ("KL warm-up", {"kl_warmup_updates": "scaled"}),
+    ("cosine learning-rate decay", {"lr_schedule": BEST.lr_schedule}),
+    (
+        "early stopping on held-back training images",
+        {
+            "early_stopping_patience": BEST.early_stopping_patience,
+            "validation_fraction": BEST.validation_fraction,
+        },
+    ),
+]
+
+
+def run(recipe: Recipe, data, k: int) -> dict:
+    from vae_tf.evaluation import evaluate
+    from vae_tf.experiments import train_vae
+
+    started = time.perf_counter()
+    model, history = train_vae(data, recipe)
+    seconds = time.perf_counter() - started
+    result = evaluate(model, data, k=k, seed=0)
+    return {
+        "seed": recipe.seed,
+        "epochs": len(history["loss"]),
+        "train_seconds": round(seconds, 1),
+        "neg_elbo": round(result.neg_elbo, 2),
+        "iwae_nll": round(result.iwae_nll, 2),
+        "k": k,
+    }
+
+
+def summary(label: str, runs: list[dict]) -> str:
+    def stat(key: str) -> str:
+        values = [r[key] for r in runs]
+        if len(values) == 1:
+            return f"{values[0]:.1f}"
+        return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+    return (
+        f"| {label} | {stat('neg_elbo')} | {stat('iwae_nll')} | "
+        f"{statistics.mean(r['train_seconds'] for r in runs):.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="sample", help="data source (default: sample)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--updates", type=int, default=1_500, help="budget of the ladder")
+    parser.add_argument("--k", type=int, default=100, help="IWAE samples in the ladder")
+    parser.add_argument("--final-seeds", type=int, nargs="*", default=[0, 1])
+    parser.add_argument("--final-k", type=int, default=500)
+    parser.add_argument("--skip-ladder", action="store_true")
+    parser.add_argument("--out", default="benchmarks/best_recipe.json")
+    args = parser.parse_args()
+
+    from vae_tf.data import load_mnist
+
+    data = load_mnist(args.data, binarize="dynamic", verbose=False)
+    print(f"Data: {data.source_description}; nats per image on the held-out images")
+    record: dict = {"source": data.source_description, "unit": "nats per image", "ladder": []}
+    out = Path(args.out)
+
+    def save() -> None:
+        out.write_text(json.dumps(record, indent=2) + "\n")
+
+    rows = []
+    if not args.skip_ladder:
+        changes: dict = {}
+        for label, step in LADDER:
+            changes.update(step)
+            if changes.get("kl_warmup_updates") == "scaled":
+                # The same share of the budget as in BEST.
+                changes["kl_warmup_updates"] = round(
+                    BEST.kl_warmup_updates * args.updates / BEST.updates
+                )
+            runs = []
+            for seed in args.seeds:
+                recipe = ORIGINAL.replace(**changes, updates=args.updates, seed=seed)
+                runs.append(run(recipe, data, args.k))
+                print(f"  {label}, seed {seed}: {runs[-1]}", flush=True)
+            record["ladder"].append({"step": label, "recipe": recipe.to_dict(), "runs": runs})
+            rows.append(summary(f"+ {label}" if rows else label, runs))
+            save()
+    if args.final_seeds:
+        runs = []
+        for seed in args.final_seeds:
+            recipe = BEST.replace(seed=seed)
+            runs.append(run(recipe, data, args.final_k))
+            print(f"  BEST, seed {seed}: {runs[-1]}", flush=True)
+        record["best"] = {"recipe": recipe.to_dict(), "runs": runs}
+        save()
+
+    seeds = ", ".join(str(s) for s in args.seeds)
+    print(f"\nData: {data.source_description}")
+    if rows:
+        print(
+            f"Ladder: {args.updates:,} updates each, seeds {seeds}, IWAE k={args.k}; "
+            "mean ± standard deviation over seeds, nats per image (lower is better)\n"
+        )
+        print("| step | -ELBO | IWAE -log p(x) | train s |")
+        print("|---|---|---|---|")
+        print("\n".join(rows))
+    if args.final_seeds:
+        print(f"\nBEST at its budget ({BEST.describe(len(data.x_train))}), IWAE k={args.final_k}:")
+        print(summary("BEST", record["best"]["runs"]))
+    print(f"\nWrote {out}")
+
+
+if __name__ == "__main__":
+    main()
