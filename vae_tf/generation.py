@@ -46,13 +46,17 @@ def prior_codes(n: int, latent_dim: int, *, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
-    from keras import ops
-
+def _check_model(model: Any) -> None:
     if not (hasattr(model, "decode") and hasattr(model, "latent_dim")):
         raise TypeError(
             f"model must be a vae_tf VAE (with .decode and .latent_dim), got {type(model).__name__}"
         )
+
+
+def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
+    from keras import ops
+
+    _check_model(model)
     images = ops.convert_to_numpy(model.decode(codes))
     return np.asarray(images, dtype=np.float32).reshape(len(codes), 28, 28)
 
@@ -71,6 +75,7 @@ def prior_samples(model: Any, n: int = 64, *, seed: int = 0) -> np.ndarray:
     -------
     np.ndarray, shape (n, 28, 28): pixel probabilities (the decoder's Bernoulli means).
     """
+    _check_model(model)  # before reading model.latent_dim
     return _decode(model, prior_codes(n, model.latent_dim, seed=seed))
 
 
@@ -120,6 +125,7 @@ class PriorSampleRecorder(keras.callbacks.Callback):
 
     def _record(self, epoch: int) -> None:
         if self._codes is None:
+            _check_model(self.model)
             self._codes = prior_codes(self.n, self.model.latent_dim, seed=self.seed)
         self.frames.append(_decode(self.model, self._codes))
         self.epochs.append(epoch)
