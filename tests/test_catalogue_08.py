@@ -480,3 +480,21 @@ def test_the_package_networks_earn_no_points_while_grading():
     for name, outcome in graded.items():
         assert outcome.points == 0, (name, outcome.verdict())
         assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
+
+
+def test_the_judge_of_lesson_08_needs_neither_tensorflow_nor_the_students_code():
+    # The verdicts and the inputs are NumPy: judging never loads TensorFlow.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from vae_tf.grading.judge import judge\n"
+        "from vae_tf.notebook_code import ExerciseCode\n"
+        "judge(ExerciseCode('x', '08_convolutional_vae'), 1, json.dumps({'exercises': {}}).encode())\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "False"]
