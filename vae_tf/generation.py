@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,11 @@ def save_animation(
     ax.set_xticks([])
     ax.set_yticks([])
     caption = ax.set_xlabel(labels[0] if labels else "")
-    heading = title + (f"\nData: {source}" if source else "")
+    # Wrapped to the figure's width (about 5.4 points per character at 9 points), so that a
+    # long data-source line is not cut off at the sides of a narrow grid.
+    characters = max(20, int(fig.get_figwidth() * 72 / 5.4))
+    lines = [title] + ([f"Data: {source}"] if source else [])
+    heading = "\n".join(textwrap.fill(line, characters) for line in lines)
     fig.suptitle(heading, fontsize=9)
 
     def show(index: int) -> tuple:
