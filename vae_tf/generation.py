@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,17 @@ def prior_codes(n: int, latent_dim: int, *, seed: int = 0) -> np.ndarray:
     return rng.standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
-    from keras import ops
-
+def _check_model(model: Any) -> None:
     if not (hasattr(model, "decode") and hasattr(model, "latent_dim")):
         raise TypeError(
             f"model must be a vae_tf VAE (with .decode and .latent_dim), got {type(model).__name__}"
         )
+
+
+def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
+    from keras import ops
+
+    _check_model(model)
     images = ops.convert_to_numpy(model.decode(codes))
     return np.asarray(images, dtype=np.float32).reshape(len(codes), 28, 28)
 
@@ -71,6 +76,7 @@ def prior_samples(model: Any, n: int = 64, *, seed: int = 0) -> np.ndarray:
     -------
     np.ndarray, shape (n, 28, 28): pixel probabilities (the decoder's Bernoulli means).
     """
+    _check_model(model)  # before reading model.latent_dim
     return _decode(model, prior_codes(n, model.latent_dim, seed=seed))
 
 
@@ -120,6 +126,7 @@ class PriorSampleRecorder(keras.callbacks.Callback):
 
     def _record(self, epoch: int) -> None:
         if self._codes is None:
+            _check_model(self.model)
             self._codes = prior_codes(self.n, self.model.latent_dim, seed=self.seed)
         self.frames.append(_decode(self.model, self._codes))
         self.epochs.append(epoch)
@@ -189,7 +196,11 @@ def save_animation(
     ax.set_xticks([])
     ax.set_yticks([])
     caption = ax.set_xlabel(labels[0] if labels else "")
-    heading = title + (f"\nData: {source}" if source else "")
+    # Wrapped to the figure's width (about 5.4 points per character at 9 points), so that a
+    # long data-source line is not cut off at the sides of a narrow grid.
+    characters = max(20, int(fig.get_figwidth() * 72 / 5.4))
+    lines = [title] + ([f"Data: {source}"] if source else [])
+    heading = "\n".join(textwrap.fill(line, characters) for line in lines)
     fig.suptitle(heading, fontsize=9)
 
     def show(index: int) -> tuple:

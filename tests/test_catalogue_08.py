@@ -1,0 +1,500 @@
+"""A catalogue of typical mistakes for the exercises of lesson 08, as tests.
+
+For every exercise: at least four typical wrong answers, each of which loses at least one
+point and whose FIRST failed check names that mistake, and at least two right answers
+written differently, which get full points. The whole catalogue runs through
+``run_checks`` (as the self-check cell does); one wrong and one right variant per exercise
+also go through the real grading path (the sandbox with the redacted package; ``slow``),
+where the package's own networks (``build_encoder`` / ``build_decoder``) are not available.
+
+The networks are also trained for a few steps inside a compiled ``fit`` of a real VAE by
+the checks, so every network here is a real Keras model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vae_tf  # noqa: F401 - first, so that TensorFlow's log lines stay hidden
+from vae_tf.grading import run_checks
+
+SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
+
+HEAD = "import keras\nimport numpy as np\nfrom keras import layers, ops\n\n"
+
+
+def first_failure(name: str, obj: object) -> str:
+    """The message of the first failed check; the object must lose at least one point."""
+    outcome = run_checks(name, obj, seed=SEED)
+    failures = outcome.failures()
+    assert failures, f"the checks of {name!r} passed on a wrong answer:\n{outcome.verdict()}"
+    return failures[0].message
+
+
+def assert_full_points(name: str, obj: object) -> None:
+    outcome = run_checks(name, obj, seed=SEED)
+    assert outcome.passed, outcome.verdict()
+
+
+def _function(source: str, name: str):
+    namespace: dict = {}
+    exec(HEAD + source, namespace)
+    return namespace[name]
+
+
+# --------------------------------------------------------------------------- build_conv_encoder
+
+ENCODER_RIGHT = {
+    "two Dense heads on strided convolutions": """
+def build_conv_encoder(latent_dim):
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(256, activation="relu")(h)
+    mu = layers.Dense(latent_dim, name="mu")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(inputs, [mu, log_var])
+""",
+    "pooling and one Dense layer split in halves": """
+def build_conv_encoder(latent_dim):
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Conv2D(32, 3, padding="same", activation="relu")(h)
+    h = layers.MaxPooling2D()(h)
+    both = layers.Dense(2 * latent_dim)(layers.Flatten()(h))
+    mu = layers.Lambda(lambda t: t[:, :latent_dim])(both)
+    log_var = layers.Lambda(lambda t: t[:, latent_dim:])(both)
+    return keras.Model(inputs, [mu, log_var])
+""",
+    "a Sequential body and two heads": """
+def build_conv_encoder(latent_dim):
+    body = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+        layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+    ])
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = body(inputs)
+    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
+""",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("right", sorted(ENCODER_RIGHT))
+def test_build_conv_encoder_right_answers_get_full_points(right):
+    assert_full_points("build_conv_encoder", _function(ENCODER_RIGHT[right], "build_conv_encoder"))
+
+
+def _encoder(body: str, heads: str) -> str:
+    return (
+        "def build_conv_encoder(latent_dim):\n"
+        "    inputs = keras.Input(shape=(28, 28, 1))\n"
+        + "".join(f"    {line}\n" for line in body.strip().splitlines())
+        + "".join(f"    {line}\n" for line in heads.strip().splitlines())
+        + "    return keras.Model(inputs, [mu, log_var])\n"
+    )
+
+
+STRIDED = """
+h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
+h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+h = layers.Flatten()(h)
+h = layers.Dense(64, activation="relu")(h)
+"""
+LINEAR_HEADS = "mu = layers.Dense(latent_dim)(h)\nlog_var = layers.Dense(latent_dim)(h)"
+
+ENCODER_MISTAKES = {
+    "Dense only, no convolution": (
+        _encoder(
+            "h = layers.Dense(256, activation='relu')(layers.Flatten()(inputs))", LINEAR_HEADS
+        ),
+        ["no Conv2D", "Dense-only"],
+    ),
+    "convolutions with strides 1 and no pooling": (
+        _encoder(
+            "h = layers.Conv2D(8, 3, padding='same', activation='relu')(inputs)\n"
+            "h = layers.Flatten()(h)",
+            LINEAR_HEADS,
+        ),
+        ["never downsample"],
+    ),
+    "no Flatten before the heads": (
+        _encoder(
+            "h = layers.Conv2D(32, 3, strides=2, padding='same', activation='relu')(inputs)\n"
+            "h = layers.Conv2D(64, 3, strides=2, padding='same', activation='relu')(h)",
+            LINEAR_HEADS,
+        ),
+        ["not flattened"],
+    ),
+    "ReLU on the log_var head": (
+        _encoder(
+            STRIDED,
+            "mu = layers.Dense(latent_dim)(h)\n"
+            "log_var = layers.Dense(latent_dim, activation='relu')(h)",
+        ),
+        ["never negative", "ReLU"],
+    ),
+    "sigmoid on the mu head": (
+        _encoder(
+            STRIDED,
+            "mu = layers.Dense(latent_dim, activation='sigmoid')(h)\n"
+            "log_var = layers.Dense(latent_dim)(h)",
+        ),
+        ["mu is never negative", "sigmoid"],
+    ),
+    "one head returned twice": (
+        _encoder(STRIDED, "mu = layers.Dense(latent_dim)(h)\nlog_var = mu"),
+        ["same numbers", "two different heads"],
+    ),
+    "a constant log_var (no head)": (
+        _encoder(
+            STRIDED,
+            "mu = layers.Dense(latent_dim)(h)\nlog_var = layers.Lambda(lambda t: 0.0 * t)(mu)",
+        ),
+        ["same for every image"],
+    ),
+    "one tensor of 2 * latent_dim": (
+        "def build_conv_encoder(latent_dim):\n"
+        "    inputs = keras.Input(shape=(28, 28, 1))\n"
+        + "".join(f"    {line}\n" for line in STRIDED.strip().splitlines())
+        + "    return keras.Model(inputs, layers.Dense(2 * latent_dim)(h))\n",
+        ["two tensors"],
+    ),
+    "heads of a fixed size 2": (
+        _encoder(STRIDED, "mu = layers.Dense(2)(h)\nlog_var = layers.Dense(2)(h)"),
+        ["latent_dim units"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(ENCODER_MISTAKES))
+def test_build_conv_encoder_mistakes_lose_points_and_are_named(mistake):
+    source, words = ENCODER_MISTAKES[mistake]
+    message = first_failure("build_conv_encoder", _function(source, "build_conv_encoder"))
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- build_conv_decoder
+
+DECODER_RIGHT = {
+    "Dense, Reshape and transposed convolutions": """
+def build_conv_decoder(latent_dim):
+    inputs = keras.Input(shape=(latent_dim,))
+    h = layers.Dense(256, activation="relu")(inputs)
+    h = layers.Dense(7 * 7 * 64, activation="relu")(h)
+    h = layers.Reshape((7, 7, 64))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding="same")(h))
+""",
+    "a Sequential with UpSampling2D and Conv2D": """
+def build_conv_decoder(latent_dim):
+    return keras.Sequential([
+        keras.Input(shape=(latent_dim,)),
+        layers.Dense(7 * 7 * 32, activation="relu"),
+        layers.Reshape((7, 7, 32)),
+        layers.UpSampling2D(),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.UpSampling2D(),
+        layers.Conv2D(16, 3, padding="same", activation="relu"),
+        layers.Conv2D(1, 3, padding="same"),
+    ])
+""",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("right", sorted(DECODER_RIGHT))
+def test_build_conv_decoder_right_answers_get_full_points(right):
+    assert_full_points("build_conv_decoder", _function(DECODER_RIGHT[right], "build_conv_decoder"))
+
+
+def _decoder(start: str, middle: str, end: str) -> str:
+    lines = ["def build_conv_decoder(latent_dim):", f"    inputs = keras.Input(shape={start})"]
+    lines += [f"    {line}" for line in middle.strip().splitlines()]
+    lines += [f"    {line}" for line in end.strip().splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+UP = """
+h = layers.Dense(7 * 7 * 32, activation="relu")(inputs)
+h = layers.Reshape((7, 7, 32))(h)
+h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+h = layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(h)
+"""
+
+DECODER_MISTAKES = {
+    "sigmoid on the last layer": (
+        _decoder(
+            "(latent_dim,)",
+            UP,
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same', "
+            "activation='sigmoid')(h))",
+        ),
+        ["sigmoid", "logits"],
+    ),
+    "ReLU on the last layer": (
+        _decoder(
+            "(latent_dim,)",
+            UP,
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same', "
+            "activation='relu')(h))",
+        ),
+        ["ReLU", "negative"],
+    ),
+    "4 x 4 doubled three times (32 x 32)": (
+        _decoder(
+            "(latent_dim,)",
+            "h = layers.Dense(4 * 4 * 16, activation='relu')(inputs)\n"
+            "h = layers.Reshape((4, 4, 16))(h)\n"
+            "for _ in range(3):\n"
+            "    h = layers.Conv2DTranspose(16, 3, strides=2, padding='same', activation='relu')(h)",
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same')(h))",
+        ),
+        ["32 x 32", "28 x 28"],
+    ),
+    "no channel axis": (
+        _decoder(
+            "(latent_dim,)",
+            UP,
+            "h = layers.Conv2DTranspose(1, 3, padding='same')(h)\n"
+            "return keras.Model(inputs, layers.Reshape((28, 28))(h))",
+        ),
+        ["no channel axis"],
+    ),
+    "16 filters in the last layer": (
+        _decoder("(latent_dim,)", UP, "return keras.Model(inputs, h)"),
+        ["16 channels", "1 filter"],
+    ),
+    "Dense only, reshaped to an image": (
+        _decoder(
+            "(latent_dim,)",
+            "h = layers.Dense(256, activation='relu')(inputs)\nh = layers.Dense(784)(h)",
+            "return keras.Model(inputs, layers.Reshape((28, 28, 1))(h))",
+        ),
+        ["no Conv2DTranspose", "Dense-only"],
+    ),
+    "an input of fixed size 2": (
+        _decoder(
+            "(2,)",
+            UP,
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same')(h))",
+        ),
+        ["raised", "(latent_dim,)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(DECODER_MISTAKES))
+def test_build_conv_decoder_mistakes_lose_points_and_are_named(mistake):
+    source, words = DECODER_MISTAKES[mistake]
+    message = first_failure("build_conv_decoder", _function(source, "build_conv_decoder"))
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- sample_prior
+
+
+def sample_prior_numpy(decoder, n, rng):
+    from keras import ops
+
+    z = rng.standard_normal((n, decoder.input_shape[-1])).astype("float32")
+    return ops.sigmoid(decoder(z))
+
+
+def sample_prior_tensorflow(decoder, n, rng):
+    import tensorflow as tf
+
+    seed = rng.integers(0, 2**31 - 1, size=2)
+    z = tf.random.stateless_normal((n, decoder.input_shape[-1]), seed=seed)
+    return tf.sigmoid(decoder(z))
+
+
+def sample_prior_scipy(decoder, n, rng):
+    from scipy.special import expit
+
+    latent_dim = decoder.inputs[0].shape[-1]
+    z = rng.normal(0.0, 1.0, size=(n, latent_dim)).astype(np.float32)
+    return expit(np.asarray(decoder(z)))
+
+
+@pytest.mark.parametrize("right", [sample_prior_numpy, sample_prior_tensorflow, sample_prior_scipy])
+def test_sample_prior_right_answers_get_full_points(right):
+    assert_full_points("sample_prior", right)
+
+
+def _sampler(draw: str, decode: str = "ops.sigmoid(decoder(z))") -> object:
+    source = (
+        "def sample_prior(decoder, n, rng):\n"
+        "    latent_dim = decoder.input_shape[-1]\n"
+        f"    z = np.asarray({draw}, dtype='float32')\n"
+        f"    return {decode}\n"
+    )
+    return _function(source, "sample_prior")
+
+
+SAMPLER_MISTAKES = {
+    "uniform noise": ("rng.uniform(-1, 1, size=(n, latent_dim))", None, ["uniform"]),
+    "standard deviation 0.5": (
+        "rng.normal(0.0, 0.5, size=(n, latent_dim))",
+        None,
+        ["standard deviation", "not 1"],
+    ),
+    "variance 2 passed as the scale": (
+        "rng.normal(0.0, 2.0, size=(n, latent_dim))",
+        None,
+        ["standard deviation"],
+    ),
+    "zeros (the prior's mean)": ("np.zeros((n, latent_dim))", None, ["not zeros"]),
+    "forgot the sigmoid (logits)": (
+        "rng.standard_normal((n, latent_dim))",
+        "decoder(z)",
+        ["logits", "sigmoid"],
+    ),
+    "latent size fixed at 16": ("rng.standard_normal((n, 16))", None, ["latent size"]),
+    "np.random instead of rng": (
+        "np.random.standard_normal((n, latent_dim))",
+        None,
+        ["same seed gave different images"],
+    ),
+    "a fixed seed of its own": (
+        "np.random.default_rng(0).standard_normal((n, latent_dim))",
+        None,
+        ["fixed seed of your own"],
+    ),
+    "one code repeated n times": (
+        "np.repeat(rng.standard_normal((1, latent_dim)), n, axis=0)",
+        None,
+        ["same code"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(SAMPLER_MISTAKES))
+def test_sample_prior_mistakes_lose_points_and_are_named(mistake):
+    draw, decode, words = SAMPLER_MISTAKES[mistake]
+    sampler = _sampler(draw) if decode is None else _sampler(draw, decode)
+    message = first_failure("sample_prior", sampler)
+    assert all(word in message for word in words), message
+
+
+def test_sample_prior_from_a_rescaled_uniform_is_not_normal():
+    sampler = _sampler("rng.uniform(-np.sqrt(3), np.sqrt(3), size=(n, latent_dim))")
+    message = first_failure("sample_prior", sampler)
+    assert "not normal" in message, message
+
+
+# --------------------------------------------------------------------------- the real grading path
+
+
+def _exercise_code(cells: dict[str, str]):
+    from vae_tf.notebook_code import ExerciseCode
+
+    return ExerciseCode(
+        path="catalogue-08.ipynb",
+        lesson="08_convolutional_vae",
+        exercises=list(cells),
+        cells=list(cells.items()),
+    )
+
+
+def _grade(code) -> dict:
+    from vae_tf.grading.redact import redacted_package
+    from vae_tf.grading.sandbox import run_sandbox
+
+    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
+        package = redacted_package(code.lesson, Path(folder))
+        result = run_sandbox(code, timeout=600, memory_mb=3000, seed=SEED, package=package)
+    assert result.status == "ok", result.message
+    return result.exercises
+
+
+@pytest.mark.slow
+def test_lesson_08_catalogue_through_the_sandbox_with_the_redacted_package():
+    right = _grade(
+        _exercise_code(
+            {
+                "build_conv_encoder": HEAD
+                + ENCODER_RIGHT["two Dense heads on strided convolutions"],
+                "build_conv_decoder": HEAD
+                + DECODER_RIGHT["a Sequential with UpSampling2D and Conv2D"],
+                "sample_prior": HEAD
+                + inspect.getsource(sample_prior_numpy).replace(
+                    "def sample_prior_numpy(", "def sample_prior(", 1
+                ),
+            }
+        )
+    )
+    for name, outcome in right.items():
+        assert outcome.passed, (name, outcome.verdict())
+    wrong = _grade(
+        _exercise_code(
+            {
+                "build_conv_encoder": HEAD + ENCODER_MISTAKES["ReLU on the log_var head"][0],
+                "build_conv_decoder": HEAD + DECODER_MISTAKES["sigmoid on the last layer"][0],
+                "sample_prior": HEAD + "def sample_prior(decoder, n, rng):\n"
+                "    z = np.random.standard_normal((n, decoder.input_shape[-1]))\n"
+                "    return ops.sigmoid(decoder(z.astype('float32')))\n",
+            }
+        )
+    )
+    expected_words = {
+        "build_conv_encoder": "never negative",
+        "build_conv_decoder": "sigmoid",
+        "sample_prior": "same seed gave different images",
+    }
+    for name, word in expected_words.items():
+        outcome = wrong[name]
+        assert outcome.points < outcome.max_points, outcome.verdict()
+        assert word in outcome.failures()[0].message, outcome.verdict()
+
+
+@pytest.mark.slow
+def test_the_package_networks_earn_no_points_while_grading():
+    # The package's own conv networks are the expected architecture; while grading they
+    # are redacted, so calling them is not an answer.
+    cells = {
+        "build_conv_encoder": "from vae_tf.models import build_encoder\n\n"
+        "def build_conv_encoder(latent_dim):\n"
+        "    return build_encoder(latent_dim, arch='conv')\n",
+        "build_conv_decoder": "from vae_tf.models import build_decoder\n\n"
+        "def build_conv_decoder(latent_dim):\n"
+        "    return build_decoder(latent_dim, arch='conv')\n",
+        "sample_prior": "from vae_tf.generation import prior_codes\nfrom keras import ops\n\n"
+        "def sample_prior(decoder, n, rng):\n"
+        "    z = prior_codes(n, decoder.input_shape[-1], seed=int(rng.integers(2**31)))\n"
+        "    return ops.sigmoid(decoder(z))\n",
+    }
+    graded = _grade(_exercise_code(cells))
+    for name, outcome in graded.items():
+        assert outcome.points == 0, (name, outcome.verdict())
+        assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
+
+
+def test_the_judge_of_lesson_08_needs_neither_tensorflow_nor_the_students_code():
+    # The verdicts and the inputs are NumPy: judging never loads TensorFlow.
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from vae_tf.grading.judge import judge\n"
+        "from vae_tf.notebook_code import ExerciseCode\n"
+        "judge(ExerciseCode('x', '08_convolutional_vae'), 1, json.dumps({'exercises': {}}).encode())\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "False"]

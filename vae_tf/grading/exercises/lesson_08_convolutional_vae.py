@@ -1,0 +1,762 @@
+"""Checks for lesson 08 (a convolutional VAE that generates).
+
+Three exercises:
+
+- ``build_conv_encoder(latent_dim)``: images (N, 28, 28, 1) -> ``[mu, log_var]``, each
+  (N, latent_dim), through convolutions that downsample, with two unbounded heads;
+- ``build_conv_decoder(latent_dim)``: codes (N, latent_dim) -> **logits** (N, 28, 28, 1),
+  through transposed convolutions (or upsampling + convolutions);
+- ``sample_prior(decoder, n, rng)``: n codes z ~ N(0, I) of the decoder's latent size,
+  drawn with ``rng``, decoded to pixel probabilities.
+
+Both networks are also trained for a few steps inside ``fit`` of a real ``VAE``, paired with
+a small dense network of the check's own (not convolutional, so it is no answer to copy).
+The package's own networks (``vae_tf.models:build_encoder`` / ``build_decoder``) and prior
+sampler (``vae_tf.generation``) are references: redacted while grading.
+
+``sample_prior`` is checked with a decoder whose logits ARE the code in the first
+``latent_dim`` pixels (and 0 elsewhere), so the judge reads the codes the student drew back
+from the probabilities (the logit of p), and tests them against N(0, I).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from vae_tf.grading.answers import array_of, describe, raise_if_raised
+from vae_tf.grading.exercises._helpers import call_described, short, tensor
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
+
+LESSON = "08_convolutional_vae"
+
+FIX_EARLIER = "fix the earlier failed check of this exercise first"
+TRAIN_STEPS = 12
+TRAIN_IMAGES = 32
+
+
+# --------------------------------------------------------------------------- shared probe side
+
+
+def _model_of(builder: Any, name: str, latent_dim: int) -> Any:
+    import keras
+
+    if not callable(builder):
+        raise CheckFailed(f"{name} should be a function.", got=repr(builder)[:80])
+    model = builder(latent_dim)
+    if not isinstance(model, keras.Model):
+        raise CheckFailed(
+            f"{name} should return a keras.Model.",
+            tried=f"{name}({latent_dim})",
+            expected="a keras.Model (functional or keras.Sequential)",
+            got=f"a {type(model).__name__}" if model is not None else "None",
+            hint="did you forget to return the model?",
+        )
+    return model
+
+
+def _layers_of(model: Any) -> list[dict[str, Any]]:
+    """Class name and strides of every layer, nested models walked into."""
+    import keras
+
+    found: list[dict[str, Any]] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.extend(_layers_of(layer))
+            continue
+        strides = getattr(layer, "strides", None)
+        found.append(
+            {
+                "type": type(layer).__name__[:60],
+                "strides": [int(s) for s in strides] if isinstance(strides, (tuple, list)) else [],
+            }
+        )
+    return found[:200]
+
+
+def _random_weights(model: Any, seed: int) -> None:
+    """Random weights of both signs, scaled by fan-in: a fresh network, whatever its layout."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for w in model.get_weights():
+        fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 1
+        weights.append(rng.normal(0.0, 1.0 / math.sqrt(max(fan_in, 1)), size=w.shape))
+    model.set_weights(weights)
+
+
+def _dense_encoder(latent_dim: int) -> Any:
+    """A small dense encoder (not an answer: no convolution) to train a student's decoder."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
+    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
+
+
+def _dense_decoder(latent_dim: int) -> Any:
+    """A small dense decoder (not an answer: no convolution) to train a student's encoder."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(latent_dim,))
+    h = layers.Dense(32, activation="relu")(inputs)
+    return keras.Model(inputs, layers.Reshape((28, 28, 1))(layers.Dense(784)(h)))
+
+
+def _train(
+    encoder: Any, decoder: Any, student: Any, latent_dim: int, images: np.ndarray
+) -> dict[str, Any]:
+    """Fit a VAE made of the two networks for a few steps; losses before/after, weights moved."""
+    import keras
+
+    from vae_tf.models import VAE
+
+    keras.utils.set_random_seed(0)
+    model = VAE(latent_dim=latent_dim, encoder=encoder, decoder=decoder, seed=0)
+    model.compile(jit_compile=False, steps_per_execution=1)
+    start = [np.array(w) for w in student.get_weights()]
+    # One batch per epoch: each epoch's logged loss is that step's loss before its update,
+    # so the first is the untrained loss.
+    history = model.fit(
+        images, epochs=TRAIN_STEPS, batch_size=len(images), shuffle=False, verbose=0
+    ).history
+    moved = max(
+        (
+            float(np.max(np.abs(np.array(w) - w0)))
+            for w, w0 in zip(student.get_weights(), start, strict=True)
+        ),
+        default=0.0,
+    )
+    return {
+        "before": describe(float(history["loss"][0])),
+        "after": describe(float(history["loss"][-1])),
+        "history": describe(np.asarray(history["loss"], dtype=np.float64)),
+        "moved": describe(moved),
+    }
+
+
+def _train_inputs(rng: np.random.Generator) -> Inputs:
+    images = (rng.random((TRAIN_IMAGES, 28, 28, 1)) < 0.2).astype(np.float32)
+    return {"latent_dim": int(rng.integers(3, 9)), "images": images}
+
+
+@judge_only
+def _training_verdict(inputs: Inputs, answer: Any, network: str) -> None:
+    if isinstance(answer, dict) and "raised" in answer:
+        raise_if_raised(answer)
+    before = float(array_of(answer["before"], "the loss before training"))
+    after = float(array_of(answer["after"], "the loss after training"))
+    moved = float(array_of(answer["moved"], "the change of the weights"))
+    tried = (
+        f"a VAE with your {network} (latent_dim {inputs['latent_dim']}) fitted {TRAIN_STEPS} steps "
+        f"of Adam on {TRAIN_IMAGES} binary images (tf.function)"
+    )
+    if moved == 0.0:
+        raise CheckFailed(
+            f"fit did not change any weight of your {network}: no gradient reaches it (a "
+            "NumPy step or stop_gradient inside it, or its weights not trainable).",
+            tried=tried,
+            got="every weight unchanged",
+        )
+    if not after < before - 1.0:
+        raise CheckFailed(
+            f"Training did not lower the loss with your {network}.",
+            tried=tried,
+            expected="the loss (nats per image) falling by more than 1",
+            got=f"{before:.2f} before, {after:.2f} after",
+        )
+
+
+# --------------------------------------------------------------------------- build_conv_encoder
+
+encoder_exercise = exercise(
+    "build_conv_encoder",
+    lesson=LESSON,
+    symbol="build_conv_encoder",
+    description="images (N, 28, 28, 1) -> strided Conv2D -> Dense -> two heads [mu, log_var]",
+    references=("vae_tf.models:build_encoder",),
+    hints=(
+        "The encoder's output is the same as in lesson 03, two tensors [mu, log_var] of shape "
+        "(N, latent_dim); only the layers before the heads change.",
+        "Each strided convolution halves the height and width of its input: 28 -> 14 -> 7. "
+        "Dense layers need a flat vector, so flatten the last feature map before them.",
+        "The two heads are Dense layers with latent_dim units on the same hidden features; "
+        "a mean and a log-variance can be any real number, so think about their activation.",
+    ),
+)
+
+
+def _encoder_inputs(rng: np.random.Generator) -> Inputs:
+    sizes = sorted({int(rng.integers(3, 8)), int(rng.integers(9, 21))})
+    return {
+        "latent_dims": sizes,
+        "x": rng.random((int(rng.integers(4, 8)), 28, 28, 1)).astype(np.float32),
+    }
+
+
+def _encoder_outputs(model: Any, x: np.ndarray) -> list[Any]:
+    outputs = model(tensor(x))
+    if not isinstance(outputs, (list, tuple)):
+        return [describe(outputs)]
+    return [describe(output) for output in list(outputs)[:4]]
+
+
+@encoder_exercise.probe("returns [mu, log_var], each (N, latent_dim)", inputs=_encoder_inputs)
+def _encoder_shape_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    results = []
+    for latent_dim in inputs["latent_dims"]:
+        model = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
+        try:
+            results.append(_encoder_outputs(model, inputs["x"]))
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported by the verdict
+            results.append({"raised": {"type": type(error).__name__, "message": str(error)[:400]}})
+    return results
+
+
+@judge_only
+def _heads(count: int, latent_dim: int, answer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """mu and log_var from one described call; a CheckFailed naming the shape mistake."""
+    tried = f"build_conv_encoder({latent_dim}) on {count} images (N, 28, 28, 1)"
+    expected = (count, latent_dim)
+    if isinstance(answer, dict) and "raised" in answer:
+        raise CheckFailed(
+            f"Calling your encoder raised {answer['raised'].get('type')}: "
+            f"{str(answer['raised'].get('message'))[:300]}",
+            tried=tried,
+        )
+    if len(answer) != 2:
+        raise CheckFailed(
+            f"The encoder should return two tensors, [mu, log_var] (two heads), not {len(answer)}.",
+            tried=tried,
+            expected=f"2 outputs of shape {expected}",
+            got=f"{len(answer)} output(s)"
+            + (f" of shape {array_of(answer[0], 'the encoder').shape}" if len(answer) == 1 else ""),
+            hint="keras.Model(inputs, [mu, log_var])",
+        )
+    mu, log_var = (array_of(item, "the encoder's output") for item in answer)
+    if mu.shape != expected or log_var.shape != expected:
+        what = "mu and log_var should each have one value per image and latent dimension."
+        if mu.ndim == 4 or log_var.ndim == 4:
+            what = (
+                "mu and log_var still have height and width: the feature maps were not "
+                "flattened before the Dense heads (a Dense layer acts on the last axis only)."
+            )
+        elif mu.shape[-1:] != (latent_dim,):
+            what = "The heads do not have latent_dim units: use the argument, not a fixed size."
+        raise CheckFailed(
+            what,
+            tried=tried,
+            expected=f"mu and log_var of shape {expected}",
+            got=f"mu {mu.shape}, log_var {log_var.shape}",
+        )
+    return mu, log_var
+
+
+@encoder_exercise.verdict("returns [mu, log_var], each (N, latent_dim)")
+def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    for latent_dim, result in zip(inputs["latent_dims"], answer, strict=True):
+        _heads(len(inputs["x"]), latent_dim, result)
+
+
+@encoder_exercise.probe("is convolutional and downsamples (28 -> 14 -> 7)", inputs=_encoder_inputs)
+def _encoder_layers_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    return _layers_of(_model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dims"][0]))
+
+
+@encoder_exercise.verdict("is convolutional and downsamples (28 -> 14 -> 7)")
+def _encoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
+    types = [str(layer.get("type")) for layer in answer]
+    convs = [layer for layer in answer if str(layer.get("type")) in ("Conv2D", "SeparableConv2D")]
+    if not convs:
+        raise CheckFailed(
+            "The encoder has no Conv2D layer: a Dense-only (flatten first) encoder is the MLP "
+            "of lesson 03, not a convolutional one.",
+            expected="Conv2D layers before the Dense heads",
+            got="layers " + ", ".join(types[:12]),
+        )
+    strided = any(max(layer.get("strides") or [1]) > 1 for layer in convs)
+    pooled = any("Pooling2D" in name and "Global" not in name for name in types)
+    if not (strided or pooled):
+        raise CheckFailed(
+            "The convolutions never downsample: every Conv2D has strides 1 and there is no "
+            "pooling, so the Dense layer after Flatten sees 28 x 28 x filters values.",
+            expected="strides=2 in the convolutions (28 -> 14 -> 7), or pooling",
+            got="layers " + ", ".join(types[:12]),
+        )
+
+
+def _unbounded_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "latent_dim": int(rng.integers(4, 17)),
+        "x": rng.random((64, 28, 28, 1)).astype(np.float32),
+        "weight_seed": int(rng.integers(2**31)),
+    }
+
+
+@encoder_exercise.probe(
+    "mu and log_var are two different, unbounded heads", inputs=_unbounded_inputs
+)
+def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
+    _random_weights(model, inputs["weight_seed"])
+    return _encoder_outputs(model, inputs["x"])
+
+
+@encoder_exercise.verdict("mu and log_var are two different, unbounded heads")
+def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        mu, log_var = _heads(len(inputs["x"]), inputs["latent_dim"], answer)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = f"64 images, random weights of both signs, latent_dim {inputs['latent_dim']}"
+    if np.allclose(mu, log_var):
+        raise CheckFailed(
+            "mu and log_var are the same numbers: one head returned twice. They should come "
+            "from two different heads (two Dense layers, or two halves of one).",
+            tried=tried,
+            got="mu == log_var for every image",
+        )
+    if np.ptp(log_var, axis=0).max() < 1e-6:
+        raise CheckFailed(
+            "log_var is the same for every image (a constant, e.g. zeros): the encoder needs a "
+            "head that computes the log-variance from the image.",
+            tried=tried,
+            got=f"log_var constant at {short(log_var[0][:4], 3)}...",
+        )
+    for name, values in (("mu", mu), ("log_var", log_var)):
+        if values.min() >= 0.0:
+            squashed = values.max() <= 1.0 and values.min() > 0.0
+            kind = "a sigmoid" if squashed else "ReLU, softplus or exp"
+            raise CheckFailed(
+                f"{name} is never negative: its head has an activation ({kind}) that bounds "
+                f"it. A mean and a log-variance can be any real number: leave the heads linear.",
+                tried=tried,
+                expected=f"{name} values of both signs",
+                got=f"{name} between {values.min():.3g} and {values.max():.3g}",
+            )
+
+
+@encoder_exercise.probe(
+    "trains inside a compiled fit of a VAE (the loss falls)", inputs=_train_inputs
+)
+def _encoder_train_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    latent_dim = inputs["latent_dim"]
+    encoder = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
+    try:
+        return _train(encoder, _dense_decoder(latent_dim), encoder, latent_dim, inputs["images"])
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported by the verdict
+        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
+
+
+@encoder_exercise.verdict("trains inside a compiled fit of a VAE (the loss falls)")
+def _encoder_train_verdict(inputs: Inputs, answer: Any) -> None:
+    _training_verdict(inputs, answer, "encoder")
+
+
+# --------------------------------------------------------------------------- build_conv_decoder
+
+decoder_exercise = exercise(
+    "build_conv_decoder",
+    lesson=LESSON,
+    symbol="build_conv_decoder",
+    description="codes (N, latent_dim) -> Dense -> 7x7x64 -> Conv2DTranspose -> logits "
+    "(N, 28, 28, 1)",
+    references=("vae_tf.models:build_decoder",),
+    hints=(
+        "The decoder runs the encoder backwards: from a code to a small stack of feature maps, "
+        "then up to the 28 x 28 x 1 image.",
+        "A Dense layer can give 7 * 7 * 64 numbers that a Reshape turns into a 7 x 7 x 64 "
+        "feature map; each transposed convolution with strides=2 and padding='same' doubles "
+        "height and width.",
+        "The last layer has 1 filter (one channel) and returns logits: the loss and "
+        "VAE.decode apply the sigmoid themselves, so what activation should it have?",
+    ),
+)
+
+
+def _decoder_inputs(rng: np.random.Generator) -> Inputs:
+    sizes = sorted({int(rng.integers(3, 8)), int(rng.integers(9, 21))})
+    count = int(rng.integers(3, 7))
+    return {
+        "latent_dims": sizes,
+        "codes": [rng.normal(size=(count, d)).astype(np.float32) for d in sizes],
+    }
+
+
+@decoder_exercise.probe("maps (N, latent_dim) codes to (N, 28, 28, 1)", inputs=_decoder_inputs)
+def _decoder_shape_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    results = []
+    for latent_dim, codes in zip(inputs["latent_dims"], inputs["codes"], strict=True):
+        model = _model_of(build_conv_decoder, "build_conv_decoder", latent_dim)
+        results.append(call_described(model, tensor(codes)))
+    return results
+
+
+@judge_only
+def _decoder_shape(count: int, latent_dim: int, answer: Any) -> np.ndarray:
+    tried = f"build_conv_decoder({latent_dim}) on {count} codes of shape ({latent_dim},)"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"Calling your decoder raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+            hint="its keras.Input should have shape (latent_dim,), from the argument",
+        )
+    result = array_of(answer, "the decoder")
+    if result.shape == (count, 28, 28, 1):
+        return result
+    what = "The decoder should output one 28 x 28 x 1 image of logits per code."
+    if result.shape == (count, 28, 28):
+        what = "The output has no channel axis: the decoder should return (N, 28, 28, 1)."
+    elif result.shape == (count, 784):
+        what = "The output is flat, (N, 784): reshape it to images (N, 28, 28, 1)."
+    elif result.ndim == 4 and result.shape[1:3] != (28, 28):
+        what = (
+            f"The images are {result.shape[1]} x {result.shape[2]}, not 28 x 28: start from "
+            "7 x 7 and double twice (7 -> 14 -> 28); 4 x 4 doubled three times is 32."
+        )
+    elif result.ndim == 4 and result.shape[-1] != 1:
+        what = (
+            f"The output has {result.shape[-1]} channels: the last layer should have 1 filter, "
+            "one logit per pixel."
+        )
+    raise CheckFailed(
+        what, tried=tried, expected=f"output shape ({count}, 28, 28, 1)", got=f"{result.shape}"
+    )
+
+
+@decoder_exercise.verdict("maps (N, latent_dim) codes to (N, 28, 28, 1)")
+def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    for latent_dim, codes, result in zip(
+        inputs["latent_dims"], inputs["codes"], answer, strict=True
+    ):
+        _decoder_shape(len(codes), latent_dim, result)
+
+
+@decoder_exercise.probe("is convolutional: upsamples 7 -> 14 -> 28", inputs=_decoder_inputs)
+def _decoder_layers_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    return _layers_of(_model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dims"][0]))
+
+
+@decoder_exercise.verdict("is convolutional: upsamples 7 -> 14 -> 28")
+def _decoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
+    types = [str(layer.get("type")) for layer in answer]
+    transposed = "Conv2DTranspose" in types
+    upsampled = "UpSampling2D" in types and "Conv2D" in types
+    if not (transposed or upsampled):
+        raise CheckFailed(
+            "The decoder has no Conv2DTranspose (nor UpSampling2D + Conv2D): a Dense-only "
+            "decoder reshaped to 28 x 28 is the MLP of lesson 02, not a convolutional one.",
+            expected="Conv2DTranspose layers with strides=2 after a Reshape to 7 x 7 x 64",
+            got="layers " + ", ".join(types[:12]),
+        )
+
+
+def _logit_inputs(rng: np.random.Generator) -> Inputs:
+    latent_dim = int(rng.integers(4, 17))
+    return {
+        "latent_dim": latent_dim,
+        "codes": rng.normal(0.0, 2.0, size=(16, latent_dim)).astype(np.float32),
+        "weight_seed": int(rng.integers(2**31)),
+    }
+
+
+@decoder_exercise.probe("returns logits (no sigmoid or ReLU at the end)", inputs=_logit_inputs)
+def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
+    _random_weights(model, inputs["weight_seed"])
+    return call_described(model, tensor(inputs["codes"]))
+
+
+@decoder_exercise.verdict("returns logits (no sigmoid or ReLU at the end)")
+def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
+    count = len(inputs["codes"])
+    try:
+        logits = _decoder_shape(count, inputs["latent_dim"], answer)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = f"{count} codes drawn from N(0, 2^2), random weights of both signs"
+    low, high = float(logits.min()), float(logits.max())
+    got = f"every output between {low:.3g} and {high:.3g}"
+    if low >= 0.0 and np.mean(logits == 0.0) > 0.05:
+        raise CheckFailed(
+            "The outputs are never negative and many are exactly 0: the last layer has a ReLU. "
+            "Logits must be able to be negative (a pixel more likely off than on).",
+            tried=tried,
+            expected="logits of both signs",
+            got=got,
+        )
+    if low >= 0.0 and high <= 1.0:
+        raise CheckFailed(
+            "The outputs all lie in [0, 1]: the last layer applies a sigmoid. The decoder "
+            "returns logits; the loss (from logits) and VAE.decode apply the sigmoid.",
+            tried=tried,
+            expected="logits of both signs",
+            got=got,
+        )
+    if low >= 0.0:
+        raise CheckFailed(
+            "The outputs are never negative: the last layer's activation bounds them. Logits "
+            "can be any real number: leave the last layer linear.",
+            tried=tried,
+            expected="logits of both signs",
+            got=got,
+        )
+
+
+@decoder_exercise.probe(
+    "trains inside a compiled fit of a VAE (the loss falls)", inputs=_train_inputs
+)
+def _decoder_train_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    latent_dim = inputs["latent_dim"]
+    decoder = _model_of(build_conv_decoder, "build_conv_decoder", latent_dim)
+    try:
+        return _train(_dense_encoder(latent_dim), decoder, decoder, latent_dim, inputs["images"])
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported by the verdict
+        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
+
+
+@decoder_exercise.verdict("trains inside a compiled fit of a VAE (the loss falls)")
+def _decoder_train_verdict(inputs: Inputs, answer: Any) -> None:
+    _training_verdict(inputs, answer, "decoder")
+
+
+# --------------------------------------------------------------------------- sample_prior
+
+sample_prior_exercise = exercise(
+    "sample_prior",
+    lesson=LESSON,
+    symbol="sample_prior",
+    description="n codes z ~ N(0, I) of the decoder's latent size, drawn with rng, decoded to "
+    "pixel probabilities (n, 28, 28, 1)",
+    references=("vae_tf.generation:prior_codes", "vae_tf.generation:prior_samples"),
+    hints=(
+        "Generating is the second half of the VAE alone: draw codes from the prior p(z), then "
+        "let the decoder turn them into images.",
+        "The prior is the standard normal N(0, I): mean 0 and standard deviation 1 in every "
+        "dimension; the decoder's input shape says how many dimensions a code has.",
+        "Draw with the generator you are given (its methods), so that one seed gives one set "
+        "of digits; the decoder returns logits, and probabilities are what you return.",
+    ),
+)
+
+PRIOR_COUNT = 1500
+
+
+def _reading_decoder(latent_dim: int) -> Any:
+    """A decoder whose logits are the code in the first latent_dim pixels and 0 elsewhere."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    dense = layers.Dense(784, use_bias=False, trainable=False)
+    logits = layers.Reshape((28, 28, 1))(dense(inputs))
+    model = keras.Model(inputs, logits, name="decoder")
+    kernel = np.zeros((latent_dim, 784), dtype=np.float32)
+    kernel[np.arange(latent_dim), np.arange(latent_dim)] = 1.0
+    dense.set_weights([kernel])
+    return model
+
+
+def _prior_inputs(rng: np.random.Generator) -> Inputs:
+    sizes = [int(rng.integers(3, 16)), int(rng.integers(17, 31))]
+    seeds = [int(s) for s in rng.integers(0, 2**31, size=2)]
+    return {"latent_dims": sizes, "seeds": seeds, "n": PRIOR_COUNT}
+
+
+def _prior_calls(sample_prior: Any, inputs: Inputs) -> dict[str, Any]:
+    first, second = inputs["latent_dims"]
+    seed_a, seed_b = inputs["seeds"]
+    n = inputs["n"]
+    decoder = _reading_decoder(first)
+    same = np.random.default_rng(seed_a)
+    return {
+        "a": call_described(sample_prior, decoder, n, np.random.default_rng(seed_a)),
+        "a_again": call_described(sample_prior, decoder, 8, same),
+        "a_next": call_described(sample_prior, decoder, 8, same),
+        "a_fresh": call_described(sample_prior, decoder, 8, np.random.default_rng(seed_a)),
+        "b": call_described(sample_prior, decoder, 8, np.random.default_rng(seed_b)),
+        "other_size": call_described(
+            sample_prior, _reading_decoder(second), 8, np.random.default_rng(seed_b)
+        ),
+    }
+
+
+@judge_only
+def _prior_images(answer: Any, n: int, latent_dim: int) -> np.ndarray:
+    tried = f"sample_prior(decoder, {n}, rng) with a decoder of latent size {latent_dim}"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        message = str(record.get("message"))
+        what = f"Your code raised {record.get('type')}: {message[:300]}"
+        if "shape" in message or "incompatible" in message.lower():
+            what = (
+                "The decoder refused the codes: draw codes of the decoder's latent size "
+                f"(decoder.input_shape[-1], here {latent_dim}), not a fixed size. ({what})"
+            )
+        raise CheckFailed(what, tried=tried)
+    images = array_of(answer, "sample_prior").astype(np.float64)
+    if images.shape not in ((n, 28, 28, 1), (n, 28, 28)):
+        raise CheckFailed(
+            "sample_prior should return n images.",
+            tried=tried,
+            expected=f"shape ({n}, 28, 28, 1) (or ({n}, 28, 28))",
+            got=f"shape {images.shape}",
+        )
+    return images.reshape(n, 784)
+
+
+@sample_prior_exercise.probe(
+    "returns n images, for a decoder of any latent size", inputs=_prior_inputs
+)
+def _prior_shape_probe(sample_prior: Any, inputs: Inputs) -> Any:
+    return _prior_calls(sample_prior, inputs)
+
+
+@sample_prior_exercise.verdict("returns n images, for a decoder of any latent size")
+def _prior_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    first, second = inputs["latent_dims"]
+    _prior_images(answer["a"], inputs["n"], first)
+    _prior_images(answer["other_size"], 8, second)
+
+
+@sample_prior_exercise.probe(
+    "returns pixel probabilities (the sigmoid of the logits)", inputs=_prior_inputs
+)
+def _prior_probabilities_probe(sample_prior: Any, inputs: Inputs) -> Any:
+    return {"a": _prior_calls(sample_prior, inputs)["a"]}
+
+
+@sample_prior_exercise.verdict("returns pixel probabilities (the sigmoid of the logits)")
+def _prior_probabilities_verdict(inputs: Inputs, answer: Any) -> None:
+    n, latent_dim = inputs["n"], inputs["latent_dims"][0]
+    try:
+        pixels = _prior_images(answer["a"], n, latent_dim)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    rest = pixels[:, latent_dim:]
+    tried = f"a decoder whose logits are 0 for every pixel after the first {latent_dim}"
+    if np.allclose(rest, 0.0) and pixels.min() < 0.0:
+        raise CheckFailed(
+            "These are the decoder's logits, not probabilities: apply the sigmoid "
+            "(a logit of 0 is a probability of 0.5).",
+            tried=tried,
+            expected="values in [0, 1]; 0.5 where the logit is 0",
+            got=f"values between {pixels.min():.3g} and {pixels.max():.3g}",
+        )
+    if pixels.min() < 0.0 or pixels.max() > 1.0 or not np.allclose(rest, 0.5, atol=1e-4):
+        raise CheckFailed(
+            "The values are not the pixel probabilities sigmoid(logits) of the decoder's output.",
+            tried=tried,
+            expected="values in [0, 1]; 0.5 where the logit is 0",
+            got=f"values between {pixels.min():.3g} and {pixels.max():.3g}, "
+            f"{short(rest[0, :4], 3)} where the logit is 0",
+        )
+
+
+@judge_only
+def _codes_from(pixels: np.ndarray, latent_dim: int) -> np.ndarray:
+    p = np.clip(pixels[:, :latent_dim], 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+@sample_prior_exercise.probe("draws the codes from N(0, I)", inputs=_prior_inputs)
+def _prior_normal_probe(sample_prior: Any, inputs: Inputs) -> Any:
+    return {"a": _prior_calls(sample_prior, inputs)["a"]}
+
+
+@sample_prior_exercise.verdict("draws the codes from N(0, I)")
+def _prior_normal_verdict(inputs: Inputs, answer: Any) -> None:
+    n, latent_dim = inputs["n"], inputs["latent_dims"][0]
+    try:
+        pixels = _prior_images(answer["a"], n, latent_dim)
+        if pixels.min() < 0.0 or pixels.max() > 1.0:
+            raise CheckFailed("The values are not probabilities")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    z = _codes_from(pixels, latent_dim)
+    tried = (
+        f"{n} codes of latent size {latent_dim}, read back from a decoder whose logits are the code"
+    )
+    mean, std = float(z.mean()), float(z.std())
+    tails = float(np.mean(np.abs(z) > 2.0))
+    got = f"mean {mean:.3f}, standard deviation {std:.3f}, values in [{z.min():.2f}, {z.max():.2f}]"
+    expected = "mean 0, standard deviation 1, about 4.6% of values beyond +-2"
+    what = None
+    if np.ptp(z) < 1e-3:
+        what = (
+            f"Every code is {z.flat[0]:.3g} in every dimension: draw random codes from N(0, I), "
+            "not zeros (the prior's mean) or a constant."
+        )
+    elif np.max(np.ptp(z, axis=0)) < 1e-3:
+        what = (
+            "All n codes are the same code: draw a new one for each image, shape (n, latent_dim)."
+        )
+    elif z.min() >= -1.0 - 1e-3 and z.max() <= 1.0 + 1e-3:
+        what = (
+            "The codes all lie in [-1, 1] (or [0, 1]): this is uniform noise, not the prior "
+            "N(0, I). Draw from a standard normal."
+        )
+    elif abs(std - 1.0) > 0.05:
+        what = (
+            f"The standard deviation of the codes is {std:.3f}, not 1: the prior is N(0, I), "
+            "a standard normal (scale 1)."
+        )
+    elif abs(mean) > 0.05:
+        what = f"The codes have mean {mean:.3f}, not 0: the prior is centred at 0."
+    elif abs(tails - 0.0455) > 0.012:
+        what = (
+            "The codes have mean 0 and standard deviation 1 but are not normal (too many or "
+            "too few values beyond +-2): draw from a standard normal, not a rescaled uniform."
+        )
+    elif np.max(np.abs(np.corrcoef(z, rowvar=False) - np.eye(latent_dim))) > 0.15:
+        what = "The dimensions of the codes are correlated: N(0, I) draws each one independently."
+    if what is not None:
+        raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+@sample_prior_exercise.probe("draws with the rng it is given", inputs=_prior_inputs)
+def _prior_rng_probe(sample_prior: Any, inputs: Inputs) -> Any:
+    return _prior_calls(sample_prior, inputs)
+
+
+@sample_prior_exercise.verdict("draws with the rng it is given")
+def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    latent_dim = inputs["latent_dims"][0]
+    try:
+        again, following, fresh, other = (
+            _prior_images(answer[key], 8, latent_dim)
+            for key in ("a_again", "a_next", "a_fresh", "b")
+        )
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not np.allclose(again, fresh, atol=1e-6):
+        raise CheckFailed(
+            "Two generators made with the same seed gave different images: the codes are not "
+            "drawn with `rng` (np.random.* or an unseeded keras/tf random draws from a global "
+            "generator). Use rng's own methods.",
+            tried=tried,
+            expected="the same images for the same seed",
+            got="different images",
+        )
+    if np.allclose(again, other, atol=1e-6) or np.allclose(again, following, atol=1e-6):
+        raise CheckFailed(
+            "Different generators (or two calls with one generator) gave the same images: the "
+            "codes come from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected="new images from a new generator or a later call",
+            got="the same images",
+        )
