@@ -265,7 +265,8 @@ BETA_SWEEP = ORIGINAL.replace(latent_dim=8, updates=1_000)
 
 # Lesson 08: a convolutional VAE that generates. Latent 16 (room for detail that 2 codes
 # cannot hold), XLA off (measured: it makes these convolutions slower on a CPU, 118 vs
-# 72 ms per update of 128 images on 2 cores), 1,500 updates (about two minutes).
+# 72 ms per update of 128 images on 2 cores), 1,500 updates: about two minutes on 2 idle
+# cores at 72 ms per update, 5.5 minutes measured while other jobs shared the cores.
 CONV_LESSON = ORIGINAL.replace(arch="conv", latent_dim=16, updates=1_500, jit_compile=False)
 
 # The best recipe (issue 11): the strongest VAE found that trains within 10 minutes on
