@@ -74,7 +74,8 @@ def test_a_bad_extra_is_refused_with_the_field_named(changes, message):
 
 def test_describe_names_every_extra():
     text = BEST.describe(20_000)
-    assert "CONV 784-512-32" in text and "cosine decay" in text
+    assert "convolutional (32 and 64 filters, dense 256, latent 32)" in text
+    assert "cosine decay" in text
     assert "dynamic binarization" in text
     assert f"KL warm-up over {BEST.kl_warmup_updates:,} updates" in text
     assert "early stopping (patience 10 epochs, on 10% of the training images)" in text
@@ -174,7 +175,7 @@ def test_train_recipe_best_then_sample_and_interpolate(tmp_path: Path):
     out = tmp_path / "best"
     trained = run_cli("train", "--recipe", "best", "--data", "sample", "--out", str(out))
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert "recipe best (CONV 784-512-32" in trained.stdout
+    assert "recipe best (convolutional (32 and 64 filters" in trained.stdout
     assert "offline sample" in trained.stdout
     assert f"vae-tf evaluate --model {out / 'model.keras'}" in trained.stdout
     record = json.loads((out / "history.json").read_text())

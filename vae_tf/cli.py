@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,14 +127,17 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
 
 
-def _add_budget_options(parser: argparse.ArgumentParser, default: Recipe) -> None:
+def _add_budget_options(
+    parser: argparse.ArgumentParser, default: Recipe, *, default_text: str | None = None
+) -> None:
     parser.add_argument(
         "--updates",
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"training budget of every model, in updates (default {default.updates:,}; "
-        f"rounded up to whole epochs; {_FAST['updates']} when VAE_TF_FAST=1)",
+        help="training budget of every model, in updates (default "
+        f"{default_text or f'{default.updates:,}'}; rounded up to whole epochs; "
+        f"{_FAST['updates']} when VAE_TF_FAST=1)",
     )
     parser.add_argument(
         "--seed",
@@ -195,20 +199,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _both(field: str) -> str:
+    """The default of a train option in both recipes, for the help texts."""
+    original, best = getattr(ORIGINAL, field), getattr(BEST, field)
+    if original == best:
+        return f"{original:,}" if isinstance(original, int) else str(original)
+    if isinstance(original, int):
+        return f"{original:,} with --recipe original, {best:,} with best"
+    return f"{original} with --recipe original, {best} with best"
+
+
+def _paragraphs(*paragraphs: str) -> str:
+    """Paragraphs wrapped to the terminal's usual width, for a raw description."""
+    return "\n\n".join(textwrap.fill(paragraph, width=88) for paragraph in paragraphs)
+
+
 def _add_train(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a VAE and save it (model.keras, history.json, loss-curves.png)",
-        description=(
+        description=_paragraphs(
             "Train a VAE with one of the course's recipes (vae_tf.recipe) and save it into "
             "--out: model.keras (Keras format; load it with keras.models.load_model after "
             "`import vae_tf`), history.json (losses per epoch in nats per image, the data "
             "source and the recipe that ran) and loss-curves.png. Options override the "
-            f"recipe.\n\n--recipe original (default): {ORIGINAL.describe()}. The original "
-            "study's network; about a minute on the offline sample, 2 CPU cores.\n\n"
+            "recipe.",
+            f"--recipe original (default): {ORIGINAL.describe()}. The original study's "
+            "network; about a minute on the offline sample, 2 CPU cores.",
             f"--recipe best: {BEST.describe()}. The strongest VAE of the course within 10 "
             "minutes on 2 CPU cores on about 20,000 images (see the README's table); on the "
-            "offline sample early stopping ends it sooner.\n\n" + _FAST_NOTE
+            "offline sample early stopping ends it sooner.",
+            _FAST_NOTE.replace("\n", " "),
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -220,20 +241,20 @@ def _add_train(subparsers: Any) -> None:
         "that scores best in nats",
     )
     _add_data_options(parser)
-    _add_budget_options(parser, ORIGINAL)
+    _add_budget_options(parser, ORIGINAL, default_text=_both("updates"))
     parser.add_argument(
         "--latent-dim",
         type=positive_int,
         default=None,
         metavar="D",
-        help=f"size of the latent code z (default {ORIGINAL.latent_dim})",
+        help=f"size of the latent code z (default {_both('latent_dim')})",
     )
     parser.add_argument(
         "--arch",
         choices=("mlp", "conv"),
         default=None,
         help="mlp: the original 784-512-latent network; conv: a small convolutional one "
-        f"(default {ORIGINAL.arch})",
+        f"(default {_both('arch')})",
     )
     parser.add_argument(
         "--kl-weight",
@@ -254,15 +275,14 @@ def _add_train(subparsers: Any) -> None:
         choices=("none", "dynamic", "static"),
         default=None,
         help="none: grey levels in [0, 1]; dynamic: a new Bernoulli sample of each image "
-        f"every epoch; static: one sample, fixed by --seed (default: the recipe's, "
-        f"{ORIGINAL.binarize} for original, {BEST.binarize} for best)",
+        f"every epoch; static: one sample, fixed by --seed (default {_both('binarize')})",
     )
     parser.add_argument(
         "--batch-size",
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"images per update (default {ORIGINAL.batch_size})",
+        help=f"images per update (default {_both('batch_size')})",
     )
     parser.add_argument(
         "--max-train",

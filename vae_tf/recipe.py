@@ -229,8 +229,15 @@ class Recipe:
                 f"of {n_train:,} images)"
             )
         schedule = ", cosine decay" if self.lr_schedule == "cosine" else ""
+        if self.arch == "mlp":
+            network = f"MLP 784-{self.hidden_units}-{self.latent_dim}"
+        else:
+            network = (
+                f"convolutional (32 and 64 filters, dense {self.hidden_units // 2 or 1}, "
+                f"latent {self.latent_dim})"
+            )
         text = (
-            f"{self.arch.upper()} 784-{self.hidden_units}-{self.latent_dim}, "
+            f"{network}, "
             f"{self.optimizer.capitalize()} (learning rate {self.learning_rate:g}{schedule}), "
             f"batch {self.batch_size}, {budget}"
         )
