@@ -95,10 +95,15 @@ def test_split_for_early_stopping_holds_back_the_tail():
     from vae_tf.experiments import split_for_early_stopping
 
     images = np.arange(50, dtype=np.float32)
-    train, valid = split_for_early_stopping(images, 0.1)
+    recipe = ORIGINAL.replace(early_stopping_patience=3, validation_fraction=0.1)
+    train, valid = split_for_early_stopping(images, recipe)
     assert len(train) == 45 and valid.tolist() == list(range(45, 50))
-    with pytest.raises(ValueError, match="leaves no training images"):
-        split_for_early_stopping(images[:1], 0.4)
+    assert recipe.held_back(50) == 5 and recipe.held_back(3) == 1  # at least one image
+    assert ORIGINAL.held_back(50) == 0  # no early stopping, nothing held back
+    with pytest.raises(ValueError, match="holds back 1"):
+        split_for_early_stopping(images[:1], recipe)
+    # describe() counts epochs of the images that are trained on.
+    assert "5,000 updates (36 epochs x 141 updates of 18,000 images)" in BEST.describe(20_000)
 
 
 def test_kl_warmup_raises_the_weight_linearly_then_restores_it(data):
@@ -155,8 +160,8 @@ def test_early_stopping_measures_held_back_training_images_not_the_test_set(data
 
     original = experiments.split_for_early_stopping
 
-    def spy(images, fraction):
-        train, valid = original(images, fraction)
+    def spy(images, recipe):
+        train, valid = original(images, recipe)
         seen.update(train=len(train), valid=len(valid))
         return train, valid
 

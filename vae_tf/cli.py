@@ -185,10 +185,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save_training_run(out, model, history, data, recipe, seconds=seconds)
     epochs = len(history["loss"])
+    budget = recipe.epochs_for(len(data.x_train) - recipe.held_back(len(data.x_train)))
     stopped = (
-        f" (early stopping after {epochs} of {recipe.epochs_for(len(data.x_train))} epochs; "
-        "the best weights were kept)"
-        if epochs < recipe.epochs_for(len(data.x_train))
+        f" (early stopping after {epochs} of {budget} epochs; the best weights were kept)"
+        if epochs < budget
         else ""
     )
     print(

@@ -261,16 +261,18 @@ def sigma_sweep(model: VAE, images: Any, factors: Sequence[float], eps: Any) -> 
 # ---------------------------------------------------------------------------
 
 
-def split_for_early_stopping(images: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``fraction`` of ``images`` (at least one) held back: (train, validation).
+def split_for_early_stopping(images: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``recipe.held_back(len(images))`` images held back: (train, validation).
 
     The offline sample's training split is ordered class by class in turn, and MNIST's in
     no particular order, so its tail holds every digit in about equal numbers.
     """
-    n_valid = max(1, round(len(images) * fraction))
-    if n_valid >= len(images):
+    n_valid = recipe.held_back(len(images))
+    if not 0 < n_valid < len(images):
         raise ValueError(
-            f"validation_fraction {fraction} leaves no training images out of {len(images)}"
+            f"early stopping needs images held back and images to train on: "
+            f"validation_fraction {recipe.validation_fraction} of {len(images)} images "
+            f"holds back {n_valid}"
         )
     return images[:-n_valid], images[-n_valid:]
 
@@ -341,7 +343,7 @@ def train_vae(
     x_valid = data.x_test if validation_images is None else validation_images
     callbacks = list(callbacks)
     if recipe.early_stopping_patience:
-        x_train, x_valid = split_for_early_stopping(x_train, recipe.validation_fraction)
+        x_train, x_valid = split_for_early_stopping(x_train, recipe)
         if binarize != "none":
             x_valid = binarize_images(x_valid, recipe.seed)
         callbacks += [
@@ -415,10 +417,8 @@ def save_training_run(
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
     epochs = len(history.get("loss", []))
-    n_train, n_validation = len(data.x_train), 0
-    if recipe.early_stopping_patience:
-        n_validation = len(split_for_early_stopping(data.x_train, recipe.validation_fraction)[1])
-        n_train -= n_validation
+    n_validation = recipe.held_back(len(data.x_train))
+    n_train = len(data.x_train) - n_validation
     record = json_safe(
         {
             "source": data.source,

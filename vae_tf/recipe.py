@@ -198,6 +198,13 @@ class Recipe:
             return self.jit_compile
         return self.updates >= XLA_MIN_UPDATES
 
+    def held_back(self, n_train: int) -> int:
+        """Training images held back for early stopping (0 without it; at least 1 with it)."""
+        validation.positive_int("n_train", n_train)
+        if not self.early_stopping_patience:
+            return 0
+        return max(1, round(n_train * self.validation_fraction))
+
     def steps_per_epoch(self, n_train: int) -> int:
         """Updates in one pass over ``n_train`` images (the last batch may be smaller)."""
         return math.ceil(validation.positive_int("n_train", n_train) / self.batch_size)
@@ -220,10 +227,12 @@ class Recipe:
     def describe(self, n_train: int | None = None) -> str:
         """One line for progress messages and reports, e.g. ``"MLP 784-512-2, Adam 0.001, ..."``.
 
-        With ``n_train``, the budget is also given in epochs of that many images.
+        With ``n_train``, the budget is also given in epochs of that many images (less
+        those held back for early stopping).
         """
         budget = f"{self.updates:,} updates"
         if n_train is not None:
+            n_train -= self.held_back(n_train)
             budget += (
                 f" ({self.epochs_for(n_train)} epochs x {self.steps_per_epoch(n_train)} updates "
                 f"of {n_train:,} images)"
