@@ -432,3 +432,152 @@ def test_one_step_under_mirrored_strategy_on_two_cpus_equals_one_step_on_one_dev
     assert record["differ"] < 1e-5, record
     # The loss shown is the mean over the global batch in both (nats per image).
     assert record["loss_two"] == pytest.approx(record["loss_one"], rel=1e-5)
+
+
+# ------------------------------------------- fit on NumPy images: the package's pipeline
+# ``model.fit(x_train, ...)`` with NumPy images runs through ``vae_tf.data.make_dataset``
+# (as fast as ``fit(data.train)``); these tests hold it to what Keras' own path does.
+
+
+def _small_vae() -> VAE:
+    set_seed(0)
+    model = VAE(latent_dim=2, hidden_units=16, seed=0)
+    model.compile(jit_compile=False, steps_per_execution=1)
+    return model
+
+
+def _numbered_images(n: int) -> np.ndarray:
+    # Image i is filled with i / n, so that a batch says which images it holds.
+    return (np.arange(n, dtype=np.float32) / n)[:, None, None, None] * np.ones(
+        (1, 28, 28, 1), np.float32
+    )
+
+
+class _BatchRecorder(VAE):
+    """A VAE that records the image numbers of every batch it trains on (run eagerly)."""
+
+    def train_step(self, data):
+        images = data[0] if isinstance(data, tuple) else data
+        self.seen.append(np.rint(images.numpy()[:, 0, 0, 0] * self.n).astype(int))
+        return super().train_step(data)
+
+
+def _batches_seen(x, epochs: int = 2, **fit_kwargs) -> list[np.ndarray]:
+    set_seed(0)
+    model = _BatchRecorder(latent_dim=2, hidden_units=8, seed=0)
+    model.seen, model.n = [], len(x)
+    model.compile(run_eagerly=True, jit_compile=False, steps_per_execution=1)
+    model.fit(x, epochs=epochs, verbose=0, **fit_kwargs)
+    return model.seen
+
+
+def test_numpy_images_are_turned_into_the_package_pipeline_only_when_keras_semantics_hold():
+    images = np.random.default_rng(0).random((40, 28, 28, 1))  # float64, as x / 255.0 gives
+    converted = VAE._arrays_as_pipeline({"x": images, "batch_size": 16})
+    assert isinstance(converted["x"], tf.data.Dataset)
+    assert converted["batch_size"] is None and converted["shuffle"] is False
+    for left_to_keras in (
+        {"x": (images * 255).astype(np.uint8)},  # not grey levels
+        {"x": images * 255},  # grey levels outside [0, 1]
+        {"x": images, "y": np.zeros(40)},  # labels
+        {"x": images, "sample_weight": np.ones(40)},
+        {"x": images, "shuffle": "batch"},
+        {"x": images, "steps_per_epoch": 2},
+        {"x": images[:, :, :14]},  # not 28x28
+    ):
+        assert VAE._arrays_as_pipeline(left_to_keras) is left_to_keras
+
+
+@pytest.mark.parametrize(
+    "fit_kwargs, expected_steps",
+    [
+        ({}, 10),  # Keras' default batch size 32: ceil(300 / 32)
+        ({"batch_size": 128}, 3),  # 128, 128, 44
+        ({"batch_size": 64, "validation_split": 0.2}, 4),  # 240 train images
+    ],
+)
+def test_numpy_fit_makes_as_many_steps_per_epoch_as_keras(sample, fit_kwargs, expected_steps):
+    images = sample.x_train[:300]
+    counts = {}
+    for name, fit in (("package", VAE.fit), ("keras", keras.Model.fit)):
+        steps = []
+        counter = keras.callbacks.LambdaCallback(
+            on_train_batch_begin=lambda batch, logs, steps=steps: steps.append(batch)
+        )
+        fit(_small_vae(), images, epochs=2, verbose=0, callbacks=[counter], **fit_kwargs)
+        counts[name] = len(steps)
+    assert counts["package"] == counts["keras"] == 2 * expected_steps
+
+
+@pytest.mark.parametrize(
+    "fit_kwargs",
+    [
+        {"batch_size": 64},
+        {"batch_size": 50, "validation_split": 0.25},
+        {"batch_size": 64, "validation_data": "held-out"},
+        {"y": "x"},  # an autoencoder's target equal to its input
+    ],
+)
+def test_numpy_fit_without_shuffle_trains_exactly_like_keras(sample, fit_kwargs):
+    images = sample.x_train[:256]
+    fit_kwargs = dict(fit_kwargs)
+    if fit_kwargs.get("validation_data") == "held-out":
+        fit_kwargs["validation_data"] = sample.x_test[:100]
+    if fit_kwargs.get("y") == "x":
+        fit_kwargs["y"] = images
+    results = {}
+    for name, fit in (("package", VAE.fit), ("keras", keras.Model.fit)):
+        model = _small_vae()
+        history = fit(model, images, epochs=2, shuffle=False, verbose=0, **fit_kwargs).history
+        results[name] = (model.get_weights(), history)
+    (package_weights, package_history), (keras_weights, keras_history) = results.values()
+    assert package_history.keys() == keras_history.keys()
+    if "validation_data" in fit_kwargs or "validation_split" in fit_kwargs:
+        assert "val_loss" in package_history
+    for key, values in keras_history.items():
+        np.testing.assert_allclose(package_history[key], values, rtol=1e-5, err_msg=key)
+    for ours, theirs in zip(package_weights, keras_weights, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_fit_without_shuffle_keeps_the_order_and_the_last_partial_batch():
+    seen = _batches_seen(_numbered_images(100), batch_size=32, shuffle=False)
+    expected = [np.arange(0, 32), np.arange(32, 64), np.arange(64, 96), np.arange(96, 100)]
+    assert len(seen) == 8
+    for batch, wanted in zip(seen, expected * 2, strict=True):
+        np.testing.assert_array_equal(batch, wanted)
+
+
+def test_numpy_fit_reshuffles_every_image_every_epoch_and_repeats_after_set_seed():
+    images = _numbered_images(100)
+    seen = _batches_seen(images, batch_size=32)
+    assert [len(batch) for batch in seen] == [32, 32, 32, 4] * 2
+    first, second = np.concatenate(seen[:4]), np.concatenate(seen[4:])
+    np.testing.assert_array_equal(np.sort(first), np.arange(100))  # a permutation
+    np.testing.assert_array_equal(np.sort(second), np.arange(100))
+    assert not np.array_equal(first, np.arange(100))
+    assert not np.array_equal(first, second)
+    again = _batches_seen(images, batch_size=32)
+    for batch, repeated in zip(seen, again, strict=True):
+        np.testing.assert_array_equal(batch, repeated)
+
+
+def test_numpy_fit_validation_split_holds_out_the_last_images_before_shuffling():
+    seen = _batches_seen(_numbered_images(100), batch_size=20, validation_split=0.3)
+    trained = np.concatenate(seen)
+    assert len(trained) == 2 * 70
+    assert trained.max() == 69  # images 70-99 are never trained on
+
+
+def test_two_identical_numpy_fits_give_identical_weights(sample):
+    images = sample.x_train[:256]
+
+    def weights(**fit_kwargs):
+        model = _small_vae()
+        model.fit(images, batch_size=64, epochs=2, verbose=0, **fit_kwargs)
+        return model.get_weights()
+
+    first, second, unshuffled = weights(), weights(), weights(shuffle=False)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.allclose(a, c) for a, c in zip(first, unshuffled, strict=True))
