@@ -290,19 +290,7 @@ class _CourseModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def fit(self, x=None, y=None, *args: Any, **kwargs: Any):
-        """``keras.Model.fit``, faster on NumPy images and stopped at once on a NaN loss.
-
-        **NumPy images** (``model.fit(x_train, epochs=..., batch_size=128)``) are fed
-        through the package's ``tf.data`` pipeline (:func:`vae_tf.data.make_dataset`), which
-        trains as fast as ``fit(data.train)``, with Keras' meaning kept: ``batch_size`` 32
-        when not given, a fresh shuffle of all images every epoch unless
-        ``shuffle=False``, the last partial batch kept, ``validation_split`` taking the last
-        images before shuffling, ``validation_data`` evaluated at the same batch size, and
-        a ``y`` equal to ``x`` passed on as Keras would. The shuffle seed is drawn from
-        TensorFlow's global seed, as Keras' own shuffle is: after
-        ``vae_tf.config.set_seed``, two identical runs give identical weights. Other inputs
-        (labels, ``sample_weight``, ``class_weight``, ``steps_per_epoch``,
-        ``shuffle="batch"``, values outside [0, 1], several replicas) go to Keras unchanged.
+        """``keras.Model.fit``, stopped at once with ``TrainingDiverged`` on a NaN loss.
 
         ``vae_tf.data`` pipelines shuffle with a seed every epoch, so ``shuffle`` is
         turned off for datasets (Keras would ignore it and warn at every call). A loss that
@@ -310,79 +298,14 @@ class _CourseModel(keras.Model):
         Keras reports it (every ``steps_per_execution`` steps) instead of training on NaN
         weights for the rest of the run.
         """
-        import inspect
-
         import tensorflow as tf
 
-        try:
-            bound = inspect.signature(keras.Model.fit).bind(self, x, y, *args, **kwargs)
-        except TypeError:  # let Keras word the error about the arguments
-            return super().fit(x, y, *args, **kwargs)
-        kwargs = {name: value for name, value in bound.arguments.items() if name != "self"}
-        if isinstance(kwargs.get("x"), tf.data.Dataset):
+        if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)
-        else:
-            kwargs = self._arrays_as_pipeline(kwargs)
         callbacks = list(kwargs.get("callbacks") or [])
         if not any(isinstance(callback, _StopOnDivergence) for callback in callbacks):
             kwargs["callbacks"] = [_StopOnDivergence(), *callbacks]
-        return super().fit(**kwargs)
-
-    @staticmethod
-    def _arrays_as_pipeline(kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The arguments of ``fit`` with NumPy images replaced by ``make_dataset``, in the
-        # cases where the result is what Keras would do; any other case comes back as it was.
-        import numpy as np
-        import tensorflow as tf
-
-        from vae_tf.data import make_dataset
-
-        x, y = kwargs.get("x"), kwargs.get("y")
-        batch_size = kwargs.get("batch_size")
-        shuffle = kwargs.get("shuffle", True)
-        validation_split = kwargs.get("validation_split", 0.0)
-        if not (
-            isinstance(x, np.ndarray)
-            and np.issubdtype(x.dtype, np.floating)
-            and x.ndim in (3, 4)
-            and x.shape[1:] in ((28, 28), IMAGE_SHAPE)
-            and len(x) > 0
-            and (y is None or y is x)
-            and keras.config.floatx() == "float32"
-            and tf.distribute.get_strategy().num_replicas_in_sync == 1
-            and all(kwargs.get(name) is None for name in ("sample_weight", "class_weight"))
-            and kwargs.get("steps_per_epoch") is None
-            and (shuffle is True or shuffle is False)
-            and (batch_size is None or (isinstance(batch_size, int) and batch_size > 0))
-            and isinstance(validation_split, (int, float))
-            and 0 <= validation_split < 1
-        ):
-            return kwargs
-        batch_size = batch_size or 32  # Keras' default
-        train, validation = x, kwargs.get("validation_data")
-        if validation_split and validation is None:
-            # Keras' rule: the last images, before any shuffling, rounded as Keras does.
-            split_at = math.floor(len(x) * (1.0 - validation_split))
-            if split_at in (0, len(x)):
-                return kwargs  # Keras says why it cannot split
-            train, validation = x[:split_at], x[split_at:]
-            if y is not None:
-                validation = (validation, validation)
-        # The seed comes from TensorFlow's global seed, like the shuffle of Keras' own path.
-        seed = int(tf.random.uniform((), maxval=2**31 - 1, dtype=tf.int64))
-        try:
-            dataset = make_dataset(train, batch_size=batch_size, shuffle=shuffle, seed=seed)
-        except ValueError:  # not grey levels in [0, 1]: Keras trains on them as they are
-            return kwargs
-        if x.ndim == 3:
-            dataset = dataset.map(lambda images: images[..., 0])
-        if y is not None:
-            dataset = dataset.map(lambda images: (images, images))
-        converted = {**kwargs, "x": dataset, "y": None, "batch_size": None, "shuffle": False}
-        converted.update(validation_split=0.0, validation_data=validation)
-        if validation is not None and not isinstance(validation, tf.data.Dataset):
-            converted["validation_batch_size"] = kwargs.get("validation_batch_size") or batch_size
-        return converted
+        return super().fit(x, y, *args, **kwargs)
 
     @staticmethod
     def _images_of(data):
