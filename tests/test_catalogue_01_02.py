@@ -11,8 +11,6 @@ path (the worker in the sandbox with the redacted package, the judge in this pro
 from __future__ import annotations
 
 import os
-import tempfile
-import textwrap
 from pathlib import Path
 
 import keras
@@ -20,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from keras import ops
+from sandbox_grading import graded_in_sandbox
 
 from vae_tf.grading import run_checks
 from vae_tf.grading.registry import exercises_of_lesson
@@ -530,21 +529,10 @@ GRADED = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("lesson", "wrong", "right", "words"), GRADED, ids=lambda v: str(v))
 def test_catalogue_answers_graded_through_the_sandbox_and_the_judge(lesson, wrong, right, words):
-    from vae_tf.grading.redact import redacted_package
-    from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import ExerciseCode
-
     order = [exercise.name for exercise in exercises_of_lesson(lesson)]
-    cells = [
-        (name, textwrap.dedent(SOURCES[name]["wrong" if name == wrong else "right"]).lstrip())
-        for name in order
-    ]
-    code = ExerciseCode(path="catalogue.ipynb", lesson=lesson, exercises=order, cells=cells)
-    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        package = redacted_package(lesson, Path(folder))
-        result = run_sandbox(code, timeout=300, memory_mb=3000, seed=SEED, package=package)
-    assert result.status == "ok", result.message
-    wrong_outcome, right_outcome = result.exercises[wrong], result.exercises[right]
+    cells = {name: SOURCES[name]["wrong" if name == wrong else "right"] for name in order}
+    exercises = graded_in_sandbox(lesson, cells, seed=SEED)
+    wrong_outcome, right_outcome = exercises[wrong], exercises[right]
     assert right_outcome.passed, right_outcome.verdict()
     assert wrong_outcome.points < wrong_outcome.max_points
     assert words in wrong_outcome.failures()[0].message

@@ -10,11 +10,10 @@ judge), marked slow.
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
-from pathlib import Path
 
 import pytest
+from sandbox_grading import graded_in_sandbox
 
 import vae_tf  # noqa: F401 - quiets TensorFlow before it loads
 from vae_tf.grading import run_checks
@@ -450,42 +449,25 @@ def test_sigma_sweep_agrees_with_the_package_function():
 # --------------------------------------------------------------------------- the real grading path
 
 
-def _graded(lesson: str, cells: dict[str, str]) -> dict:
-    """Each exercise's outcome when ``cells`` (name: source) are graded as the grader does."""
-    from vae_tf.grading.redact import redacted_package
-    from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import ExerciseCode
-
-    code = ExerciseCode(
-        path=f"{lesson}.ipynb",
-        lesson=lesson,
-        exercises=list(cells),
-        cells=[(name, textwrap.dedent(source)) for name, source in cells.items()],
-    )
-    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        package = redacted_package(lesson, Path(folder))
-        result = run_sandbox(code, timeout=300, memory_mb=3000, seed=SEED, package=package)
-    assert result.status == "ok", result.message
-    return result.exercises
-
-
 @pytest.mark.slow
 def test_lesson_04_graded_in_the_sandbox_right_gets_full_points_and_wrong_is_named():
-    right = _graded(
+    right = graded_in_sandbox(
         "04_effect_of_mu",
         {
             "noisy_expectation": NOISY_RIGHT["u_first_sqrt_of_variance_and_random"],
             "interpolate": INTERPOLATE_RIGHT["tensorflow_loop_and_sigmoid_of_decoder"],
         },
+        seed=SEED,
     )
     for outcome in right.values():
         assert outcome.points == outcome.max_points, outcome.verdict()
-    wrong = _graded(
+    wrong = graded_in_sandbox(
         "04_effect_of_mu",
         {
             "noisy_expectation": NOISY_WRONG["unseeded_noise"][0],
             "interpolate": INTERPOLATE_WRONG["pixel_cross_fade"][0],
         },
+        seed=SEED,
     )
     for name, words in (
         ("noisy_expectation", NOISY_WRONG["unseeded_noise"][1]),
@@ -499,10 +481,14 @@ def test_lesson_04_graded_in_the_sandbox_right_gets_full_points_and_wrong_is_nam
 
 @pytest.mark.slow
 def test_lesson_05_graded_in_the_sandbox_right_gets_full_points_and_wrong_is_named():
-    right = _graded("05_effect_of_sigma", {"sigma_sweep": SWEEP_RIGHT["one_batch_with_keras_ops"]})
+    right = graded_in_sandbox(
+        "05_effect_of_sigma", {"sigma_sweep": SWEEP_RIGHT["one_batch_with_keras_ops"]}, seed=SEED
+    )
     assert right["sigma_sweep"].points == right["sigma_sweep"].max_points
     source, words = SWEEP_WRONG["new_noise_for_each_factor"]
-    outcome = _graded("05_effect_of_sigma", {"sigma_sweep": source})["sigma_sweep"]
+    outcome = graded_in_sandbox("05_effect_of_sigma", {"sigma_sweep": source}, seed=SEED)[
+        "sigma_sweep"
+    ]
     assert outcome.points < outcome.max_points
     first = outcome.failures()[0].message
     assert all(word in first for word in words), first

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
+from sandbox_grading import graded_in_sandbox
 
 from vae_tf.grading import run_checks
 
@@ -453,28 +452,6 @@ def _cell(function) -> str:
     return inspect.getsource(function)
 
 
-def _exercise_code(lesson: str, cells: dict[str, str]):
-    from vae_tf.notebook_code import ExerciseCode
-
-    return ExerciseCode(
-        path=f"catalogue-{lesson}.ipynb",
-        lesson=lesson,
-        exercises=list(cells),
-        cells=list(cells.items()),
-    )
-
-
-def _grade(code) -> dict:
-    from vae_tf.grading.redact import redacted_package
-    from vae_tf.grading.sandbox import run_sandbox
-
-    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        package = redacted_package(code.lesson, Path(folder))
-        result = run_sandbox(code, timeout=600, memory_mb=3000, seed=SEED, package=package)
-    assert result.status == "ok", result.message
-    return result.exercises
-
-
 def _renamed(function, name: str) -> str:
     return "import numpy as np\n\n" + _cell(function).replace(
         f"def {function.__name__}(", f"def {name}(", 1
@@ -483,29 +460,27 @@ def _renamed(function, name: str) -> str:
 
 @pytest.mark.slow
 def test_lesson_06_catalogue_through_the_sandbox_with_the_redacted_package():
-    right = _grade(
-        _exercise_code(
-            "06_loss_terms",
-            {
-                "aggregate_moments": _renamed(moments_by_hand, "aggregate_moments"),
-                "knn_latent_accuracy": _renamed(knn_numpy, "knn_latent_accuracy"),
-            },
-        )
+    right = graded_in_sandbox(
+        "06_loss_terms",
+        {
+            "aggregate_moments": _renamed(moments_by_hand, "aggregate_moments"),
+            "knn_latent_accuracy": _renamed(knn_numpy, "knn_latent_accuracy"),
+        },
+        seed=SEED,
     )
     for name, outcome in right.items():
         assert outcome.passed, (name, outcome.verdict())
-    wrong = _grade(
-        _exercise_code(
-            "06_loss_terms",
-            {
-                "aggregate_moments": "import numpy as np\n\n\ndef aggregate_moments(codes):\n"
-                "    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False, bias=True))\n",
-                "knn_latent_accuracy": "import numpy as np\n\n"
-                + _cell(knn_numpy)
-                + "\n\ndef knn_latent_accuracy(a, b, c, d, k=5):\n"
-                "    return 100 * knn_numpy(a, b, c, d, k=k)\n",
-            },
-        )
+    wrong = graded_in_sandbox(
+        "06_loss_terms",
+        {
+            "aggregate_moments": "import numpy as np\n\n\ndef aggregate_moments(codes):\n"
+            "    return codes.mean(axis=0), np.atleast_2d(np.cov(codes, rowvar=False, bias=True))\n",
+            "knn_latent_accuracy": "import numpy as np\n\n"
+            + _cell(knn_numpy)
+            + "\n\ndef knn_latent_accuracy(a, b, c, d, k=5):\n"
+            "    return 100 * knn_numpy(a, b, c, d, k=k)\n",
+        },
+        seed=SEED,
     )
     moments, knn = wrong["aggregate_moments"], wrong["knn_latent_accuracy"]
     assert moments.points < moments.max_points and "divided by N" in moments.failures()[0].message
@@ -515,29 +490,27 @@ def test_lesson_06_catalogue_through_the_sandbox_with_the_redacted_package():
 @pytest.mark.slow
 def test_lesson_07_catalogue_through_the_sandbox_with_the_redacted_package():
     lesson = "07_beta_and_posterior_collapse"
-    right = _grade(
-        _exercise_code(
-            lesson,
-            {
-                "iwae_bound": _renamed(iwae_tensorflow, "iwae_bound"),
-                "kl_warmup_weight": _renamed(warmup_numpy_clip, "kl_warmup_weight"),
-                "kl_warmup_callback": CALLBACK_HEAD + CALLBACK_BODIES["assign on the variable"],
-            },
-        )
+    right = graded_in_sandbox(
+        lesson,
+        {
+            "iwae_bound": _renamed(iwae_tensorflow, "iwae_bound"),
+            "kl_warmup_weight": _renamed(warmup_numpy_clip, "kl_warmup_weight"),
+            "kl_warmup_callback": CALLBACK_HEAD + CALLBACK_BODIES["assign on the variable"],
+        },
+        seed=SEED,
     )
     for name, outcome in right.items():
         assert outcome.passed, (name, outcome.verdict())
-    wrong = _grade(
-        _exercise_code(
-            lesson,
-            {
-                "iwae_bound": _renamed(_iwae_naive, "iwae_bound"),
-                "kl_warmup_weight": "def kl_warmup_weight(epoch, warmup_epochs, target=1.0):\n"
-                "    return target * min(1.0, (epoch + 1) / max(warmup_epochs, 1))\n",
-                "kl_warmup_callback": CALLBACK_HEAD
-                + CALLBACK_BODIES["a Python number replacing the variable"],
-            },
-        )
+    wrong = graded_in_sandbox(
+        lesson,
+        {
+            "iwae_bound": _renamed(_iwae_naive, "iwae_bound"),
+            "kl_warmup_weight": "def kl_warmup_weight(epoch, warmup_epochs, target=1.0):\n"
+            "    return target * min(1.0, (epoch + 1) / max(warmup_epochs, 1))\n",
+            "kl_warmup_callback": CALLBACK_HEAD
+            + CALLBACK_BODIES["a Python number replacing the variable"],
+        },
+        seed=SEED,
     )
     expected_words = {
         "iwae_bound": "overflows",

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import inspect
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from sandbox_grading import graded_in_sandbox
 
 import vae_tf  # noqa: F401 - first, so that TensorFlow's log lines stay hidden
 from vae_tf.grading import run_checks
@@ -398,56 +397,34 @@ def test_sample_prior_from_a_rescaled_uniform_is_not_normal():
 # --------------------------------------------------------------------------- the real grading path
 
 
-def _exercise_code(cells: dict[str, str]):
-    from vae_tf.notebook_code import ExerciseCode
-
-    return ExerciseCode(
-        path="catalogue-08.ipynb",
-        lesson="08_convolutional_vae",
-        exercises=list(cells),
-        cells=list(cells.items()),
-    )
-
-
-def _grade(code) -> dict:
-    from vae_tf.grading.redact import redacted_package
-    from vae_tf.grading.sandbox import run_sandbox
-
-    with tempfile.TemporaryDirectory(prefix="vae-tf-redacted-") as folder:
-        package = redacted_package(code.lesson, Path(folder))
-        result = run_sandbox(code, timeout=600, memory_mb=3000, seed=SEED, package=package)
-    assert result.status == "ok", result.message
-    return result.exercises
-
-
 @pytest.mark.slow
 def test_lesson_08_catalogue_through_the_sandbox_with_the_redacted_package():
-    right = _grade(
-        _exercise_code(
-            {
-                "build_conv_encoder": HEAD
-                + ENCODER_RIGHT["two Dense heads on strided convolutions"],
-                "build_conv_decoder": HEAD
-                + DECODER_RIGHT["a Sequential with UpSampling2D and Conv2D"],
-                "sample_prior": HEAD
-                + inspect.getsource(sample_prior_numpy).replace(
-                    "def sample_prior_numpy(", "def sample_prior(", 1
-                ),
-            }
-        )
+    right = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "build_conv_encoder": HEAD + ENCODER_RIGHT["two Dense heads on strided convolutions"],
+            "build_conv_decoder": HEAD + DECODER_RIGHT["a Sequential with UpSampling2D and Conv2D"],
+            "sample_prior": HEAD
+            + inspect.getsource(sample_prior_numpy).replace(
+                "def sample_prior_numpy(", "def sample_prior(", 1
+            ),
+        },
+        seed=SEED,
+        timeout=600,
     )
     for name, outcome in right.items():
         assert outcome.passed, (name, outcome.verdict())
-    wrong = _grade(
-        _exercise_code(
-            {
-                "build_conv_encoder": HEAD + ENCODER_MISTAKES["ReLU on the log_var head"][0],
-                "build_conv_decoder": HEAD + DECODER_MISTAKES["sigmoid on the last layer"][0],
-                "sample_prior": HEAD + "def sample_prior(decoder, n, rng):\n"
-                "    z = np.random.standard_normal((n, decoder.input_shape[-1]))\n"
-                "    return ops.sigmoid(decoder(z.astype('float32')))\n",
-            }
-        )
+    wrong = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "build_conv_encoder": HEAD + ENCODER_MISTAKES["ReLU on the log_var head"][0],
+            "build_conv_decoder": HEAD + DECODER_MISTAKES["sigmoid on the last layer"][0],
+            "sample_prior": HEAD + "def sample_prior(decoder, n, rng):\n"
+            "    z = np.random.standard_normal((n, decoder.input_shape[-1]))\n"
+            "    return ops.sigmoid(decoder(z.astype('float32')))\n",
+        },
+        seed=SEED,
+        timeout=600,
     )
     expected_words = {
         "build_conv_encoder": "never negative",
@@ -476,7 +453,7 @@ def test_the_package_networks_earn_no_points_while_grading():
         "    z = prior_codes(n, decoder.input_shape[-1], seed=int(rng.integers(2**31)))\n"
         "    return ops.sigmoid(decoder(z))\n",
     }
-    graded = _grade(_exercise_code(cells))
+    graded = graded_in_sandbox("08_convolutional_vae", cells, seed=SEED, timeout=600)
     for name, outcome in graded.items():
         assert outcome.points == 0, (name, outcome.verdict())
         assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
