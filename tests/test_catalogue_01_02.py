@@ -10,20 +10,17 @@ path (the worker in the sandbox with the redacted package, the judge in this pro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from catalogue import SEED, graded_in_sandbox
 from keras import ops
-from sandbox_grading import graded_in_sandbox
 
 from vae_tf.grading import run_checks
 from vae_tf.grading.registry import exercises_of_lesson
-
-SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
 
 
 def first_failure(name: str, obj) -> tuple[int, int, str]:

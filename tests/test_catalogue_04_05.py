@@ -9,16 +9,13 @@ judge), marked slow.
 
 from __future__ import annotations
 
-import os
 import textwrap
 
 import pytest
-from sandbox_grading import graded_in_sandbox
+from catalogue import SEED, graded_in_sandbox
 
 import vae_tf  # noqa: F401 - quiets TensorFlow before it loads
 from vae_tf.grading import run_checks
-
-SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
 
 
 def _first_failure(name: str, source: str) -> tuple[int, int, str]:

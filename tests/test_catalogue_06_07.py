@@ -14,30 +14,13 @@ the checks read the weight that the compiled step really used from the logged lo
 from __future__ import annotations
 
 import inspect
-import os
 from itertools import pairwise
 
 import numpy as np
 import pytest
-from sandbox_grading import graded_in_sandbox
+from catalogue import SEED, assert_full_points, first_failure, graded_in_sandbox
 
 from vae_tf.grading import run_checks
-
-SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
-
-
-def first_failure(name: str, obj: object) -> str:
-    """The message of the first failed check; the object must lose at least one point."""
-    outcome = run_checks(name, obj, seed=SEED)
-    failures = outcome.failures()
-    assert failures, f"the checks of {name!r} passed on a wrong answer:\n{outcome.verdict()}"
-    return failures[0].message
-
-
-def assert_full_points(name: str, obj: object) -> None:
-    outcome = run_checks(name, obj, seed=SEED)
-    assert outcome.passed, outcome.verdict()
-
 
 # =========================================================================== lesson 06
 # --------------------------------------------------------------------------- aggregate_moments

@@ -14,31 +14,14 @@ the checks, so every network here is a real Keras model.
 from __future__ import annotations
 
 import inspect
-import os
 
 import numpy as np
 import pytest
-from sandbox_grading import graded_in_sandbox
+from catalogue import SEED, assert_full_points, first_failure, graded_in_sandbox
 
 import vae_tf  # noqa: F401 - first, so that TensorFlow's log lines stay hidden
-from vae_tf.grading import run_checks
-
-SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
 
 HEAD = "import keras\nimport numpy as np\nfrom keras import layers, ops\n\n"
-
-
-def first_failure(name: str, obj: object) -> str:
-    """The message of the first failed check; the object must lose at least one point."""
-    outcome = run_checks(name, obj, seed=SEED)
-    failures = outcome.failures()
-    assert failures, f"the checks of {name!r} passed on a wrong answer:\n{outcome.verdict()}"
-    return failures[0].message
-
-
-def assert_full_points(name: str, obj: object) -> None:
-    outcome = run_checks(name, obj, seed=SEED)
-    assert outcome.passed, outcome.verdict()
 
 
 def _function(source: str, name: str):

@@ -1,14 +1,35 @@
-"""One helper for the catalogue tests: grade exercise cells the way the grader does.
+"""Helpers shared by the catalogue tests (``tests/test_catalogue_*.py``).
 
-The cells run in the sandbox with the lesson's redacted package (its reference answers
-removed), and the judge gives each exercise its verdict.
+- :data:`SEED`, the checks' seed (``VAE_TF_CHECK_SEED`` to try another);
+- :func:`first_failure` / :func:`assert_full_points`: one answer through the checks;
+- :func:`graded_in_sandbox`: exercise cells graded the way the grader does, in the sandbox
+  with the lesson's redacted package (its reference answers removed) and the judge.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import textwrap
 from pathlib import Path
+
+from vae_tf.grading.checking import run_checks
+
+SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
+
+
+def first_failure(name: str, obj: object) -> str:
+    """The message of the first failed check; the object must lose at least one point."""
+    outcome = run_checks(name, obj, seed=SEED)
+    failures = outcome.failures()
+    assert failures, f"the checks of {name!r} passed on a wrong answer:\n{outcome.verdict()}"
+    return failures[0].message
+
+
+def assert_full_points(name: str, obj: object) -> None:
+    """The object gets every point of the exercise's checks."""
+    outcome = run_checks(name, obj, seed=SEED)
+    assert outcome.passed, outcome.verdict()
 
 
 def graded_in_sandbox(lesson: str, cells: dict[str, str], *, seed: int, timeout: int = 300):
