@@ -103,7 +103,7 @@ def test_split_for_early_stopping_holds_back_the_tail():
     with pytest.raises(ValueError, match="holds back 1"):
         split_for_early_stopping(images[:1], recipe)
     # describe() counts epochs of the images that are trained on.
-    assert "5,000 updates (36 epochs x 141 updates of 18,000 images)" in BEST.describe(20_000)
+    assert "3,600 updates (26 epochs x 141 updates of 18,000 images)" in BEST.describe(20_000)
 
 
 def test_kl_warmup_raises_the_weight_linearly_then_restores_it(data):
