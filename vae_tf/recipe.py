@@ -290,7 +290,8 @@ CONV_LESSON = ORIGINAL.replace(arch="conv", latent_dim=16, updates=1_500, jit_co
 # choice buys. Convolutional networks, latent 32, dynamic binarization, KL warm-up,
 # cosine learning-rate decay, early stopping on 10% of the training images. The budget:
 # 5,000 updates took 10.5 minutes on 20,000 images (epochs of 141 updates took 11 to 21 s
-# as the shared machine's load changed), so 3,600 updates (26 epochs) keep a margin.
+# as the shared machine's load changed); 3,600 updates (26 epochs) took 8.8 minutes while
+# the test suite shared the cores.
 BEST = ORIGINAL.replace(
     arch="conv",
     latent_dim=32,
