@@ -242,3 +242,14 @@ def test_prior_samples_are_seeded_and_decode_the_prior(data):
     assert abs(codes.mean()) < 0.02 and abs(codes.std() - 1.0) < 0.02
     expected = np.asarray(model.decode(prior_codes(10, 4, seed=3))).reshape(10, 28, 28)
     np.testing.assert_allclose(first, expected, rtol=1e-6)
+
+
+def test_sample_titles_name_the_data_the_model_was_trained_on(tmp_path):
+    from vae_tf.cli import _trained_on
+
+    model = tmp_path / "model.keras"
+    assert "no history.json beside the model" in _trained_on(model)
+    (tmp_path / "history.json").write_text(json.dumps({"source_description": "the sample"}))
+    assert _trained_on(model) == "model trained on the sample; no image is read here"
+    (tmp_path / "history.json").write_text("not json")
+    assert "no history.json beside the model" in _trained_on(model)

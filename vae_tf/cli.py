@@ -410,11 +410,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
             sample_grid(images, columns=args.columns),
             title=f"{args.n} digits drawn from the prior N(0, I) of {Path(args.model).name} "
             f"(seed {args.seed})",
-            source="none: decoded from random codes, no image is read",
+            source=_trained_on(Path(args.model)),
         )
     figure_to_png(figure, out)
     print(f"Wrote {out}")
     return EXIT_OK
+
+
+def _trained_on(model_path: Path) -> str:
+    """What the model's ``history.json`` (written beside it by train) says it was trained on."""
+    try:
+        record = json.loads((model_path.parent / "history.json").read_text())
+        return f"model trained on {record['source_description']}; no image is read here"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "codes drawn at random; no image is read (no history.json beside the model)"
 
 
 def _interpolation_figure(model: Any, args: argparse.Namespace):

@@ -55,11 +55,10 @@ def _check_model(model: Any) -> None:
 
 
 def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
-    from keras import ops
+    from vae_tf.experiments import _decode as decode_in_batches
 
     _check_model(model)
-    images = ops.convert_to_numpy(model.decode(codes))
-    return np.asarray(images, dtype=np.float32).reshape(len(codes), 28, 28)
+    return decode_in_batches(model, codes)
 
 
 def prior_samples(model: Any, n: int = 64, *, seed: int = 0) -> np.ndarray:
