@@ -53,3 +53,18 @@ def graded_in_sandbox(lesson: str, cells: dict[str, str], *, seed: int, timeout:
         result = run_sandbox(code, timeout=timeout, memory_mb=3000, seed=seed, package=package)
     assert result.status == "ok", result.message
     return result.exercises
+
+
+def failing_seeds(name: str, obj: object, seeds, *, right: bool) -> list[int]:
+    """The seeds on which ``obj`` gets the wrong verdict for exercise ``name``.
+
+    A right answer must get full points on every seed; a wrong one must lose at least one
+    point on every seed (``right=False``). Grading draws its inputs from a secret seed, so a
+    verdict that changes with the seed is a verdict that changes with luck.
+    """
+    wrong_verdicts = []
+    for seed in seeds:
+        passed = run_checks(name, obj, seed=seed).passed
+        if passed != right:
+            wrong_verdicts.append(int(seed))
+    return wrong_verdicts
