@@ -1,6 +1,7 @@
 """Grading a folder of student notebooks: ``vae-tf grade SUBMISSIONS --out OUT``.
 
-For each ``SUBMISSIONS/*.ipynb`` (the student is the file name without ``.ipynb``):
+For each ``SUBMISSIONS/*.ipynb`` (the student is the file name without ``.ipynb``) and
+``SUBMISSIONS/*/*.ipynb`` (the student is the folder), SUBMISSIONS being a folder or a zip:
 
 1. the file is opened once, without following links, and read (size-capped) if it is a
    regular file; anything else named ``*.ipynb`` gets the status ``not-a-file``. The
@@ -15,7 +16,10 @@ For each ``SUBMISSIONS/*.ipynb`` (the student is the file name without ``.ipynb`
 4. ``OUT/gradebook.csv`` (one row per student, one column per exercise),
    ``OUT/feedback/<student>.md`` (the reason for every lost point),
    ``OUT/executed/<student>.html`` (the executed notebook) and ``OUT/isolation.txt`` (the
-   isolation that ran) are written.
+   isolation that ran) are written: each student's as soon as they are graded, into a
+   private folder of OUT that replaces the previous results when the run is complete.
+   Every string is made writable first (:func:`safe_text`), and names unique
+   (:func:`name_submissions`), so that one hostile submission costs only its own row.
 
 Statuses: see :data:`STATUS_MEANING`.
 """
@@ -86,6 +90,23 @@ def csv_safe(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def safe_text(text: object) -> str:
+    """``text`` that can always be written as UTF-8: a lone surrogate becomes ``\\udXXX``.
+
+    Student code controls exception messages and file names; one unpaired surrogate in
+    them must not stop the gradebook and everyone's feedback from being written.
+    """
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def display_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (a zip made on Windows) become U+FFFD."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^\w.\-]+")
+
+
 @dataclass
 class StudentRow:
     """The grade of one student: one row of the gradebook and the source of their feedback."""
@@ -94,6 +115,8 @@ class StudentRow:
     lesson: str | None
     status: str
     detail: str = ""
+    submission: str = ""  # the file as submitted, relative to SUBMISSIONS
+    file_stem: str = ""  # feedback/<file_stem>.md; the student's name when empty
     points: dict[str, int] = field(default_factory=dict)
     max_points: dict[str, int] = field(default_factory=dict)
     failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -256,15 +279,20 @@ def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
             hints = _first_hint(name)
             if hints:
                 lines.extend([f"First hint: {hints}", ""])
+        # A reason shared by several checks (a stub, an exception) is said once.
+        by_reason: dict[str, list[str]] = {}
         for check_name, reason in lost:
-            lines.append(f"- lost 1 point: **{check_name}**")
+            by_reason.setdefault(reason, []).append(check_name)
+        for reason, checks in by_reason.items():
+            points = "1 point" if len(checks) == 1 else f"{len(checks)} points"
+            lines.append(f"- lost {points}: " + ", ".join(f"**{name}**" for name in checks))
             lines.append("")
             lines.append("  ```text")
             lines.extend(f"  {line}" for line in _truncate(reason, REASON_LIMIT).splitlines())
             lines.append("  ```")
             lines.append("")
         lines.append("")
-    text = "\n".join(lines).rstrip() + "\n"
+    text = safe_text("\n".join(lines).rstrip() + "\n")
     if len(text) > FEEDBACK_LIMIT:
         text = text[:FEEDBACK_LIMIT] + "\n\n(feedback cut here: it was too long)\n"
     return text
@@ -274,7 +302,9 @@ def gradebook_csv(rows: list[StudentRow], exercise_order: list[str]) -> str:
     """The gradebook as CSV text: student, lesson, status, one column per exercise, totals."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "lesson", "status", *exercise_order, "total", "max_total"])
+    writer.writerow(
+        ["student", "submission", "lesson", "status", *exercise_order, "total", "max_total"]
+    )
     for row in sorted(rows, key=lambda row: row.student):
         cells = [
             row.points.get(name, "") if name in row.max_points else "" for name in exercise_order
@@ -282,6 +312,7 @@ def gradebook_csv(rows: list[StudentRow], exercise_order: list[str]) -> str:
         writer.writerow(
             [
                 csv_safe(row.student),
+                csv_safe(row.submission),
                 csv_safe(row.lesson or ""),
                 row.status,
                 *cells,
@@ -289,7 +320,7 @@ def gradebook_csv(rows: list[StudentRow], exercise_order: list[str]) -> str:
                 row.max_total,
             ]
         )
-    return buffer.getvalue()
+    return safe_text(buffer.getvalue())
 
 
 def _exercise_order(rows: list[StudentRow]) -> list[str]:
@@ -390,31 +421,41 @@ class GradingRun:
             return self._packages[lesson]
 
 
-def grade_notebook(path: Path, run: GradingRun) -> StudentRow:
+def grade_notebook(submission: Submission, run: GradingRun) -> StudentRow:
     """Grade one submission and write its executed HTML under ``run.out``."""
     from vae_tf.grading.sandbox import run_sandbox
     from vae_tf.notebook_code import NotebookError, extract_exercise_code, read_notebook_text
 
     start = time.monotonic()
-    student = path.name[: -len(".ipynb")]
+    student, path = submission.student, submission.path
+
+    def row_of(lesson: str | None, status: str, detail: str = "") -> StudentRow:
+        return StudentRow(
+            student,
+            lesson,
+            status,
+            detail=detail,
+            submission=submission.label,
+            file_stem=submission.file_stem,
+        )
+
     try:
         raw = read_submission(path)
-        notebook = read_notebook_text(raw.decode("utf-8"), name=csv_safe(path.name))
+        notebook = read_notebook_text(raw.decode("utf-8"), name=csv_safe(submission.label))
     except NotAFile as error:
-        return StudentRow(student, None, "not-a-file", detail=f"{csv_safe(path.name)}: {error}")
+        return row_of(None, "not-a-file", f"{csv_safe(submission.label)}: {error}")
     except (NotebookError, UnicodeDecodeError, ValueError) as error:
-        return StudentRow(student, None, "invalid-notebook", detail=str(error)[:600])
+        return row_of(None, "invalid-notebook", str(error)[:600])
     # The exercise code is taken now, from the bytes as submitted, before any student code
     # runs: nothing the kernel does later can change what is graded.
     code = extract_exercise_code(notebook, path=path.name)
     if code.lesson is None:
-        return StudentRow(student, run.lesson, "unknown-lesson")
+        return row_of(run.lesson, "unknown-lesson")
     if run.lesson and code.lesson != run.lesson:
-        row = StudentRow(
-            student,
+        row = row_of(
             run.lesson,
             "wrong-lesson",
-            detail=f"this is a notebook of lesson {code.lesson}; lesson {run.lesson} is graded",
+            f"this is a notebook of lesson {code.lesson}; lesson {run.lesson} is graded",
         )
         _fill_points(row, run.lesson, None, reason=row.detail)
         return row
@@ -427,7 +468,7 @@ def grade_notebook(path: Path, run: GradingRun) -> StudentRow:
         fast=run.fast,
     )
     try:
-        _write_html(execution.notebook, run.out / "executed" / f"{student}.html")
+        _write_html(execution.notebook, run.out / "executed" / f"{submission.file_stem}.html")
     except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
         print(f"warning: {csv_safe(student)}: executed HTML not written: {error}", file=sys.stderr)
     result = run_sandbox(
@@ -439,13 +480,8 @@ def grade_notebook(path: Path, run: GradingRun) -> StudentRow:
         isolation=run.isolation,
         package=run.redacted_package(code.lesson),
     )
-    row = StudentRow(
-        student,
-        code.lesson,
-        execution.status,
-        detail=execution.detail,
-        execution_seconds=execution.seconds,
-    )
+    row = row_of(code.lesson, execution.status, execution.detail)
+    row.execution_seconds = execution.seconds
     if result.status != "ok":
         sandbox_status = {"crashed": "kernel-died"}.get(result.status, result.status)
         if row.status in {"ok", "error"}:
@@ -463,11 +499,111 @@ class GradingInterrupted(Exception):
     """Ctrl-C or SIGTERM stopped the grader; its sandboxes and temporary files are gone."""
 
 
-def _submission_paths(submissions: Path) -> list[Path]:
-    """Every non-hidden entry named ``*.ipynb``, whatever it is (files are checked later)."""
-    with os.scandir(submissions) as entries:
-        names = [e.name for e in entries if e.name.endswith(".ipynb") and e.name[0] != "."]
-    return [submissions / name for name in sorted(names)]
+@dataclass(frozen=True)
+class Submission:
+    """One notebook to grade: where it is read, what the instructor calls it, whose it is."""
+
+    path: Path
+    label: str  # its path inside SUBMISSIONS (or inside the zip), as printable text
+    student: str  # unique in the run: the gradebook's key
+    file_stem: str  # unique and safe: feedback/<file_stem>.md, executed/<file_stem>.html
+
+
+ZIP_MEMBER_LIMIT = 10_000  # members of a submissions zip that are looked at
+
+
+def find_submissions(folder: Path) -> list[tuple[Path, str, str]]:
+    """``(path, label, student)`` of every non-hidden ``*.ipynb`` entry, one folder deep too.
+
+    ``folder/alice.ipynb`` is the student ``alice``; ``folder/alice/01_data.ipynb`` is
+    ``alice`` too, or ``alice/01_data`` when that folder holds several notebooks. Links to
+    folders are not followed; entries are returned whatever they are (a link or a FIFO
+    named ``*.ipynb`` gets its own row when it is read).
+    """
+
+    def notebooks_in(where: Path) -> list[str]:
+        with os.scandir(where) as entries:
+            return sorted(e.name for e in entries if e.name.endswith(".ipynb") and e.name[0] != ".")
+
+    found = [(folder / name, name, name[: -len(".ipynb")]) for name in notebooks_in(folder)]
+    with os.scandir(folder) as entries:
+        subfolders = sorted(
+            e.name
+            for e in entries
+            if e.name[0] != "."
+            and not e.name.endswith(".ipynb")
+            and e.is_dir(follow_symlinks=False)
+        )
+    for sub in subfolders:
+        try:
+            names = notebooks_in(folder / sub)
+        except OSError:
+            continue
+        for name in names:
+            student = sub if len(names) == 1 else f"{sub}/{name[: -len('.ipynb')]}"
+            found.append((folder / sub / name, f"{sub}/{name}", student))
+    return found
+
+
+def name_submissions(found: list[tuple[Path, str, str]]) -> list[Submission]:
+    """Unique gradebook names and safe file names for ``found`` (see :func:`find_submissions`).
+
+    Names are made printable (bytes that are not UTF-8 become U+FFFD); two entries whose names
+    then coincide (``caf\\xe9`` and ``caf\\xe8`` from a Windows zip, or ``Alice`` and
+    ``alice`` on a case-insensitive disk) get ``-2``, ``-3``... so no row or feedback file
+    overwrites another; the ``submission`` column keeps the name as submitted.
+    """
+    taken_students: set[str] = set()
+    taken_stems: set[str] = set()
+    named = []
+    for path, label, student in found:
+        student = display_name(student)
+        stem = _UNSAFE_IN_FILE_NAME.sub("_", student).strip("._")[:100] or "student"
+        candidate, candidate_stem, number = student, stem, 1
+        while candidate in taken_students or candidate_stem.casefold() in taken_stems:
+            number += 1
+            candidate, candidate_stem = f"{student}-{number}", f"{stem}-{number}"
+        taken_students.add(candidate)
+        taken_stems.add(candidate_stem.casefold())
+        named.append(Submission(path, display_name(label), candidate, candidate_stem))
+    return named
+
+
+def extract_zip(archive: Path, dest: Path, limit: int = SUBMISSION_LIMIT) -> list[str]:
+    """Write the ``*.ipynb`` members of ``archive`` (one folder deep at most) under ``dest``.
+
+    Nothing outside ``dest`` is written whatever the member names say (absolute paths and
+    ``..`` are skipped); links are skipped; a member larger than ``limit`` is cut at
+    ``limit + 1`` bytes, so that reading it later gives its row the status
+    ``invalid-notebook``. Returns the names of the members skipped, to be reported.
+    """
+    import zipfile
+    from pathlib import PurePosixPath
+
+    skipped = []
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            members = bundle.infolist()[:ZIP_MEMBER_LIMIT]
+            for member in members:
+                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+                if member.is_dir() or not parts or not parts[-1].endswith(".ipynb"):
+                    continue
+                mode = member.external_attr >> 16
+                unsafe = parts[0] == "/" or ".." in parts or len(parts) > 2
+                if unsafe or any(part.startswith(".") for part in parts) or stat.S_ISLNK(mode):
+                    skipped.append(display_name(member.filename))
+                    continue
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(member) as source, open(target, "xb") as copy:
+                    copy.write(source.read(limit + 1))
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
+        raise ValueError(f"{archive}: not a readable zip file ({error})") from None
+    return skipped
+
+
+class NothingToGrade(ValueError):
+    """The submissions held no notebook: an empty gradebook would look like a graded class."""
 
 
 def _interrupt(signum: int, _frame: Any) -> None:
@@ -492,11 +628,15 @@ def grade(
     Parameters
     ----------
     submissions : path
-        Folder of student notebooks; the student's name is the file name without ``.ipynb``.
-        Nothing in it is written or changed.
+        Folder of student notebooks, or a ``.zip`` of them: ``alice.ipynb`` (the student is
+        the file name) or ``alice/01_data.ipynb`` (the student is the folder). Nothing in it
+        is written or changed.
     out : path
         Output folder (created): ``gradebook.csv``, ``feedback/<student>.md``,
         ``executed/<student>.html``, ``isolation.txt``. Must not be inside ``submissions``.
+        Each student's feedback and row are written as soon as that student is graded, in a
+        private folder of ``out``; they replace the previous run's results only when the run
+        is complete (a stopped run leaves its part in ``out/incomplete-run``).
     timeout : float
         Wall-clock limit in seconds for one notebook's execution, and again for its checks.
     cell_timeout : float
@@ -524,13 +664,17 @@ def grade(
     ------
     GradingInterrupted
         On Ctrl-C or SIGTERM, after every sandbox is stopped and the temporary files removed.
+    NothingToGrade
+        When ``submissions`` holds no notebook (nothing is written).
     """
     from vae_tf.grading.registry import lessons
     from vae_tf.grading.sandbox import allow_sandboxes, stop_all_sandboxes
 
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
-    if not submissions.is_dir():
+    if not submissions.exists():
         raise FileNotFoundError(f"submissions folder {submissions} does not exist")
+    if not submissions.is_dir() and submissions.suffix.lower() != ".zip":
+        raise ValueError(f"{submissions} is neither a folder of notebooks nor a .zip of them")
     if out == submissions or submissions in out.parents:
         raise ValueError(
             f"--out {out} is inside the submissions folder {submissions}; choose another folder"
@@ -538,76 +682,143 @@ def grade(
     if lesson is not None and lesson not in lessons():
         raise ValueError(f"--lesson {lesson!r} is not a lesson; choose one of {sorted(lessons())}")
     isolation = isolation if isinstance(isolation, Isolation) else find_isolation(isolation)
-    paths = _submission_paths(submissions)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "feedback").mkdir(exist_ok=True)
-    write_atomically(out / "isolation.txt", isolation.describe() + "\n")
-    run = GradingRun(
-        out=out,
-        isolation=isolation,
-        timeout=timeout,
-        cell_timeout=cell_timeout,
-        memory_mb=memory_mb,
-        fast=fast,
-        lesson=lesson,
-        seed=secrets.randbits(63),
-        scratch=Path(tempfile.mkdtemp(prefix="vae-tf-grade-")),
-    )
+    scratch = Path(tempfile.mkdtemp(prefix="vae-tf-grade-"))
+    staging: Path | None = None
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        rows = _grade_all(paths, run, jobs=jobs, progress=progress)
+        folder, skipped = submissions, []
+        if submissions.is_file():
+            folder = scratch / "submissions"
+            folder.mkdir()
+            skipped = extract_zip(submissions, folder)
+        found = name_submissions(find_submissions(folder))
+        if skipped and progress:
+            print(
+                f"skipped {len(skipped)} zip member(s) that are links, hidden, or deeper than one "
+                f"folder: {', '.join(csv_safe(name) for name in skipped[:10])}",
+                file=sys.stderr,
+            )
+        if not found:
+            raise NothingToGrade(
+                f"no notebook to grade in {submissions}: no *.ipynb at its top level or one "
+                "folder down (nothing was written)"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        # Results go to a private folder of OUT first, student by student, and replace the
+        # previous run's only at the end: a rerun never mixes with stale feedback, and an
+        # interrupted one never replaces a complete gradebook.
+        staging = Path(tempfile.mkdtemp(prefix=".grading-", dir=out))
+        (staging / "feedback").mkdir()
+        write_atomically(staging / "isolation.txt", isolation.describe() + "\n")
+        run = GradingRun(
+            out=staging,
+            isolation=isolation,
+            timeout=timeout,
+            cell_timeout=cell_timeout,
+            memory_mb=memory_mb,
+            fast=fast,
+            lesson=lesson,
+            seed=secrets.randbits(63),
+            scratch=scratch,
+        )
+        rows = _grade_all(found, run, jobs=jobs, progress=progress)
     except KeyboardInterrupt as signal_name:
         stopped = stop_all_sandboxes()
+        kept = _keep_incomplete(staging, out)
         raise GradingInterrupted(
             f"interrupted ({signal_name or 'SIGINT'}): stopped {stopped} running sandbox(es) "
-            "and removed the temporary files; no gradebook was written"
+            f"and removed the temporary files; no gradebook was written{kept}"
         ) from None
+    except BaseException:
+        _keep_incomplete(staging, out)
+        raise
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(run.scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         allow_sandboxes()
-    order = _exercise_order(rows)
-    for row in rows:
-        write_atomically(out / "feedback" / f"{row.student}.md", feedback_markdown(row, order))
-    write_atomically(out / "gradebook.csv", gradebook_csv(rows, order))
+    _publish(staging, out)
     if progress:
         print(summary_line(rows, out, isolation), file=sys.stderr, flush=True)
     return rows
 
 
+def _write_results(folder: Path, row: StudentRow, rows: list[StudentRow]) -> None:
+    """``row``'s feedback, and the gradebook of ``rows`` so far, written at once in ``folder``."""
+    stem = row.file_stem or row.student
+    write_atomically(
+        folder / "feedback" / f"{stem}.md", feedback_markdown(row, _exercise_order([row]))
+    )
+    write_atomically(folder / "gradebook.csv", gradebook_csv(rows, _exercise_order(rows)))
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Replace the previous run's results in ``out`` with the complete ones in ``staging``."""
+    for name in ("feedback", "executed"):
+        old = out / name
+        if old.is_symlink() or old.is_file():
+            old.unlink()
+        elif old.exists():
+            shutil.rmtree(old)
+        if (staging / name).exists():
+            (staging / name).rename(old)
+    for name in ("gradebook.csv", "isolation.txt"):
+        os.replace(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_incomplete(staging: Path | None, out: Path) -> str:
+    """Keep what a stopped run graded in ``out/incomplete-run``; the words that say so."""
+    if staging is None or not staging.exists():
+        return ""
+    done = len(list((staging / "feedback").glob("*.md")))
+    if not done:
+        shutil.rmtree(staging, ignore_errors=True)
+        return ""
+    kept = out / "incomplete-run"
+    shutil.rmtree(kept, ignore_errors=True)
+    staging.rename(kept)
+    return f" (the {done} notebook(s) graded before the stop are in {kept})"
+
+
 def _grade_all(
-    paths: list[Path], run: GradingRun, *, jobs: int, progress: bool
+    submissions: list[Submission], run: GradingRun, *, jobs: int, progress: bool
 ) -> list[StudentRow]:
-    """Grade ``paths`` with ``jobs`` threads; on Ctrl-C stop every sandbox before returning."""
+    """Grade ``submissions`` with ``jobs`` threads, writing each result as soon as it is done.
+
+    On Ctrl-C every sandbox is stopped before returning.
+    """
     from vae_tf.grading.sandbox import SandboxStopped, stop_all_sandboxes
 
     start = time.monotonic()
     rows: list[StudentRow] = []
 
-    def one(path: Path) -> StudentRow:
+    def one(submission: Submission) -> StudentRow:
         try:
-            return grade_notebook(path, run)
+            return grade_notebook(submission, run)
         except SandboxStopped:
             raise
         except Exception as error:  # noqa: BLE001 - one broken submission costs only its row
             return StudentRow(
-                path.name[: -len(".ipynb")],
+                submission.student,
                 None,
                 "grader-error",
-                detail=f"{type(error).__name__}: {error}"[:600],
+                detail=safe_text(f"{type(error).__name__}: {error}")[:600],
+                submission=submission.label,
+                file_stem=submission.file_stem,
             )
 
     pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
     try:
-        futures = [pool.submit(one, path) for path in paths]
+        futures = [pool.submit(one, submission) for submission in submissions]
         for future in as_completed(futures):
             row = future.result()
             rows.append(row)
+            _write_results(run.out, row, rows)
             if progress:
                 print(
-                    f"[{len(rows)}/{len(paths)}] {csv_safe(row.student)}: {row.status}, "
+                    f"[{len(rows)}/{len(submissions)}] {csv_safe(row.student)}: {row.status}, "
                     f"{row.total}/{row.max_total} points ({time.monotonic() - start:.0f} s elapsed)",
                     file=sys.stderr,
                     flush=True,
@@ -681,7 +892,9 @@ def register_cli(subparsers: Any) -> None:
         help="grade a folder of student notebooks",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Grade every SUBMISSIONS/*.ipynb (the student's name is the file name).\n\n"
+            "Grade every SUBMISSIONS/*.ipynb (the student's name is the file name) and\n"
+            "SUBMISSIONS/*/*.ipynb (the student's name is the folder); SUBMISSIONS may also\n"
+            "be a .zip of either layout.\n\n"
             "Each notebook runs in a bubblewrap sandbox (read-only system, private scratch\n"
             "folder, no network, its own processes, no access to your files or environment)\n"
             "with a time limit and a memory limit; then the lesson's checks run on the\n"
@@ -697,12 +910,17 @@ def register_cli(subparsers: Any) -> None:
                 )
                 for status, meaning in STATUS_MEANING.items()
             )
-            + "\n\nThe exit code is 0 when grading completed, even if students lost points; 3 when"
-            "\nno sandbox can run (the message says what to install), 130 when interrupted."
+            + "\n\nEach student's row and feedback are written as soon as they are graded; the"
+            "\nprevious results in OUT are replaced only when the whole run is complete.\n\n"
+            "The exit code is 0 when grading completed, even if students lost points; 2 for a"
+            "\nwrong option or when SUBMISSIONS holds no notebook; 3 when no sandbox can run"
+            "\n(the message says what to install); 130 when interrupted."
         ),
         epilog="example: vae-tf grade submissions/ --out grades/ --lesson 03_vae --jobs 2",
     )
-    parser.add_argument("submissions", metavar="SUBMISSIONS", help="folder of student .ipynb files")
+    parser.add_argument(
+        "submissions", metavar="SUBMISSIONS", help="folder (or .zip) of student .ipynb files"
+    )
     parser.add_argument(
         "--out",
         required=True,
