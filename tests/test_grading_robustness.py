@@ -235,3 +235,57 @@ def test_real_notebooks_with_a_surrogate_message_and_a_non_utf8_name_are_all_gra
     assert totals == {"jos\ufffd": 8, "mallory": 4}
     feedback = (tmp_path / "out" / "feedback" / "mallory.md").read_text(encoding="utf-8")
     assert "\\ud800" in feedback and feedback.count("lost 4 points") == 1
+
+
+def _hostile_html_notebook() -> nbformat.NotebookNode:
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    markdown = (
+        '<script>alert("md")</script>\n<img src=x onerror="alert(1)">\n'
+        '<a href="javascript:alert(3)">y</a><iframe src="http://evil"></iframe>'
+    )
+    cell = new_code_cell("x")
+    cell.outputs = [
+        new_output(
+            "display_data",
+            data={"text/html": '<script>alert("out")</script><svg onload=alert(5)></svg>'},
+        ),
+        new_output("display_data", data={"application/javascript": 'alert("js")'}),
+        new_output(
+            "display_data",
+            data={"image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(6)"/>'},
+        ),
+    ]
+    return new_notebook(cells=[new_markdown_cell(markdown), cell])
+
+
+@pytest.mark.slow
+def test_the_executed_html_holds_no_script_or_event_handler_from_the_student() -> None:
+    import re
+
+    from vae_tf.grading.isolation import find_isolation
+
+    html = grader.render_html(_hostile_html_notebook(), isolation=find_isolation("auto"))
+    assert "jp-Notebook" in html  # really rendered
+    for live in ("<script>alert", "<img src=x onerror", "<svg onload", 'href="javascript:'):
+        assert live not in html, live
+    assert 'alert("js")' not in html and "alert(6)" not in html
+    assert not re.search(r"<iframe", html)
+
+
+@pytest.mark.slow
+def test_a_markdown_cell_that_renders_for_hours_does_not_hang_the_grader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbformat.v4 import new_markdown_cell
+
+    monkeypatch.setattr(grader, "RENDER_TIMEOUT", 5)
+    notebook = lesson01_notebook()
+    notebook.cells.append(new_markdown_cell("[" * 1_000_000))  # quadratic in nbconvert
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(notebook, subs / "mallory.ipynb")
+    rows = grade(subs, tmp_path / "out", isolation="auto", progress=False, fast=True)
+    assert [(row.student, row.total) for row in rows] == [("mallory", 8)]
+    html = (tmp_path / "out" / "executed" / "mallory.html").read_text(encoding="utf-8")
+    assert "not rendered" in html and "longer than 5 s" in html

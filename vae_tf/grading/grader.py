@@ -242,14 +242,50 @@ def _truncate(text: str, limit: int) -> str:
     return text[:limit] + f"\n... ({len(text) - limit} more characters cut)"
 
 
-def _write_html(notebook: Any, path: Path) -> None:
-    from nbconvert import HTMLExporter
+RENDER_TIMEOUT = 120  # seconds to render one executed notebook as HTML
+RENDER_MEMORY_MB = 1500
+RENDER_ANSWER_LIMIT = 60_000_000  # bytes of HTML kept
 
-    from vae_tf.grading.notebook_runner import cap_outputs
 
-    exporter = HTMLExporter(sanitize_html=True)
-    body, _resources = exporter.from_notebook_node(cap_outputs(notebook))
-    write_atomically(path, body)
+def render_html(notebook: Any, *, isolation: Isolation) -> str:
+    """The HTML of an executed notebook, rendered in a sandbox of its own, under limits.
+
+    The student controls the notebook's text, and rendering some Markdown takes time
+    quadratic in its size; a render that runs out of time or memory gives a short page
+    that says so, never a grader that hangs.
+    """
+    import nbformat
+
+    from vae_tf.grading.isolation import sandbox_env
+    from vae_tf.grading.limits import Limits
+    from vae_tf.grading.sandbox import run_in_sandbox
+
+    run = run_in_sandbox(
+        [sys.executable, "-m", "vae_tf.grading.render"],
+        request=nbformat.writes(notebook).encode("utf-8", "backslashreplace"),
+        isolation=isolation,
+        limits=Limits(memory_mb=RENDER_MEMORY_MB, cpu_seconds=RENDER_TIMEOUT + 30),
+        timeout=RENDER_TIMEOUT,
+        env=sandbox_env(fast=False),
+        answer_limit=RENDER_ANSWER_LIMIT,
+    )
+    if run.stopped is None and run.returncode == 0 and run.answer and not run.answer_cut:
+        return run.answer.decode("utf-8", "replace")
+    why = {
+        "timeout": f"took longer than {RENDER_TIMEOUT} s",
+        "memory": f"needed more than {RENDER_MEMORY_MB} MB",
+    }.get(run.stopped or "", f"failed (exit code {run.returncode})")
+    if run.answer_cut:
+        why = f"was larger than {RENDER_ANSWER_LIMIT // 1_000_000} MB"
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>not rendered</title></head>"
+        f"<body><p>The executed notebook was not rendered: rendering it {why}. "
+        "The grade does not depend on it.</p></body></html>"
+    )
+
+
+def _write_html(notebook: Any, path: Path, isolation: Isolation) -> None:
+    write_atomically(path, render_html(notebook, isolation=isolation))
 
 
 def _first_hint(exercise_name: str) -> str:
@@ -468,7 +504,11 @@ def grade_notebook(submission: Submission, run: GradingRun) -> StudentRow:
         fast=run.fast,
     )
     try:
-        _write_html(execution.notebook, run.out / "executed" / f"{submission.file_stem}.html")
+        _write_html(
+            execution.notebook,
+            run.out / "executed" / f"{submission.file_stem}.html",
+            run.isolation,
+        )
     except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
         print(f"warning: {csv_safe(student)}: executed HTML not written: {error}", file=sys.stderr)
     result = run_sandbox(
