@@ -344,3 +344,38 @@ def test_answers_hard_coded_from_another_run_earn_nothing():
     assert seen_run.exercises["binarize"].points == 4  # they were the right answers, then
     attacker, _ = grade_lesson01(attack, seed=2)
     assert_zero_with_reasons(attacker, "binarize")
+
+
+# The secret seed never reaches the worker: a cell that searches every frame above it (the
+# worker's own locals and globals) and the request's leftovers finds no trace of it, and
+# reports what it found in its failure message, which the test reads back.
+SEED_HUNT = """\
+import gc
+import sys
+
+SECRET = 0x5EC12E7_5EED
+found = []
+frame = sys._getframe()
+while frame is not None:
+    for scope in (frame.f_locals, frame.f_globals):
+        for key, value in list(scope.items()):
+            if key == "seed" or (key != "SECRET" and isinstance(value, int) and value == SECRET):
+                found.append(f"{key}={value!r}")
+    frame = frame.f_back
+for thing in gc.get_objects():
+    if isinstance(thing, dict) and thing.get("seed") == SECRET:
+        found.append("a dict holding the seed")
+
+
+def binarize(images, seed):
+    raise ValueError("hunt: " + (", ".join(found) or "nothing"))
+"""
+
+
+def test_the_secret_seed_never_reaches_the_worker():
+    attacker, _honest = grade_lesson01(SEED_HUNT, seed=0x5EC12E75EED)
+    messages = [
+        check.message for exercise in attacker.exercises.values() for check in exercise.results
+    ]
+    hunted = [message for message in messages if "hunt:" in message]
+    assert hunted and all("hunt: nothing" in message for message in hunted), hunted[:1]

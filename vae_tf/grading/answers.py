@@ -137,6 +137,40 @@ def encode(answer: Any) -> bytes:
     return json.dumps(_plain(answer)).encode("utf-8")
 
 
+def encode_inputs(inputs: Any) -> Any:
+    """Checks' inputs as JSON-ready plain data, tuples kept as tuples (see :func:`decode_inputs`).
+
+    The grader sends the worker the inputs themselves, never the secret seed they were drawn
+    from: student code in the worker must not be able to compute any other run's inputs.
+    """
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return {"__tuple__": [mark(item) for item in value]}
+        if isinstance(value, list):
+            return [mark(item) for item in value]
+        if isinstance(value, dict):
+            return {key: mark(item) for key, item in value.items()}
+        return value
+
+    return _plain(mark(inputs))
+
+
+def decode_inputs(plain: Any) -> Any:
+    """The inputs written by :func:`encode_inputs`, arrays and tuples restored."""
+
+    def unmark(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"__tuple__"}:
+                return tuple(unmark(item) for item in value["__tuple__"])
+            return {key: unmark(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [unmark(item) for item in value]
+        return value
+
+    return unmark(_revive(plain))
+
+
 # --------------------------------------------------------------------------- judge side
 
 

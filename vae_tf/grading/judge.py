@@ -2,8 +2,9 @@
 
 The contract between the grader and the sandboxed worker:
 
-- :func:`make_request` builds the bytes the worker reads on stdin (the exercise code and
-  the per-run secret seed from which the worker draws its inputs);
+- :func:`make_request` builds the bytes the worker reads on stdin: the exercise code and
+  every check's inputs, drawn here from the per-run secret seed (the seed itself never
+  leaves the grader, so student code cannot draw any other check's or run's inputs);
 - the worker answers with plain JSON on its result file descriptor: for each exercise and
   check, what the check's probe observed (:mod:`vae_tf.grading.answers`);
 - :func:`judge` turns that answer into one :class:`~vae_tf.grading.checking.ExerciseResult`
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from vae_tf.grading.answers import MalformedAnswer, decode
+from vae_tf.grading.answers import MalformedAnswer, decode, encode_inputs
 from vae_tf.grading.checking import CheckResult, ExerciseResult, judge_check
 from vae_tf.notebook_code import ExerciseCode
 
@@ -27,8 +28,20 @@ MESSAGE_LIMIT = 2000
 
 
 def make_request(code: ExerciseCode, seed: int) -> bytes:
-    """The worker's stdin: the exercise cells of ``code`` and the secret ``seed``."""
-    return json.dumps({"code": json.loads(code.to_json()), "seed": int(seed)}).encode("utf-8")
+    """The worker's stdin: the exercise cells of ``code`` and each check's inputs.
+
+    The inputs are drawn from the secret ``seed`` here, in the grader; the seed is not sent.
+    """
+    from vae_tf.grading.registry import check_rng, exercises_of_lesson
+
+    inputs = {
+        ex.name: {
+            check.name: check.inputs(check_rng(seed, ex.name, check.name)) for check in ex.checks
+        }
+        for ex in (exercises_of_lesson(code.lesson) if code.lesson else [])
+    }
+    request = {"code": json.loads(code.to_json()), "inputs": encode_inputs(inputs)}
+    return json.dumps(request).encode("utf-8")
 
 
 def failed_everywhere(lesson: str | None, reason: str) -> dict[str, ExerciseResult]:

@@ -3,8 +3,8 @@
 Started as ``python -m vae_tf.grading.worker --result-fd N`` by
 :mod:`vae_tf.grading.sandbox`. It reads a request (from :func:`vae_tf.grading.judge.make_request`)
 on stdin, runs the exercise cells in one fresh namespace, then runs the PROBE of each
-check of the lesson on the student's objects, with inputs drawn from the request's seed,
-and writes what the probes observed, plain JSON (:mod:`vae_tf.grading.answers`), to
+check of the lesson on the student's objects, with the inputs the request carries (drawn
+by the grader from its secret seed, which never comes here), and writes what the probes observed, plain JSON (:mod:`vae_tf.grading.answers`), to
 file descriptor ``N``.
 
 The worker decides nothing: it reports no "passed", and whatever it writes is judged by
@@ -40,14 +40,14 @@ def run(result_fd: int) -> None:
     os.close(result_fd)
     request = json.loads(sys.stdin.read())
     code = ExerciseCode.from_json(json.dumps(request["code"]))
-    seed = int(request["seed"])
     from vae_tf.grading import answers, checking, registry
 
+    all_inputs = answers.decode_inputs(request["inputs"])
     plan = [
         (ex.name, ex.symbol, list(ex.checks)) for ex in registry.exercises_of_lesson(code.lesson)
     ]
     answers.CELLS[:] = code.cells
-    run_probe, check_rng, encode = checking.run_probe, registry.check_rng, answers.encode
+    run_probe, encode = checking.run_probe, answers.encode
     write, flush, exit_now = result_file.write, result_file.flush, os._exit
     del request
 
@@ -68,7 +68,10 @@ def run(result_fd: int) -> None:
             if obj is None:
                 outcomes[check.name] = _undefined(symbol, name, cell_errors)
                 continue
-            inputs = check.inputs(check_rng(seed, name, check.name))
+            inputs = all_inputs.get(name, {}).get(check.name)
+            if not isinstance(inputs, dict):
+                outcomes[check.name] = {"error": {"kind": "check_failed", "message": "no inputs"}}
+                continue
             outcome = run_probe(check, obj, inputs, catch=BaseException)
             try:
                 encode(outcome)
