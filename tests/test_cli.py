@@ -121,6 +121,36 @@ def test_release_check_failures_use_the_same_style_with_exit_code_1(repo_root, t
     assert err.startswith("vae-tf release: error: ") and "01_data" in err
 
 
+def test_a_release_error_is_a_failed_job_with_exit_code_1_not_bad_input(tmp_path, capsys):
+    # ReleaseError is a ValueError: the CLI must catch it before ValueError (exit code 2).
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    broken = new_notebook(cells=[new_code_cell("### BEGIN SOLUTION\nx = 1\n")])
+    broken.metadata["vae_course"] = {"lesson": "01_data", "exercises": []}
+    nbformat.write(broken, solutions / "01_data.ipynb")
+    code = main(["release", "--solutions", str(solutions), "--lessons", str(tmp_path / "lessons")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.startswith("vae-tf release: error: ") and "END SOLUTION" in err
+
+
+@pytest.mark.parametrize("missing", ["solutions", "lessons", "both"])
+def test_release_check_with_a_folder_that_does_not_exist_fails(
+    missing, repo_root, tmp_path, capsys
+):
+    folders = {name: repo_root / name for name in ("solutions", "lessons")}
+    for name in folders if missing == "both" else [missing]:
+        folders[name] = tmp_path / f"no-such-{name}"
+    args = ["release", "--check", "--solutions", str(folders["solutions"])]
+    code = main([*args, "--lessons", str(folders["lessons"])])
+    captured = capsys.readouterr()
+    assert code != 0 and "passed" not in captured.out + captured.err
+    assert "no-such-" in captured.err
+
+
 def test_a_diverged_training_run_is_a_failure_with_exit_code_1(monkeypatch, capsys):
     import vae_tf.models
 

@@ -666,11 +666,12 @@ def run(command: str, func: Callable[[argparse.Namespace], int], args: argparse.
         return int(func(args) or EXIT_OK)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except ReleaseError as error:
+        # First: a ReleaseError is a ValueError, but it is a failed job, not bad input.
+        return fail(str(error), EXIT_FAILURE)
     except (UsageError, FileNotFoundError, ValueError) as error:
         # Bad input (an option, a file, a data source; DataError is a ValueError).
         return fail(str(error), EXIT_USAGE)
-    except ReleaseError as error:
-        return fail(str(error), EXIT_FAILURE)
     except Exception as error:
         from vae_tf.models import TrainingDiverged
 

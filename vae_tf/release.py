@@ -131,7 +131,13 @@ def render_notebook(notebook: Any) -> str:
 
 
 def _solution_paths(solutions_dir: Path) -> list[Path]:
-    return sorted(path for path in solutions_dir.glob("*.ipynb") if path.is_file())
+    """The solution notebooks; a folder that does not exist or holds none is an error."""
+    if not solutions_dir.is_dir():
+        raise FileNotFoundError(f"solutions folder {solutions_dir} does not exist")
+    paths = sorted(path for path in solutions_dir.glob("*.ipynb") if path.is_file())
+    if not paths:
+        raise FileNotFoundError(f"solutions folder {solutions_dir} holds no *.ipynb notebook")
+    return paths
 
 
 def _read_solution(path: Path) -> Any:

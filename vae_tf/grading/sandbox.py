@@ -32,7 +32,7 @@ from vae_tf.grading.checking import ExerciseResult
 from vae_tf.grading.isolation import Isolation, find_isolation, sandbox_env, sandboxed_command
 from vae_tf.grading.judge import failed_everywhere, judge, make_request
 from vae_tf.grading.limits import Limits, MemoryWatchdog, kill_tree, limited_command
-from vae_tf.notebook_code import ExerciseCode, exercise_code_from_path
+from vae_tf.notebook_code import ExerciseCode
 
 ANSWER_LIMIT = 50 * 1024 * 1024  # bytes read from a sandbox's answer pipe; the rest is dropped
 OUTPUT_TAIL = 4000  # bytes of a sandbox's own stdout/stderr kept for the diagnosis
@@ -378,10 +378,3 @@ def run_sandbox(
 def _cpu_seconds(timeout: float) -> int:
     """The CPU-time backstop: every core busy for the whole wall-clock limit, plus a margin."""
     return int(timeout * (os.cpu_count() or 1)) + 30
-
-
-def run_notebook_checks(
-    path: str | Path, *, timeout: float = 300, memory_mb: int | None = 4096
-) -> SandboxResult:
-    """Read the notebook at ``path`` and run its lesson's checks in the sandbox."""
-    return run_sandbox(exercise_code_from_path(path), timeout=timeout, memory_mb=memory_mb)
