@@ -289,3 +289,8 @@ def test_a_markdown_cell_that_renders_for_hours_does_not_hang_the_grader(
     assert [(row.student, row.total) for row in rows] == [("mallory", 8)]
     html = (tmp_path / "out" / "executed" / "mallory.html").read_text(encoding="utf-8")
     assert "not rendered" in html and "longer than 5 s" in html
+
+
+def test_an_executed_notebook_of_millions_of_tiny_lists_is_not_parsed() -> None:
+    forged = b'{"status": "ok", "detail": "", "notebook": [' + b"[]," * 7_000_000 + b"[]]}"
+    assert grader._executed_from_answer(forged) is None

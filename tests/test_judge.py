@@ -363,3 +363,19 @@ def test_a_passing_self_check_reveals_no_hint(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("PASSED"), out
     assert "hint" not in out
+
+
+def test_a_forged_answer_of_millions_of_tiny_lists_is_refused_before_it_is_parsed():
+    import tracemalloc
+
+    from vae_tf.grading.answers import MalformedAnswer, decode
+
+    forged = b'{"exercises": [' + b"[]," * 16_000_000 + b"[]]}"  # 48 MB, as the attack sent
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedAnswer, match="JSON items"):
+            decode(forged)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024, f"decoding took {peak / 2**20:.0f} MB"

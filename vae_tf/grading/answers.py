@@ -202,8 +202,24 @@ def _revive(value: Any) -> Any:
     return value
 
 
+# JSON containers and separators in one answer. A real one has a few hundred (its arrays
+# travel as base64 strings, which hold none); a forged one of millions of tiny lists would
+# cost the grader gigabytes once parsed, so it is refused before parsing.
+MAX_JSON_ITEMS = 250_000
+
+
 def decode(data: bytes) -> Any:
-    """The answer written by :func:`encode`; :class:`MalformedAnswer` when it is not plain data."""
+    """The answer written by :func:`encode`; :class:`MalformedAnswer` when it is not plain data.
+
+    Its size is capped where it is read (the sandbox's answer pipe); the number of its JSON
+    items is capped here, before parsing, so that parsing it costs little memory whatever it is.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        items = data.count(b"[") + data.count(b"{") + data.count(b",")
+        if items > MAX_JSON_ITEMS:
+            raise MalformedAnswer(
+                f"the answer holds {items} JSON items, more than the {MAX_JSON_ITEMS} allowed"
+            )
     try:
         return _revive(json.loads(data.decode("utf-8")))
     except MalformedAnswer:

@@ -147,6 +147,7 @@ class Execution:
 
 RUNNER_STATUSES = {"ok", "error", "timeout", "memory", "kernel-died"}
 RUNNER_MEMORY_MB = 400  # nbclient and the runner, beside the kernel's own limit
+EXECUTED_JSON_ITEMS = 2_000_000  # JSON items of an executed notebook read back (about 130 MB)
 
 
 def _runner_request(notebook: Any) -> bytes:
@@ -163,6 +164,9 @@ def _executed_from_answer(answer: bytes) -> tuple[str, str, Any] | None:
     """
     import nbformat
 
+    # Millions of tiny JSON lists would cost gigabytes once parsed: refuse them unparsed.
+    if answer.count(b"[") + answer.count(b"{") + answer.count(b",") > EXECUTED_JSON_ITEMS:
+        return None
     try:
         data = json.loads(answer.decode("utf-8"))
         status, detail = data["status"], str(data["detail"])[:600]
