@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lesson01_example import lesson01_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
-from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.grader import StudentRow, grade, register_cli
 from vae_tf.grading.isolation import find_isolation
 from vae_tf.release import generate_lesson

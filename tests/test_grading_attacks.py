@@ -28,9 +28,9 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from lesson01_example import lesson01_notebook
 from test_judge_attacks import FORGED_ANSWER, IMPORTED, MONKEYPATCH, READ_THE_FILE
 
-from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, package_dir
 from vae_tf.release import generate_lesson
 

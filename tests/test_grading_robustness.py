@@ -18,9 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lesson01_example import lesson01_notebook
 
 from vae_tf.grading import grader
-from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.grader import (
     NothingToGrade,
     StudentRow,

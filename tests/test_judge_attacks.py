@@ -1,7 +1,7 @@
 """Attacks on the grade from inside an exercise cell: each scores 0, its neighbours keep theirs.
 
 Attack classes 1, 2 and 6 of the sealed-grading issue, each as a small notebook built here
-(``vae_tf.grading.examples``) and graded as the grader grades: the exercise cells run in
+(``tests/lesson01_example.py``) and graded as the grader grades: the exercise cells run in
 the worker (``run_sandbox``) with the package redacted for the lesson
 (``vae_tf.grading.redact``), and the judge decides every point in this process. Each test
 asserts 0 points and a plain reason for the attacked exercise, full marks for an honest
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lesson01_example import lesson01_notebook
 
 import vae_tf
-from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.grading.redact import redacted_package
 from vae_tf.grading.registry import check_rng, exercises_of_lesson, get_exercise
 from vae_tf.grading.sandbox import SandboxResult, run_sandbox

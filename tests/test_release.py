@@ -7,9 +7,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from lesson01_example import lesson01_notebook
 from nbformat.v4 import new_code_cell, new_output
 
-from vae_tf.grading.examples import lesson01_notebook
 from vae_tf.notebook_code import BEGIN_MARKER, END_MARKER
 from vae_tf.release import (
     ReleaseError,

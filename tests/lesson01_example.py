@@ -1,5 +1,8 @@
 """Small lesson-01 notebooks built in code, for the grader's tests and benchmark.
 
+They hold solution text, so they live here, not in the installed package, where a student
+could import them while being graded.
+
 They follow the course conventions exactly (notebook and exercise-cell metadata,
 solution markers, self-check cells), so they double as a minimal example of a lesson.
 """
