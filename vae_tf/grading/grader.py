@@ -256,9 +256,11 @@ def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
             hints = _first_hint(name)
             if hints:
                 lines.extend([f"First hint: {hints}", ""])
-        for check_name, reason in lost:
+        for index, (check_name, reason) in enumerate(lost):
             lines.append(f"- lost 1 point: **{check_name}**")
             lines.append("")
+            if index + 1 < len(lost) and lost[index + 1][1] == reason:
+                continue  # the same reason as the next check (a stub): said once, after both
             lines.append("  ```text")
             lines.extend(f"  {line}" for line in _truncate(reason, REASON_LIMIT).splitlines())
             lines.append("  ```")
