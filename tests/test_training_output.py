@@ -72,8 +72,10 @@ def test_epoch_progress_prints_one_line_per_epoch_with_the_losses_in_order():
     lines = _epoch_lines(3, label="kl_only")
     assert len(lines) == 3
     assert re.match(r"kl_only: epoch 2/3 \( *\d+\.\d s\)  loss 149\.00  ", lines[1]), lines[1]
-    assert lines[0].index(" loss ") < lines[0].index("reconstruction_loss") < lines[0].index(
-        " kl_loss"
+    assert (
+        lines[0].index(" loss ")
+        < lines[0].index("reconstruction_loss")
+        < lines[0].index(" kl_loss")
     )
     assert lines[0].index(" kl_loss") < lines[0].index("val_loss")
     assert "val_kl_loss 4.0e-04" in lines[0]  # a KL near 0 keeps its digits
