@@ -109,3 +109,20 @@ def test_an_experiment_shows_its_epochs_and_no_tensorflow_warning(experiment, tm
         runs = ("beta 0.25", "beta 1", "beta 4", "beta 16")
     for run in runs:
         assert re.search(rf"^{run}: epoch 1/\d+ .* loss ", done.stdout, re.MULTILINE), done.stdout
+
+
+@pytest.mark.slow
+def test_train_vae_prints_its_epochs_unless_silenced(capsys):
+    from vae_tf.data import load_mnist
+    from vae_tf.experiments import train_vae
+    from vae_tf.recipe import FAST_OVERRIDES, ORIGINAL
+
+    recipe = ORIGINAL.replace(**FAST_OVERRIDES)
+    data = load_mnist("sample", max_train=recipe.max_train, max_test=recipe.max_test)
+    capsys.readouterr()
+    _, history = train_vae(data, recipe)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(history["loss"]) >= 2, lines
+    assert all(line.startswith(f"epoch {n}/") for n, line in enumerate(lines, 1)), lines
+    train_vae(data, recipe, progress=False)
+    assert capsys.readouterr().out == ""
