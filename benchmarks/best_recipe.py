@@ -49,7 +49,7 @@ def run(recipe: Recipe, data, k: int) -> dict:
     from vae_tf.experiments import train_vae
 
     started = time.perf_counter()
-    model, history = train_vae(data, recipe)
+    model, history = train_vae(data, recipe, progress=False)  # its table is the output
     seconds = time.perf_counter() - started
     result = evaluate(model, data, k=k, seed=0)
     return {

@@ -594,3 +594,23 @@ def test_lesson_stub_says_what_to_write_without_a_solution_line(name):
     assert "return" in stub  # it says what the function returns
     for line in _solution_lines(solution_cell.source):
         assert line not in stub_cell.source, f"the lesson holds the solution line {line!r}"
+
+
+# --------------------------------------------------------------------------- the seed sweep
+# Every answer above, for tests/test_seed_sweep.py: the same verdict on every seed.
+
+SWEEP_RIGHT = {
+    "scale_pixels": {f.__name__: f for f in SCALE_PIXELS_RIGHT},
+    "binarize": {f.__name__: f for f in BINARIZE_RIGHT},
+    "reconstruction_loss": {f.__name__: f for f in RECONSTRUCTION_LOSS_RIGHT},
+    "build_decoder": {f.__name__: f for f in BUILD_DECODER_RIGHT},
+}
+SWEEP_WRONG = {
+    name: {mistake: obj for mistake, (obj, _words) in wrong.items()}
+    for name, wrong in (
+        ("scale_pixels", SCALE_PIXELS_WRONG),
+        ("binarize", BINARIZE_WRONG),
+        ("reconstruction_loss", RECONSTRUCTION_LOSS_WRONG),
+        ("build_decoder", BUILD_DECODER_WRONG),
+    )
+}

@@ -79,11 +79,6 @@ class UsageError(Exception):
     """An option that parses but cannot be used: exit code 2."""
 
 
-def _fit_verbosity() -> int:
-    # A live progress bar in a terminal; one line per epoch in logs and CI.
-    return 1 if sys.stdout.isatty() else 2
-
-
 def _recipe(base: Recipe, args: argparse.Namespace, *names: str) -> Recipe:
     """``base`` (its fast variant under VAE_TF_FAST=1) with the options that were given."""
     changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -179,7 +174,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe,
         kl_weight=args.kl_weight,
         reconstruction_weight=args.reconstruction_weight,
-        verbose=_fit_verbosity(),
     )
     seconds = time.perf_counter() - started
     out = Path(args.out)

@@ -2,8 +2,9 @@
 
 Importing ``vae_tf`` (any module of it) calls :func:`install_quiet_tensorflow`, which
 hides TensorFlow's C++ log lines (``failed call to cuInit ... CUDA error``, the oneDNN and
-CPU-feature notices, ``absl::InitializeLog``) and absl's Python warnings (such as
-tensorflow-datasets' ``Variant folder ... has no dataset_info.json``) unless the
+CPU-feature notices, ``absl::InitializeLog``), absl's Python warnings (such as
+tensorflow-datasets' ``Variant folder ... has no dataset_info.json``) and TensorFlow's
+false alarm about retracing when several Keras models are trained in turn, unless the
 environment variable ``VAE_TF_VERBOSE=1`` is set (``TF_CPP_MIN_LOG_LEVEL`` is set to 3
 otherwise, whatever it was). On a machine without a GPU those lines
 are harmless, yet they fill the first screen of every command and read as errors.
@@ -12,6 +13,7 @@ are harmless, yet they fill the first screen of every command and read as errors
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import random
 import sys
@@ -52,6 +54,8 @@ def verbose_mode() -> bool:
 #   any log level is read. So the import itself runs with descriptor 2 sent to a
 #   temporary file, which is replayed if the import fails.
 # - absl's Python logger (tensorflow-datasets' warnings) obeys ``absl.logging.set_verbosity``.
+# - TensorFlow's Python logger ("tensorflow", lines ``WARNING:tensorflow:...``) is neither:
+#   a filter on it drops the one false alarm we know (``_KerasRetracingFilter``).
 
 
 def _import_with_stderr_captured(exec_module: Any, module: Any) -> None:
@@ -71,6 +75,39 @@ def _import_with_stderr_captured(exec_module: Any, module: Any) -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+class _KerasRetracingFilter(logging.Filter):
+    """Drop TensorFlow's retracing warning when it is about Keras' per-model step function.
+
+    Keras builds one ``tf.function`` per model for training and one for evaluation, all
+    from the same Python function (``TensorFlowTrainer._make_function``'s
+    ``multi_step_on_iterator``); TensorFlow counts the calls of every function made from
+    that code together. So training several fresh models in one process (the loss-terms
+    experiment, the beta sweep), each traced exactly once, reads to it as "5 out of the
+    last 9 calls ... triggered tf.function retracing". A retracing of any other function,
+    ours included, is still shown.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if verbose_mode():
+            return True
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and _KERAS_STEP in message)
+
+
+_KERAS_STEP = "TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator"
+
+
+def _quiet_tensorflow_logger() -> None:
+    """Add :class:`_KerasRetracingFilter` to TensorFlow's Python logger, once.
+
+    ``logging.getLogger("tensorflow")`` is the logger TensorFlow writes its Python
+    warnings to (``WARNING:tensorflow:...``); taking it imports nothing.
+    """
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(item, _KerasRetracingFilter) for item in logger.filters):
+        logger.addFilter(_KerasRetracingFilter())
 
 
 def _quiet_absl() -> None:
@@ -137,6 +174,7 @@ def install_quiet_tensorflow() -> None:
     TensorFlow may have read by then) can still be set. So notebooks and scripts import
     ``vae_tf`` before ``keras`` or ``tensorflow``.
     """
+    _quiet_tensorflow_logger()  # decides per line, so VAE_TF_VERBOSE may be set later
     if any(isinstance(finder, _QuietImportFinder) for finder in sys.meta_path):
         return
     if not verbose_mode() and "tensorflow" in sys.modules:

@@ -284,6 +284,7 @@ def train_vae(
     kl_weight: float = 1.0,
     reconstruction_weight: float = 1.0,
     verbose: int = 0,
+    progress: bool | str = True,
     train_images: np.ndarray | None = None,
     validation_images: np.ndarray | None = None,
     binarize: str | None = None,
@@ -313,7 +314,11 @@ def train_vae(
     kl_weight, reconstruction_weight : float >= 0
         Weights of the two loss terms (see ``vae_tf.models.VAE``).
     verbose : int, default 0
-        Passed to ``fit``.
+        Passed to ``fit``: Keras' own progress output (1 a bar, 2 two lines per epoch).
+    progress : bool or str, default True
+        Print one line per epoch with its losses (``vae_tf.callbacks.EpochProgress``);
+        a string is put before each line (the run's name). ``False`` trains silently,
+        as tests do.
     train_images, validation_images : arrays, optional
         Use these instead of ``data.x_train`` and ``data.x_test`` (without early stopping,
         the validation images are only measured, each epoch).
@@ -329,7 +334,7 @@ def train_vae(
     """
     import keras
 
-    from vae_tf.callbacks import LinearKLWarmup, ValidationNegElbo
+    from vae_tf.callbacks import EpochProgress, LinearKLWarmup, ValidationNegElbo
     from vae_tf.config import set_seed
     from vae_tf.data import binarize_images, make_dataset
     from vae_tf.models import VAE
@@ -360,6 +365,9 @@ def train_vae(
         ]
     if recipe.kl_warmup_updates:
         callbacks.insert(0, LinearKLWarmup(recipe.kl_warmup_updates, kl_weight))
+    if progress is not False:
+        # Last, so that its line shows what the other callbacks added to the logs.
+        callbacks.append(EpochProgress(progress if isinstance(progress, str) else ""))
     set_seed(recipe.seed)
     train = make_dataset(
         x_train, batch_size=recipe.batch_size, shuffle=True, binarize=binarize, seed=recipe.seed
@@ -781,6 +789,7 @@ def loss_terms_experiment(
     *,
     full_run: tuple[VAE, dict[str, list[float]]] | None = None,
     verbose: int = 0,
+    progress: bool = True,
 ) -> LossTermsResult:
     """Experiment 3 of the original study, measured: what each term of -ELBO does alone.
 
@@ -803,6 +812,8 @@ def loss_terms_experiment(
         "full" run (the same weights a new run would give), so it is not trained twice.
     verbose : int, default 0
         Passed to ``fit``.
+    progress : bool, default True
+        Print one line per epoch of each run, named by the run (see ``train_vae``).
 
     Returns
     -------
@@ -830,6 +841,7 @@ def loss_terms_experiment(
                 kl_weight=kl_weight,
                 reconstruction_weight=reconstruction_weight,
                 verbose=verbose,
+                progress=name if progress else False,
             )
         terms = evaluate_elbo(model, test_images, seed=recipe.seed)
         code_rng = np.random.default_rng(recipe.seed + 1)  # the same eps for the three runs
@@ -910,6 +922,7 @@ def beta_sweep(
     *,
     betas: Sequence[float] = BETAS,
     verbose: int = 0,
+    progress: bool = True,
 ) -> BetaSweepResult:
     """The experiment beyond the original: how the KL weight beta trades the two terms.
 
@@ -930,6 +943,8 @@ def beta_sweep(
     betas : sequence of float >= 0, default (0.25, 1, 4, 16)
     verbose : int, default 0
         Passed to ``fit``.
+    progress : bool, default True
+        Print one line per epoch of each run, named by its beta (see ``train_vae``).
 
     Returns
     -------
@@ -966,6 +981,7 @@ def beta_sweep(
             recipe,
             kl_weight=beta,
             verbose=verbose,
+            progress=f"beta {beta:g}" if progress else False,
             validation_images=test_images,
             binarize=binarize,
         )

@@ -58,12 +58,12 @@ def _write_json(path: Path, payload: dict) -> Path:
 
 
 def _train(
-    data: MnistData, recipe: Recipe, verbose: int
+    data: MnistData, recipe: Recipe, verbose: int, progress: bool
 ) -> tuple[VAE, dict[str, list[float]], float]:
     from vae_tf.experiments import train_vae
 
     started = time.perf_counter()
-    model, history = train_vae(data, recipe, verbose=verbose)
+    model, history = train_vae(data, recipe, verbose=verbose, progress=progress)
     return model, history, time.perf_counter() - started
 
 
@@ -77,6 +77,7 @@ def run_experiment(
     full_run: tuple[VAE, dict[str, list[float]]] | None = None,
     classifier: DigitClassifier | None = None,
     verbose: int = 0,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run one experiment, write its figures and ``<name>.json`` into ``out_dir``.
 
@@ -100,6 +101,8 @@ def run_experiment(
         For ``mu`` and ``sigma``; default: trained (and memoized) on ``data``.
     verbose : int, default 0
         Passed to ``fit``.
+    progress : bool, default True
+        Print one line per epoch of every model it trains (see ``train_vae``).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def run_experiment(
 
     if name in ("mu", "sigma"):
         if model is None:
-            model, history, _ = _train(data, recipe, verbose)
+            model, history, _ = _train(data, recipe, verbose, progress)
             settings["model"] = "trained with the recipe by run_experiment"
             title = f"Training curves of the VAE ({recipe.updates:,} updates)"
             save(
@@ -153,7 +156,9 @@ def run_experiment(
         plot = plotting.mu_plot if name == "mu" else plotting.sigma_plot
         save(plot(result), f"{name}.png")
     elif name == "loss-terms":
-        result = ex.loss_terms_experiment(data, recipe, full_run=full_run, verbose=verbose)
+        result = ex.loss_terms_experiment(
+            data, recipe, full_run=full_run, verbose=verbose, progress=progress
+        )
         save(plotting.loss_terms_plot(result), "loss-terms.png")
         for run_name, run in result.runs.items():
             if run_name == "full" and full_run is not None:
@@ -168,7 +173,7 @@ def run_experiment(
             )
     else:
         settings["betas"] = list(BETAS)
-        result = ex.beta_sweep(data, recipe, betas=BETAS, verbose=verbose)
+        result = ex.beta_sweep(data, recipe, betas=BETAS, verbose=verbose, progress=progress)
         save(plotting.beta_sweep_plot(result), "beta-sweep.png")
 
     payload = json_safe(
@@ -222,7 +227,8 @@ def reproduce(
         tensorflow-datasets data directory (default: ``$TFDS_DATA_DIR`` or
         ``~/tensorflow_datasets``).
     verbose : int, default 1
-        0: silent; 1: one progress line per step; 2: also Keras' epoch lines.
+        0: silent; 1: one progress line per step and the epoch lines of every model
+        trained (``vae_tf.callbacks.EpochProgress``); 2: also Keras' own epoch lines.
 
     Returns
     -------
@@ -264,7 +270,7 @@ def reproduce(
     lap("data")  # load_mnist printed its "Data: ..." line already
 
     progress(f"step 2/7: training the VAE: {recipe.describe(n_train)}")
-    model, history, seconds = _train(data, recipe, fit_verbose)
+    model, history, seconds = _train(data, recipe, fit_verbose, bool(verbose))
     save_training_run(
         out_dir,
         model,
@@ -304,6 +310,7 @@ def reproduce(
             full_run=(model, history) if name == "loss-terms" else None,
             classifier=classifier,
             verbose=fit_verbose,
+            progress=bool(verbose),
         )
         lap(name)
 

@@ -60,17 +60,45 @@ class ExerciseResult:
         return self.max_points > 0 and self.points == self.max_points
 
     def verdict(self) -> str:
-        """A short report: one line per check, with the reason for each failure."""
+        """A short report: one line per check, with the reason for each failure.
+
+        Failed checks in a row that share one reason (an unfinished stub fails every check
+        with the same one) are listed together and their reason is printed once.
+        """
         head = "PASSED" if self.passed else "NOT YET"
         lines = [
             f"{head}: exercise '{self.exercise}', {self.points} of {self.max_points} checks passed"
         ]
-        for result in self.results:
-            mark = "  ok  " if result.passed else "  FAIL"
-            lines.append(f"{mark} {result.name}")
-            if not result.passed and result.message:
-                lines.extend("         " + line for line in result.message.splitlines())
+        for group in group_failures(self.results):
+            if group[0].passed:
+                lines.append(f"  ok   {group[0].name}")
+                continue
+            lines.extend(f"  FAIL {result.name}" for result in group)
+            message = group[0].message
+            if message:
+                lines.extend("         " + line for line in message.splitlines())
         return "\n".join(lines)
+
+
+def group_failures(results: list[CheckResult]) -> list[list[CheckResult]]:
+    """``results`` in order, with failed checks in a row that share one message grouped.
+
+    A passed check is a group of its own; so the verdict and the grader's feedback can say
+    a reason once for every check it cost.
+    """
+    groups: list[list[CheckResult]] = []
+    for result in results:
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and not result.passed
+            and not previous.passed
+            and result.message == previous.message
+        ):
+            groups[-1].append(result)
+        else:
+            groups.append([result])
+    return groups
 
 
 # --------------------------------------------------------------------------- the probe half
@@ -108,7 +136,7 @@ def _error_message(error: Any) -> str:
     kind = error.get("kind")
     message = str(error.get("message", ""))[: answers.MESSAGE_LIMIT]
     if kind == "not_implemented":
-        return NOT_WRITTEN + (f"\nhint: {message}" if message else "")
+        return NOT_WRITTEN + (f"\n{message}" if message else "")  # the stub's own words
     if kind == "exception":
         return (
             f"your code raised {str(error.get('type'))[:100]}: {message[:500]}"
@@ -178,32 +206,73 @@ def run_checks(name: str, obj: Any, *, seed: int | None = None) -> ExerciseResul
 _REVEALED: dict[str, int] = {}
 
 
+def _hint_line(name: str, number: int) -> str:
+    hints = get_exercise(name).hints
+    return f"hint {number} of {len(hints)}: {hints[number - 1]}"
+
+
 def _reveal(name: str) -> str:
-    """Reveal the next hint of exercise ``name`` and return every one revealed so far."""
+    """Reveal the next hint of exercise ``name`` and return it alone, numbered.
+
+    When every hint is revealed already, say so (and how to see them again) instead.
+    """
     hints = get_exercise(name).hints
     if not hints:
         return ""
-    _REVEALED[name] = min(_REVEALED.get(name, 0) + 1, len(hints))
-    shown = _REVEALED[name]
-    lines = [
-        f"hint {number} of {len(hints)}: {text}" for number, text in enumerate(hints[:shown], 1)
-    ]
+    shown = _REVEALED.get(name, 0)
+    if shown >= len(hints):
+        return _no_more_hints(name)
+    _REVEALED[name] = shown = shown + 1
+    text = _hint_line(name, shown)
     if shown < len(hints):
-        lines.append(f'(a more specific hint: run hint("{name}"), or check again after a change)')
-    return "\n".join(lines)
+        text += f'\n(a more specific hint: run hint("{name}"), or check again after a change)'
+    else:
+        text += f"\n(that was the last hint of '{name}')"
+    return text
 
 
-def hint(name: str) -> None:
-    """Print the hints of exercise ``name`` revealed so far, plus the next one.
+def _no_more_hints(name: str) -> str:
+    count = len(get_exercise(name).hints)
+    every = "the only hint" if count == 1 else f"all {count} hints"
+    return (
+        f"No more hints for '{name}': {every} revealed already. "
+        f'hint("{name}", all=True) prints {"it" if count == 1 else "them"} again.'
+    )
 
-    Hints go from what to look at to how to write it; none of them is the answer.
+
+def hint(name: str, all: bool = False) -> None:  # noqa: A002 - reads well in a notebook
+    """Print the next hint of exercise ``name`` (numbered, e.g. "hint 2 of 3").
+
+    Hints go from what to look at to how to write it; none of them is the answer. Each
+    call reveals one more; once every hint is revealed, it says so and repeats the last.
+
+    Parameters
+    ----------
+    name : str
+        The exercise, e.g. ``"kl_divergence"``.
+    all : bool, default False
+        Print every hint revealed so far (revealing the first if none is), instead of
+        revealing the next one.
     """
     try:
-        text = _reveal(name)
+        hints = get_exercise(name).hints
     except KeyError as error:
         print(f"Cannot give a hint: {error.args[0]}")
         return
-    print(text or f"exercise '{name}' has no hints: read the check's messages.")
+    if not hints:
+        print(f"exercise '{name}' has no hints: read the check's messages.")
+        return
+    shown = _REVEALED.get(name, 0)
+    if all:
+        _REVEALED[name] = shown = max(shown, 1)
+        lines = [_hint_line(name, number) for number in range(1, shown + 1)]
+        if shown < len(hints):
+            lines.append(f'({len(hints) - shown} more: run hint("{name}"))')
+        print("\n".join(lines))
+    elif shown >= len(hints):
+        print(_no_more_hints(name) + "\nThe last one: " + _hint_line(name, len(hints)))
+    else:
+        print(_reveal(name))
 
 
 def check(name: str, obj: Any) -> None:
@@ -211,8 +280,10 @@ def check(name: str, obj: Any) -> None:
 
     This is what the self-check cell after each exercise calls. It never raises at the
     student: a wrong answer, an exception in their code or an unfinished stub all end
-    in a printed explanation. It returns nothing, so that a notebook cell ending with
-    it shows the verdict alone; ``run_checks`` returns the same outcome as an object.
+    in a printed explanation, followed by the next hint of the exercise (only that one:
+    the earlier ones are above, or ``hint(name, all=True)`` prints them). It returns
+    nothing, so that a notebook cell ending with it shows the verdict alone;
+    ``run_checks`` returns the same outcome as an object.
     """
     try:
         outcome = run_checks(name, obj)
@@ -221,6 +292,6 @@ def check(name: str, obj: Any) -> None:
         return
     print(outcome.verdict())
     if not outcome.passed:
-        hints = _reveal(name)
-        if hints:
-            print("\n" + hints)
+        text = _reveal(name)
+        if text:
+            print("\n" + text)
