@@ -760,3 +760,483 @@ def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
             expected="new images from a new generator or a later call",
             got="the same images",
         )
+
+
+# --------------------------------------------------------------------------- bernoulli_sample
+
+bernoulli_exercise = exercise(
+    "bernoulli_sample",
+    lesson=LESSON,
+    symbol="bernoulli_sample",
+    description="one binary image x ~ p(x|z) per image of pixel probabilities, pixels drawn "
+    "independently with rng",
+    references=("vae_tf.sample_quality:bernoulli_sample",),
+    hints=(
+        "The decoder's output is the mean of p(x|z): pixel i is 1 with probability p_i and 0 "
+        "otherwise, each pixel on its own. A sample is one such coin flip per pixel.",
+        "A uniform number u in [0, 1) is below p with probability exactly p: compare one "
+        "uniform per pixel with that pixel's probability (or use a binomial draw with n = 1).",
+        "Draw the uniforms with the generator you are given, one per pixel: the shape of "
+        "`probabilities`; return zeros and ones of that shape.",
+    ),
+)
+
+BERNOULLI_IMAGES = 300
+
+
+def _bernoulli_inputs(rng: np.random.Generator) -> Inputs:
+    pattern = rng.uniform(0.03, 0.97, size=(28, 28, 1))
+    # A few pixels that are surely off or on, as a trained decoder's background and stroke.
+    corner = rng.integers(0, 20)
+    pattern[corner : corner + 3, :3] = 0.0
+    pattern[corner : corner + 3, -3:] = 1.0
+    images = np.repeat(pattern[None], BERNOULLI_IMAGES, axis=0).astype(np.float32)
+    return {
+        "probabilities": images,
+        "small": rng.uniform(0.0, 1.0, size=(5, 28, 28)).astype(np.float32),
+        "seeds": [int(s) for s in rng.integers(0, 2**31, size=2)],
+    }
+
+
+def _bernoulli_calls(bernoulli_sample: Any, inputs: Inputs) -> dict[str, Any]:
+    seed_a, seed_b = inputs["seeds"]
+    same = np.random.default_rng(seed_a)
+    small = inputs["small"]
+    return {
+        "many": call_described(
+            bernoulli_sample, inputs["probabilities"].copy(), np.random.default_rng(seed_a)
+        ),
+        "small": call_described(bernoulli_sample, small.copy(), same),
+        "small_next": call_described(bernoulli_sample, small.copy(), same),
+        "small_fresh": call_described(
+            bernoulli_sample, small.copy(), np.random.default_rng(seed_a)
+        ),
+        "small_other": call_described(
+            bernoulli_sample, small.copy(), np.random.default_rng(seed_b)
+        ),
+    }
+
+
+@judge_only
+def _binary_images(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
+    tried = f"bernoulli_sample(probabilities, rng), probabilities of shape {shape}"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+        )
+    x = array_of(answer, "bernoulli_sample").astype(np.float64)
+    if x.size != int(np.prod(shape)) or x.shape[0] != shape[0]:
+        raise CheckFailed(
+            "The result should have the shape of `probabilities`: one binary value per pixel.",
+            tried=tried,
+            expected=f"shape {shape}",
+            got=f"shape {x.shape}",
+        )
+    x = x.reshape(shape)
+    if not np.all((x == 0.0) | (x == 1.0)):
+        inside = x.min() >= 0.0 and x.max() <= 1.0
+        raise CheckFailed(
+            "These are not binary images: a sample of p(x|z) has pixels that are exactly 0 or 1"
+            + (
+                " (values in between are probabilities, the mean image, not a draw)."
+                if inside
+                else "."
+            ),
+            tried=tried,
+            expected="only the values 0 and 1",
+            got=f"{int(np.sum((x != 0.0) & (x != 1.0)))} values that are neither, e.g. "
+            f"{short(x[(x != 0.0) & (x != 1.0)][:4], 3)}",
+        )
+    return x
+
+
+@bernoulli_exercise.probe("returns 0/1 images of the input's shape", inputs=_bernoulli_inputs)
+def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    calls = _bernoulli_calls(bernoulli_sample, inputs)
+    return {"many": calls["many"], "small": calls["small"]}
+
+
+@bernoulli_exercise.verdict("returns 0/1 images of the input's shape")
+def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    _binary_images(answer["many"], inputs["probabilities"].shape)
+    _binary_images(answer["small"], inputs["small"].shape)
+
+
+@bernoulli_exercise.probe("each pixel is 1 with its own probability", inputs=_bernoulli_inputs)
+def _bernoulli_frequency_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
+
+
+@bernoulli_exercise.verdict("each pixel is 1 with its own probability")
+def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
+    p_images = inputs["probabilities"].astype(np.float64)
+    try:
+        x = _binary_images(answer["many"], p_images.shape)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    n = len(x)
+    p = p_images[0].reshape(-1)
+    x = x.reshape(n, -1)
+    frequency = x.mean(axis=0)
+    tried = f"{n} copies of one image of pixel probabilities, from 0 to 1"
+    expected = "each pixel on in a fraction of the images close to its probability"
+    sure = (p == 0.0) | (p == 1.0)
+    if np.all(x == x[0]):
+        if np.array_equal(x[0], (p > 0.5).astype(np.float64)) or np.array_equal(
+            x[0], (p >= 0.5).astype(np.float64)
+        ):
+            what = (
+                "Every image is the probabilities rounded at 0.5: that is the most likely image, "
+                "not a sample. A pixel of probability 0.3 must be on in about 30% of the draws."
+            )
+        else:
+            what = (
+                f"All {n} images are the same draw: draw fresh randomness for every image "
+                "(one uniform per pixel of the whole array)."
+            )
+        raise CheckFailed(what, tried=tried, expected=expected, got="the same image every time")
+    if np.any(x[:, sure] != p[sure]):
+        raise CheckFailed(
+            "A pixel of probability 0 came out 1 (or one of probability 1 came out 0): compare "
+            "a uniform number with p as `u < p`, so that p = 0 is never on and p = 1 always.",
+            tried=tried,
+            expected="probability 0 -> always 0, probability 1 -> always 1",
+            got=f"{int(np.sum(x[:, sure] != p[sure]))} such pixels",
+        )
+    free = ~sure
+    # Chi-square of the on-counts: about 1 per pixel for a right answer (sd about 0.05 here).
+    chi = float(np.mean((frequency[free] - p[free]) ** 2 * n / (p[free] * (1.0 - p[free]))))
+    if chi < 2.0:
+        return
+    got = f"frequencies {short(frequency[free][:4], 2)} for probabilities {short(p[free][:4], 2)}"
+    flipped = float(
+        np.mean((frequency[free] - (1.0 - p[free])) ** 2 * n / (p[free] * (1 - p[free])))
+    )
+    if flipped < 2.0:
+        what = (
+            "Each pixel is on with probability 1 - p, not p: the comparison is the wrong way "
+            "round (`u < p` is true with probability p)."
+        )
+    elif np.max(np.abs(frequency[free] - 0.5)) < 0.15:
+        what = (
+            "Every pixel is on about half of the time, whatever its probability: the draw must "
+            "use each pixel's own probability p."
+        )
+    else:
+        what = "The pixels are not on with their own probabilities p."
+    raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+@bernoulli_exercise.probe("pixels are drawn independently", inputs=_bernoulli_inputs)
+def _bernoulli_independent_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
+
+
+@bernoulli_exercise.verdict("pixels are drawn independently")
+def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
+    p_images = inputs["probabilities"].astype(np.float64)
+    try:
+        x = _binary_images(answer["many"], p_images.shape)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    n = len(x)
+    p = p_images[0].reshape(-1)
+    on = x.reshape(n, -1).sum(axis=1)
+    # Independent pixels: the number of pixels on has variance sum p (1 - p) (about 150 here);
+    # its estimate from 300 images is within 10% of it, nearly always within 40%.
+    expected_variance = float(np.sum(p * (1.0 - p)))
+    ratio = float(on.var(ddof=1)) / expected_variance
+    if ratio > 2.0 or ratio < 0.25:
+        raise CheckFailed(
+            "The pixels of one image are not drawn independently: the number of pixels on "
+            "varies from image to image far more (or less) than independent coin flips allow. "
+            "Draw one uniform per pixel, not one per image.",
+            tried=f"{n} copies of one image of pixel probabilities",
+            expected=f"a variance of the number of pixels on close to {expected_variance:.0f}",
+            got=f"{on.var(ddof=1):.0f}",
+        )
+
+
+@bernoulli_exercise.probe("draws with the rng it is given", inputs=_bernoulli_inputs)
+def _bernoulli_rng_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return _bernoulli_calls(bernoulli_sample, inputs)
+
+
+@bernoulli_exercise.verdict("draws with the rng it is given")
+def _bernoulli_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    shape = inputs["small"].shape
+    try:
+        first, following, fresh, other = (
+            _binary_images(answer[key], shape)
+            for key in ("small", "small_next", "small_fresh", "small_other")
+        )
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not np.array_equal(first, fresh):
+        raise CheckFailed(
+            "Two generators made with the same seed gave different images: the draw does not "
+            "use `rng` (np.random.* draws from a global generator). Use rng's own methods.",
+            tried=tried,
+            expected="the same images for the same seed",
+            got="different images",
+        )
+    if np.array_equal(first, other) or np.array_equal(first, following):
+        raise CheckFailed(
+            "Different generators (or two calls with one generator) gave the same images: the "
+            "draw comes from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected="new images from a new generator or a later call",
+            got="the same images",
+        )
+
+
+# --------------------------------------------------------------------------- sample_quality
+
+QUALITY_KEYS = ("confidence", "mean_entropy", "label_entropy")
+
+quality_exercise = exercise(
+    "sample_quality",
+    lesson=LESSON,
+    symbol="sample_quality",
+    description="confidence, mean per-image entropy and label entropy (nats) of a classifier's "
+    "class probabilities (N, 10)",
+    references=("vae_tf.sample_quality:sample_quality",),
+    hints=(
+        "Each row of `probabilities` is what the classifier believes about one image. "
+        "Confidence looks at each row's largest value; the mean entropy at each row's whole "
+        "distribution; the label entropy at how often each digit is the row's winner.",
+        "Entropy in nats is -sum_k p_k log p_k with the natural log; a class of probability 0 "
+        "contributes 0 (the limit of p log p), not NaN.",
+        "For the label entropy: take each row's argmax, count the labels of each class "
+        "(np.bincount with minlength), divide by the number of images, then the entropy of "
+        "these fractions. Average the per-row values for the other two.",
+    ),
+)
+
+
+def _quality_inputs(rng: np.random.Generator) -> Inputs:
+    n, k = 300, 10
+    present = rng.permutation(k)[: int(rng.integers(4, 8))]
+    weights = rng.dirichlet(np.ones(len(present)))
+    winners = present[rng.choice(len(present), size=n, p=weights)]
+    logits = rng.normal(0.0, 1.0, size=(n, k))
+    logits[np.arange(n), winners] += rng.uniform(0.5, 5.0, size=n)
+    # Digits that no sample resembles: empty classes in the label histogram.
+    absent = np.setdiff1d(np.arange(k), present)
+    logits[:, absent] -= 8.0
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    return {"probabilities": p.astype(np.float32)}
+
+
+@quality_exercise.probe(
+    "returns confidence, mean_entropy and label_entropy", inputs=_quality_inputs
+)
+def _quality_probe(sample_quality: Any, inputs: Inputs) -> Any:
+    try:
+        result = sample_quality(inputs["probabilities"].copy())
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported by the verdict
+        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
+    if not isinstance(result, dict):
+        return {"type": type(result).__name__[:60]}
+    return {
+        "type": "dict",
+        "keys": [str(key)[:40] for key in list(result)[:20]],
+        "values": {key: describe(result[key]) for key in QUALITY_KEYS if key in result},
+    }
+
+
+CONFIDENCE_CHECK = "confidence is the mean of each image's largest probability"
+MEAN_ENTROPY_CHECK = "mean_entropy is the mean of each image's entropy, in nats"
+LABEL_ENTROPY_CHECK = "label_entropy is the entropy of the label histogram, in nats"
+for _check in (CONFIDENCE_CHECK, MEAN_ENTROPY_CHECK, LABEL_ENTROPY_CHECK):
+    quality_exercise.probe(_check, inputs=_quality_inputs)(_quality_probe)
+
+
+@judge_only
+def _entropy_nats(p: np.ndarray) -> np.ndarray:
+    return -np.sum(p * np.log(np.where(p > 0.0, p, 1.0)), axis=-1)
+
+
+@judge_only
+def _quality_value(inputs: Inputs, answer: Any, key: str) -> float:
+    tried = "sample_quality(probabilities), probabilities of shape (300, 10)"
+    raise_if_raised(answer)
+    if answer.get("type") != "dict":
+        raise CheckFailed(
+            "sample_quality should return a dict with the keys "
+            + ", ".join(repr(k) for k in QUALITY_KEYS)
+            + ".",
+            tried=tried,
+            got=f"a {answer.get('type')}",
+        )
+    missing = [k for k in QUALITY_KEYS if k not in answer.get("keys", [])]
+    if missing:
+        raise CheckFailed(
+            f"The dict has no key {missing[0]!r}: return the three keys "
+            + ", ".join(repr(k) for k in QUALITY_KEYS)
+            + ".",
+            tried=tried,
+            got=f"keys {answer.get('keys')}",
+        )
+    described = answer["values"][key]
+    array = described.get("array") if isinstance(described, dict) else None
+    if isinstance(array, np.ndarray) and array.size == 1 and not np.isfinite(array).all():
+        raise CheckFailed(
+            f"{key} is NaN or infinite: a class of probability 0 (or a digit that no image is "
+            "labelled) gives 0 * log 0. Its contribution to an entropy is 0: leave out the "
+            "zeros (or use np.where / a tiny constant inside the log).",
+            tried=tried,
+            got=str(float(array.reshape(-1)[0])),
+        )
+    # Imported here, not at the top: the top of this file is shared with other sections.
+    from vae_tf.grading.answers import number_of
+
+    return number_of(described, f"sample_quality(...)[{key!r}]")
+
+
+@judge_only
+def _quality_reference(inputs: Inputs) -> dict[str, float]:
+    p = inputs["probabilities"].astype(np.float64)
+    labels = np.argmax(p, axis=1)
+    fractions = np.bincount(labels, minlength=p.shape[1]) / len(p)
+    return {
+        "confidence": float(np.mean(p.max(axis=1))),
+        "mean_entropy": float(np.mean(_entropy_nats(p))),
+        "label_entropy": float(_entropy_nats(fractions)),
+        "entropy_of_mean": float(_entropy_nats(p.mean(axis=0))),
+        "fractions": fractions,
+    }
+
+
+@judge_only
+def _close(value: float, target: float) -> bool:
+    return abs(value - target) <= 1e-4 * max(1.0, abs(target))
+
+
+@quality_exercise.verdict("returns confidence, mean_entropy and label_entropy")
+def _quality_structure_verdict(inputs: Inputs, answer: Any) -> None:
+    for key in QUALITY_KEYS:
+        _quality_value(inputs, answer, key)
+
+
+@judge_only
+def _quality_fail(key: str, what: str, target: float, value: float) -> None:
+    raise CheckFailed(
+        what,
+        tried="300 images' class probabilities over 10 digits, some digits never the winner",
+        expected=f"{key} = {target:.4f}",
+        got=f"{value:.4f}",
+    )
+
+
+@quality_exercise.verdict(CONFIDENCE_CHECK)
+def _quality_confidence_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "confidence")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["confidence"]
+    if _close(value, target):
+        return
+    p = inputs["probabilities"].astype(np.float64)
+    if _close(value, float(p.mean(axis=0).max())):
+        what = (
+            "confidence is the largest of the mean class probabilities: take each image's "
+            "largest probability first, then the mean over images."
+        )
+    elif _close(value, 1.0 / p.shape[1]):
+        what = (
+            "confidence is the mean of all probabilities (always 1/10): it is the mean of each "
+            "image's largest probability."
+        )
+    elif _close(value, float(np.median(p.max(axis=1)))):
+        what = "confidence is the median of the largest probabilities, not their mean."
+    elif _close(value, float(p.max())):
+        what = "confidence is the largest probability of all: average each image's largest."
+    else:
+        what = "confidence is not the mean over images of each image's largest probability."
+    _quality_fail("confidence", what, target, value)
+
+
+@judge_only
+def _entropy_mistake(key: str, value: float, target: float) -> str | None:
+    if _close(value, target / np.log(2.0)):
+        return f"{key} is in bits (log base 2): the course measures in nats, the natural log."
+    if _close(value, -target):
+        return f"{key} is negative: the entropy is MINUS sum p log p (and never negative)."
+    return None
+
+
+@quality_exercise.verdict(MEAN_ENTROPY_CHECK)
+def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "mean_entropy")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["mean_entropy"]
+    if _close(value, target):
+        return
+    p = inputs["probabilities"].astype(np.float64)
+    what = _entropy_mistake("mean_entropy", value, target)
+    if what is None:
+        if _close(value, reference["entropy_of_mean"]):
+            what = (
+                "mean_entropy is the entropy of the mean probabilities: compute each image's "
+                "entropy first, then average (the entropy of an average is larger)."
+            )
+        elif _close(value, target * len(p)):
+            what = "mean_entropy is the sum of the images' entropies: take their mean."
+        elif _close(value, reference["label_entropy"]):
+            what = "mean_entropy is the label entropy: it is the mean of each image's entropy."
+        else:
+            what = "mean_entropy is not the mean over images of -sum_k p_k log p_k (nats)."
+    _quality_fail("mean_entropy", what, target, value)
+
+
+@quality_exercise.verdict(LABEL_ENTROPY_CHECK)
+def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "label_entropy")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["label_entropy"]
+    if _close(value, target):
+        return
+    what = _entropy_mistake("label_entropy", value, target)
+    fractions = reference["fractions"]
+    counts = fractions * len(inputs["probabilities"])
+    if what is None:
+        if _close(value, reference["entropy_of_mean"]):
+            what = (
+                "label_entropy is the entropy of the mean probabilities: it is the entropy of "
+                "the fractions of images whose argmax is each digit (a histogram of labels)."
+            )
+        elif _close(value, float(_entropy_nats(counts))):
+            what = (
+                "label_entropy is computed from the counts of labels: divide them by the number "
+                "of images first, so that the fractions sum to 1."
+            )
+        elif _close(value, reference["mean_entropy"]):
+            what = (
+                "label_entropy is the mean per-image entropy: it is the entropy of the histogram "
+                "of the labels (argmax of each row)."
+            )
+        else:
+            what = (
+                "label_entropy is not the entropy (nats) of the fractions of images labelled "
+                "with each digit."
+            )
+    _quality_fail("label_entropy", what, target, value)
