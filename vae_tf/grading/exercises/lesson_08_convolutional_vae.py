@@ -897,18 +897,19 @@ def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
                 "(one uniform per pixel of the whole array)."
             )
         raise CheckFailed(what, tried=tried, expected=expected, got="the same image every time")
-    if np.any(x[:, sure] != p[sure]):
-        raise CheckFailed(
-            "A pixel of probability 0 came out 1 (or one of probability 1 came out 0): compare "
-            "a uniform number with p as `u < p`, so that p = 0 is never on and p = 1 always.",
-            tried=tried,
-            expected="probability 0 -> always 0, probability 1 -> always 1",
-            got=f"{int(np.sum(x[:, sure] != p[sure]))} such pixels",
-        )
     free = ~sure
     # Chi-square of the on-counts: about 1 per pixel for a right answer (sd about 0.05 here).
     chi = float(np.mean((frequency[free] - p[free]) ** 2 * n / (p[free] * (1.0 - p[free]))))
     if chi < 2.0:
+        if np.any(x[:, sure] != p[sure]):
+            raise CheckFailed(
+                "A pixel of probability 0 came out 1 (or one of probability 1 came out 0): "
+                "compare a uniform number with p as `u < p`, so that p = 0 is never on and "
+                "p = 1 always.",
+                tried=tried,
+                expected="probability 0 -> always 0, probability 1 -> always 1",
+                got=f"{int(np.sum(x[:, sure] != p[sure]))} such pixels",
+            )
         return
     got = f"frequencies {short(frequency[free][:4], 2)} for probabilities {short(p[free][:4], 2)}"
     flipped = float(
@@ -1240,3 +1241,327 @@ def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
                 "with each digit."
             )
     _quality_fail("label_entropy", what, target, value)
+
+
+# --------------------------------------------------------------------------- aggregate_posterior_codes
+
+aggregate_exercise = exercise(
+    "aggregate_posterior_codes",
+    lesson=LESSON,
+    symbol="aggregate_posterior_codes",
+    description="n codes from the aggregate posterior q(z) = (1/M) sum_i N(mu_i, "
+    "exp(log_var_i)): pick an image at random, draw from its posterior",
+    references=("vae_tf.sample_quality:aggregate_posterior_codes",),
+    hints=(
+        "q(z) is a mixture of the M images' posteriors, each with weight 1/M. To draw from a "
+        "mixture: first choose which component, then draw from that component.",
+        "Choose the image of each code uniformly among the M rows, with the generator you are "
+        "given; then draw from that image's own Gaussian, its mu and its log_var (the same row).",
+        "A draw from N(mu, exp(log_var)) is mu + sigma * eps with sigma = exp(log_var / 2) and "
+        "eps standard normal, one eps per code and per dimension (lesson 03's reparameterization).",
+    ),
+)
+
+AGGREGATE_CODES = 3000
+
+
+def _separated_means(rng: np.random.Generator, m: int, d: int) -> np.ndarray:
+    """``m`` points in [-12, 12]^d at least 8 apart: each code's image can be told apart."""
+    points: list[np.ndarray] = []
+    while len(points) < m:
+        candidate = rng.uniform(-12.0, 12.0, size=d)
+        if all(np.linalg.norm(candidate - point) >= 8.0 for point in points):
+            points.append(candidate)
+    return np.stack(points)
+
+
+def _aggregate_inputs(rng: np.random.Generator) -> Inputs:
+    d = int(rng.integers(3, 9))
+    m = int(rng.integers(8, 16))
+    # One image: scales on both sides of 1, so that variance, scale and log-variance differ.
+    single_sigma = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=(1, d)))
+    # Many images: each its own scale, small next to the distance between their means.
+    sigma = np.exp(rng.uniform(np.log(0.05), np.log(0.5), size=(m, 1))) * rng.uniform(
+        0.8, 1.25, size=(m, d)
+    )
+    return {
+        "single_mu": rng.normal(0.0, 2.0, size=(1, d)).astype(np.float32),
+        "single_log_var": (2.0 * np.log(single_sigma)).astype(np.float32),
+        "mu": _separated_means(rng, m, d).astype(np.float32),
+        "log_var": (2.0 * np.log(sigma)).astype(np.float32),
+        "n": AGGREGATE_CODES,
+        "seeds": [int(s) for s in rng.integers(0, 2**31, size=2)],
+    }
+
+
+def _aggregate_calls(aggregate_posterior_codes: Any, inputs: Inputs) -> dict[str, Any]:
+    seed_a, seed_b = inputs["seeds"]
+    n = inputs["n"]
+    mu, log_var = inputs["mu"], inputs["log_var"]
+    same = np.random.default_rng(seed_a)
+
+    def call(mu: np.ndarray, log_var: np.ndarray, count: int, rng: Any) -> Any:
+        return call_described(aggregate_posterior_codes, mu.copy(), log_var.copy(), count, rng)
+
+    return {
+        "single": call(
+            inputs["single_mu"], inputs["single_log_var"], n, np.random.default_rng(seed_b)
+        ),
+        "mixture": call(mu, log_var, n, np.random.default_rng(seed_a)),
+        "again": call(mu, log_var, 8, same),
+        "next": call(mu, log_var, 8, same),
+        "fresh": call(mu, log_var, 8, np.random.default_rng(seed_a)),
+        "other": call(mu, log_var, 8, np.random.default_rng(seed_b)),
+    }
+
+
+@judge_only
+def _codes(answer: Any, n: int, d: int, m: int) -> np.ndarray:
+    tried = f"aggregate_posterior_codes(mu, log_var, {n}, rng), mu and log_var of shape ({m}, {d})"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+            hint="n is not M: the n codes pick their images among the M rows (with repeats)",
+        )
+    z = array_of(answer, "aggregate_posterior_codes").astype(np.float64)
+    if z.shape != (n, d):
+        raise CheckFailed(
+            "aggregate_posterior_codes should return n codes of the posteriors' latent size.",
+            tried=tried,
+            expected=f"shape ({n}, {d})",
+            got=f"shape {z.shape}",
+        )
+    return z
+
+
+@aggregate_exercise.probe("returns n codes of the latent size", inputs=_aggregate_inputs)
+def _aggregate_shape_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
+    return {"single": calls["single"], "mixture": calls["mixture"]}
+
+
+@aggregate_exercise.verdict("returns n codes of the latent size")
+def _aggregate_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    m, d = inputs["mu"].shape
+    _codes(answer["mixture"], inputs["n"], d, m)
+    _codes(answer["single"], inputs["n"], d, 1)
+
+
+ONE_GAUSSIAN = (
+    "The codes lie far from every image's mean: a code of q(z) comes from ONE image's "
+    "posterior (pick an image, then draw near its mu), not from one Gaussian for all images "
+    "or from the prior N(0, I)."
+)
+
+
+@judge_only
+def _far_from_every_mean(inputs: Inputs, answer: Any) -> float:
+    """The fraction of the mixture's codes farther than 4 from every mean (0 if unreadable)."""
+    mu = inputs["mu"].astype(np.float64)
+    try:
+        z = _codes(answer["mixture"], inputs["n"], mu.shape[1], len(mu))
+    except CheckFailed:
+        return 0.0
+    return float(np.mean(_components(z, mu)[1] > 4.0))
+
+
+@aggregate_exercise.probe(
+    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance",
+    inputs=_aggregate_inputs,
+)
+def _aggregate_single_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
+    return {"single": calls["single"], "mixture": calls["mixture"]}
+
+
+@aggregate_exercise.verdict(
+    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance"
+)
+def _aggregate_single_verdict(inputs: Inputs, answer: Any) -> None:
+    n, d = inputs["n"], inputs["mu"].shape[1]
+    try:
+        z = _codes(answer["single"], n, d, 1)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    mu = inputs["single_mu"].astype(np.float64)[0]
+    log_var = inputs["single_log_var"].astype(np.float64)[0]
+    sigma = np.exp(log_var / 2.0)
+    residual = z - mu
+    spread = residual.std(axis=0)
+    tried = f"one image (M = 1): mu {short(mu, 2)}, sigma = exp(log_var / 2) {short(sigma, 2)}"
+    expected = f"{n} codes with mean mu and standard deviation sigma in each dimension"
+    got = f"mean {short(z.mean(axis=0), 2)}, standard deviation {short(spread, 2)}"
+
+    def near(target: np.ndarray) -> bool:
+        return bool(np.all(np.abs(spread / target - 1.0) < 0.1))
+
+    what = None
+    if np.all(spread < 1e-6):
+        if _far_from_every_mean(inputs, answer) > 0.01:
+            what = ONE_GAUSSIAN
+        elif np.allclose(z[0], mu, atol=1e-4):
+            what = (
+                "Every code is the same: add noise. mu is the posterior's mean; a draw is "
+                "mu + sigma * eps with a fresh eps for every code."
+            )
+        else:
+            what = "Every code is the same code: draw a fresh eps for every code."
+    elif np.any(np.abs(residual.mean(axis=0)) > 0.1 * sigma + 1e-3):
+        if np.all(np.abs(z.mean(axis=0)) < 0.1) and np.all(np.abs(spread - 1.0) < 0.1):
+            what = (
+                "The codes are draws from the prior N(0, I), whatever mu and log_var: q(z) is "
+                "made of the images' posteriors N(mu_i, exp(log_var_i))."
+            )
+        else:
+            what = "The codes are not centred on mu: a draw is mu + sigma * eps."
+    elif near(sigma):
+        pass
+    elif near(np.exp(log_var)):
+        what = (
+            "The spread of the codes is exp(log_var), the variance: the scale of the noise is "
+            "the standard deviation sigma = exp(log_var / 2)."
+        )
+    elif near(np.abs(log_var)):
+        what = (
+            "The spread of the codes is |log_var|: log_var is the log of the variance, so the "
+            "scale of the noise is sigma = exp(log_var / 2)."
+        )
+    elif near(np.ones(d)):
+        what = (
+            "The noise has standard deviation 1 in every dimension: scale eps by the image's "
+            "sigma = exp(log_var / 2)."
+        )
+    else:
+        what = "The codes do not have standard deviation sigma = exp(log_var / 2)."
+    if what is None:
+        standard = residual / sigma
+        correlation = np.corrcoef(standard, rowvar=False)
+        if np.max(np.abs(correlation - np.eye(d))) > 0.2:
+            what = (
+                "The dimensions of a code move together: draw one eps per code AND per "
+                "dimension, shape (n, latent_dim)."
+            )
+    if what is not None:
+        raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+@judge_only
+def _components(z: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest mean of each code, and its distance to it."""
+    distance = np.linalg.norm(z[:, None, :] - mu[None, :, :], axis=-1)
+    nearest = np.argmin(distance, axis=1)
+    return nearest, distance[np.arange(len(z)), nearest]
+
+
+@aggregate_exercise.probe("picks each image with probability 1/M", inputs=_aggregate_inputs)
+def _aggregate_mixture_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
+
+
+@aggregate_exercise.verdict("picks each image with probability 1/M")
+def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
+    mu = inputs["mu"].astype(np.float64)
+    (m, d), n = mu.shape, inputs["n"]
+    try:
+        z = _codes(answer["mixture"], n, d, m)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    nearest, distance = _components(z, mu)
+    tried = f"M = {m} images whose means lie at least 8 apart, each with sigma below 0.65"
+    far = float(np.mean(distance > 4.0))
+    if far > 0.01:
+        raise CheckFailed(
+            ONE_GAUSSIAN,
+            tried=tried,
+            expected="every code within a few sigma of one of the M means",
+            got=f"{far:.0%} of the codes farther than 4 from every mean",
+        )
+    counts = np.bincount(nearest, minlength=m)
+    expected_count = n / m
+    chi_square = float(np.sum((counts - expected_count) ** 2 / expected_count))
+    # Chi-square with m - 1 degrees of freedom: mean m - 1, sd sqrt(2 (m - 1)) < 6 here.
+    if chi_square > (m - 1) + 12.0 * np.sqrt(2.0 * (m - 1)):
+        used = int(np.sum(counts > 0))
+        what = (
+            f"Only {used} of the {m} images are used: every image's posterior is a component "
+            "of q(z); pick the image of each code uniformly among all M rows."
+            if used < m
+            else "The images are not picked equally often: q(z) gives each image weight 1/M."
+        )
+        raise CheckFailed(
+            what,
+            tried=tried,
+            expected=f"about {expected_count:.0f} codes near each mean",
+            got=f"counts {short(counts, 0)}",
+        )
+
+
+@aggregate_exercise.probe("each code uses its own image's mu and sigma", inputs=_aggregate_inputs)
+def _aggregate_pairing_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
+
+
+@aggregate_exercise.verdict("each code uses its own image's mu and sigma")
+def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
+    mu = inputs["mu"].astype(np.float64)
+    sigma = np.exp(inputs["log_var"].astype(np.float64) / 2.0)
+    (m, d), n = mu.shape, inputs["n"]
+    try:
+        z = _codes(answer["mixture"], n, d, m)
+        nearest, distance = _components(z, mu)
+        if np.mean(distance > 4.0) > 0.01:
+            raise CheckFailed("The codes are not drawn from the images' posteriors.")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    standard = (z - mu[nearest]) / sigma[nearest]
+    ratios = np.array(
+        [standard[nearest == i].std() if np.sum(nearest == i) >= 20 else 1.0 for i in range(m)]
+    )
+    # About 200 codes x 3+ dimensions per image: the ratio's sd is below 0.04.
+    if np.any(np.abs(ratios - 1.0) > 0.25):
+        raise CheckFailed(
+            "Near some images the codes spread more (or less) than that image's sigma: each code "
+            "must use the mu and the log_var of the SAME image (one index for both).",
+            tried=f"M = {m} images, each with its own sigma between 0.04 and 0.65",
+            expected="spread / sigma close to 1 near every image",
+            got=f"spread / sigma {short(ratios, 2)}",
+        )
+
+
+@aggregate_exercise.probe("draws with the rng it is given", inputs=_aggregate_inputs)
+def _aggregate_rng_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return _aggregate_calls(aggregate_posterior_codes, inputs)
+
+
+@aggregate_exercise.verdict("draws with the rng it is given")
+def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    m, d = inputs["mu"].shape
+    try:
+        again, following, fresh, other = (
+            _codes(answer[key], 8, d, m) for key in ("again", "next", "fresh", "other")
+        )
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not np.allclose(again, fresh, atol=1e-6):
+        raise CheckFailed(
+            "Two generators made with the same seed gave different codes: the draws do not use "
+            "`rng` (np.random.* draws from a global generator). Use rng's own methods for both "
+            "the images and the noise.",
+            tried=tried,
+            expected="the same codes for the same seed",
+            got="different codes",
+        )
+    if np.allclose(again, other, atol=1e-6) or np.allclose(again, following, atol=1e-6):
+        raise CheckFailed(
+            "Different generators (or two calls with one generator) gave the same codes: the "
+            "draws come from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected="new codes from a new generator or a later call",
+            got="the same codes",
+        )
