@@ -782,6 +782,11 @@ def test_aggregate_posterior_codes_mistakes_lose_points_and_are_named(mistake):
 # --------------------------------------------------------------------------- the seed sweep
 
 SWEEP_RIGHT_NEW = {
+    "sample_prior": {
+        "numpy": sample_prior_numpy,
+        "tensorflow": sample_prior_tensorflow,
+        "scipy": sample_prior_scipy,
+    },
     "bernoulli_sample": {
         name: _function(source, "bernoulli_sample") for name, source in BERNOULLI_RIGHT.items()
     },
@@ -794,6 +799,15 @@ SWEEP_RIGHT_NEW = {
     },
 }
 SWEEP_WRONG_NEW = {
+    "sample_prior": {
+        **{
+            name: _sampler(draw) if decode is None else _sampler(draw, decode)
+            for name, (draw, decode, _) in SAMPLER_MISTAKES.items()
+        },
+        "a rescaled uniform": _sampler(
+            "rng.uniform(-np.sqrt(3), np.sqrt(3), size=(n, latent_dim))"
+        ),
+    },
     "bernoulli_sample": {
         name: _function(source, "bernoulli_sample")
         for name, (source, _) in BERNOULLI_MISTAKES.items()
