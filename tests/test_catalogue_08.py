@@ -779,6 +779,57 @@ def test_aggregate_posterior_codes_mistakes_lose_points_and_are_named(mistake):
     assert all(word in message for word in words), message
 
 
+# --------------------------------------------------------------------------- the new exercises through the sandbox
+
+
+@pytest.mark.slow
+def test_lesson_08_sampling_and_quality_exercises_through_the_sandbox():
+    right = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "bernoulli_sample": HEAD + BERNOULLI_RIGHT["uniform below p"],
+            "sample_quality": HEAD + QUALITY_RIGHT["bincount and masked logs"],
+            "aggregate_posterior_codes": HEAD
+            + AGGREGATE_RIGHT["an index, then the reparameterization"],
+        },
+        seed=SEED,
+    )
+    for name in ("bernoulli_sample", "sample_quality", "aggregate_posterior_codes"):
+        assert right[name].passed, (name, right[name].verdict())
+    wrong = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "bernoulli_sample": HEAD + BERNOULLI_MISTAKES["rounds at 0.5"][0],
+            "sample_quality": HEAD + QUALITY_MISTAKES["entropies in bits"][0],
+            "aggregate_posterior_codes": HEAD + AGGREGATE_MISTAKES["the variance as the scale"][0],
+        },
+        seed=SEED,
+    )
+    expected_words = {
+        "bernoulli_sample": "rounded at 0.5",
+        "sample_quality": "bits",
+        "aggregate_posterior_codes": "the variance",
+    }
+    for name, word in expected_words.items():
+        outcome = wrong[name]
+        assert outcome.points < outcome.max_points, outcome.verdict()
+        assert word in outcome.failures()[0].message, outcome.verdict()
+
+
+@pytest.mark.slow
+def test_the_package_sample_quality_functions_earn_no_points_while_grading():
+    cells = {
+        "bernoulli_sample": "from vae_tf.sample_quality import bernoulli_sample\n",
+        "sample_quality": "from vae_tf.sample_quality import sample_quality\n",
+        "aggregate_posterior_codes": "from vae_tf.sample_quality import aggregate_posterior_codes\n",
+    }
+    graded = graded_in_sandbox("08_convolutional_vae", cells, seed=SEED)
+    for name in cells:
+        outcome = graded[name]
+        assert outcome.points == 0, (name, outcome.verdict())
+        assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
+
+
 # --------------------------------------------------------------------------- the seed sweep
 
 SWEEP_RIGHT_NEW = {
