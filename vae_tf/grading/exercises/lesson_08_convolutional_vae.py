@@ -1320,10 +1320,14 @@ def _codes(answer: Any, n: int, d: int, m: int) -> np.ndarray:
     tried = f"aggregate_posterior_codes(mu, log_var, {n}, rng), mu and log_var of shape ({m}, {d})"
     if isinstance(answer, dict) and "raised" in answer:
         record = answer["raised"]
+        message = str(record.get("message"))
+        indexing = any(word in message for word in ("out of bounds", "broadcast", "shape"))
         raise CheckFailed(
-            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            f"Your code raised {record.get('type')}: {message[:300]}",
             tried=tried,
-            hint="n is not M: the n codes pick their images among the M rows (with repeats)",
+            hint="n is not M: the n codes pick their images among the M rows (with repeats)"
+            if indexing
+            else None,
         )
     z = array_of(answer, "aggregate_posterior_codes").astype(np.float64)
     if z.shape != (n, d):
