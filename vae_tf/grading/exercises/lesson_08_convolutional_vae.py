@@ -852,6 +852,26 @@ def _binary_images(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+@judge_only
+def _dependence_failure(x: np.ndarray, p: np.ndarray) -> CheckFailed | None:
+    """A failure when the number of pixels on varies unlike independent pixels, else None."""
+    on = x.reshape(len(x), -1).sum(axis=1)
+    # Independent pixels: the number on has variance sum p (1 - p) (about 150 here); its
+    # estimate from 300 images is within 10% of it, nearly always within 40%.
+    expected_variance = float(np.sum(p * (1.0 - p)))
+    ratio = float(on.var(ddof=1)) / expected_variance
+    if 0.25 <= ratio <= 2.0:
+        return None
+    return CheckFailed(
+        "The pixels of one image are not drawn independently: the number of pixels on "
+        "varies from image to image far more (or less) than independent coin flips allow. "
+        "Draw one uniform per pixel, not one per image.",
+        tried=f"{len(x)} copies of one image of pixel probabilities",
+        expected=f"a variance of the number of pixels on close to {expected_variance:.0f}",
+        got=f"{on.var(ddof=1):.0f}",
+    )
+
+
 @bernoulli_exercise.probe("returns 0/1 images of the input's shape", inputs=_bernoulli_inputs)
 def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
     calls = _bernoulli_calls(bernoulli_sample, inputs)
@@ -926,6 +946,9 @@ def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
             "use each pixel's own probability p."
         )
     else:
+        dependence = _dependence_failure(x, p)
+        if dependence is not None:
+            raise dependence
         what = "The pixels are not on with their own probabilities p."
     raise CheckFailed(what, tried=tried, expected=expected, got=got)
 
@@ -942,22 +965,9 @@ def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
         x = _binary_images(answer["many"], p_images.shape)
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    n = len(x)
-    p = p_images[0].reshape(-1)
-    on = x.reshape(n, -1).sum(axis=1)
-    # Independent pixels: the number of pixels on has variance sum p (1 - p) (about 150 here);
-    # its estimate from 300 images is within 10% of it, nearly always within 40%.
-    expected_variance = float(np.sum(p * (1.0 - p)))
-    ratio = float(on.var(ddof=1)) / expected_variance
-    if ratio > 2.0 or ratio < 0.25:
-        raise CheckFailed(
-            "The pixels of one image are not drawn independently: the number of pixels on "
-            "varies from image to image far more (or less) than independent coin flips allow. "
-            "Draw one uniform per pixel, not one per image.",
-            tried=f"{n} copies of one image of pixel probabilities",
-            expected=f"a variance of the number of pixels on close to {expected_variance:.0f}",
-            got=f"{on.var(ddof=1):.0f}",
-        )
+    failure = _dependence_failure(x, p_images[0].reshape(-1))
+    if failure is not None:
+        raise failure
 
 
 @bernoulli_exercise.probe("draws with the rng it is given", inputs=_bernoulli_inputs)
@@ -1280,6 +1290,7 @@ def _aggregate_inputs(rng: np.random.Generator) -> Inputs:
     m = int(rng.integers(8, 16))
     # One image: scales on both sides of 1, so that variance, scale and log-variance differ.
     single_sigma = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=(1, d)))
+    single_sigma[0, :2] = rng.uniform(2.0, 3.0), rng.uniform(0.3, 0.5)
     # Many images: each its own scale, small next to the distance between their means.
     sigma = np.exp(rng.uniform(np.log(0.05), np.log(0.5), size=(m, 1))) * rng.uniform(
         0.8, 1.25, size=(m, d)
@@ -1412,7 +1423,8 @@ def _aggregate_single_verdict(inputs: Inputs, answer: Any) -> None:
             )
         else:
             what = "Every code is the same code: draw a fresh eps for every code."
-    elif np.any(np.abs(residual.mean(axis=0)) > 0.1 * sigma + 1e-3):
+    # Off-centre by more than 6 standard errors of the mean (of the spread the codes have).
+    elif np.any(np.abs(residual.mean(axis=0)) > 6.0 * spread / np.sqrt(n) + 1e-3):
         if np.all(np.abs(z.mean(axis=0)) < 0.1) and np.all(np.abs(spread - 1.0) < 0.1):
             what = (
                 "The codes are draws from the prior N(0, I), whatever mu and log_var: q(z) is "
