@@ -458,3 +458,416 @@ def test_the_judge_of_lesson_08_needs_neither_tensorflow_nor_the_students_code()
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- bernoulli_sample
+
+BERNOULLI_RIGHT = {
+    "uniform below p": """
+def bernoulli_sample(probabilities, rng):
+    p = np.asarray(probabilities)
+    return (rng.random(p.shape) < p).astype("float32")
+""",
+    "binomial with one trial": """
+def bernoulli_sample(probabilities, rng):
+    return rng.binomial(1, np.asarray(probabilities, dtype="float64")).astype(np.float32)
+""",
+    "uniform above 1 - p, through keras ops": """
+def bernoulli_sample(probabilities, rng):
+    p = ops.convert_to_numpy(probabilities)
+    u = rng.uniform(0.0, 1.0, size=p.shape)
+    return np.where(u > 1.0 - p, 1.0, 0.0)
+""",
+}
+
+BERNOULLI_MISTAKES = {
+    "returns the probabilities (the mean image)": (
+        "def bernoulli_sample(probabilities, rng):\n    return np.asarray(probabilities)\n",
+        ["not binary", "mean image"],
+    ),
+    "rounds at 0.5": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    return (np.asarray(probabilities) > 0.5).astype('float32')\n",
+        ["rounded at 0.5", "not a sample"],
+    ),
+    "comparison the wrong way round": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return (rng.random(p.shape) > p).astype('float32')\n",
+        ["1 - p", "wrong way"],
+    ),
+    "ignores p (fair coins)": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return rng.integers(0, 2, size=p.shape).astype('float32')\n",
+        ["half of the time"],
+    ),
+    "one uniform per image": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    u = rng.random((len(p),) + (1,) * (p.ndim - 1))\n"
+        "    return (u < p).astype('float32')\n",
+        ["not drawn independently", "one uniform per pixel"],
+    ),
+    "one draw for all images": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return (rng.random(p.shape[1:]) < p).astype('float32')\n",
+        ["same draw"],
+    ),
+    "np.random instead of rng": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return (np.random.random(p.shape) < p).astype('float32')\n",
+        ["same seed gave different images"],
+    ),
+    "a fixed seed of its own": (
+        "def bernoulli_sample(probabilities, rng):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return (np.random.default_rng(0).random(p.shape) < p).astype('float32')\n",
+        ["fixed seed of your own"],
+    ),
+}
+
+
+@pytest.mark.parametrize("right", sorted(BERNOULLI_RIGHT))
+def test_bernoulli_sample_right_answers_get_full_points(right):
+    assert_full_points("bernoulli_sample", _function(BERNOULLI_RIGHT[right], "bernoulli_sample"))
+
+
+@pytest.mark.parametrize("mistake", sorted(BERNOULLI_MISTAKES))
+def test_bernoulli_sample_mistakes_lose_points_and_are_named(mistake):
+    source, words = BERNOULLI_MISTAKES[mistake]
+    message = first_failure("bernoulli_sample", _function(source, "bernoulli_sample"))
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- sample_quality
+
+QUALITY_RIGHT = {
+    "bincount and masked logs": """
+def sample_quality(probabilities):
+    p = np.asarray(probabilities, dtype=np.float64)
+    fractions = np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / len(p)
+    def entropy(q):
+        return -np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0), axis=-1)
+    return {
+        "confidence": float(p.max(axis=1).mean()),
+        "mean_entropy": float(entropy(p).mean()),
+        "label_entropy": float(entropy(fractions)),
+    }
+""",
+    "scipy entropy of counts, np.unique": """
+def sample_quality(probabilities):
+    from scipy.stats import entropy
+    p = np.asarray(probabilities)
+    _, counts = np.unique(np.argmax(p, axis=1), return_counts=True)
+    return dict(
+        label_entropy=entropy(counts),
+        confidence=np.mean(np.max(p, axis=1)),
+        mean_entropy=np.mean(entropy(p, axis=1)),
+    )
+""",
+    "keras ops and a tiny constant in the log": """
+def sample_quality(probabilities):
+    p = ops.convert_to_tensor(probabilities, dtype="float32")
+    per_image = -ops.sum(p * ops.log(p + 1e-12), axis=1)
+    labels = ops.convert_to_numpy(ops.argmax(p, axis=1))
+    fractions = np.array([np.mean(labels == k) for k in range(10)])
+    return {
+        "confidence": ops.mean(ops.max(p, axis=1)),
+        "mean_entropy": ops.mean(per_image),
+        "label_entropy": -np.sum(fractions * np.log(fractions + 1e-12)),
+    }
+""",
+}
+
+
+def _quality(confidence: str, mean_entropy: str, label_entropy: str) -> str:
+    return (
+        "def sample_quality(probabilities):\n"
+        "    p = np.asarray(probabilities, dtype=np.float64)\n"
+        "    fractions = np.bincount(p.argmax(axis=1), minlength=10) / len(p)\n"
+        "    counts = np.bincount(p.argmax(axis=1), minlength=10)\n"
+        "    def entropy(q):\n"
+        "        return -np.sum(q * np.log(np.where(q > 0, q, 1.0)), axis=-1)\n"
+        f"    return {{'confidence': {confidence}, 'mean_entropy': {mean_entropy},\n"
+        f"            'label_entropy': {label_entropy}}}\n"
+    )
+
+
+CONFIDENCE = "p.max(axis=1).mean()"
+MEAN_ENTROPY = "entropy(p).mean()"
+LABEL_ENTROPY = "entropy(fractions)"
+
+QUALITY_MISTAKES = {
+    "a tuple, not a dict": (
+        "def sample_quality(probabilities):\n"
+        "    p = np.asarray(probabilities)\n"
+        "    return p.max(axis=1).mean(), 0.0, 0.0\n",
+        ["should return a dict"],
+    ),
+    "largest mean probability as confidence": (
+        _quality("p.mean(axis=0).max()", MEAN_ENTROPY, LABEL_ENTROPY),
+        ["largest of the mean class probabilities"],
+    ),
+    "mean of all probabilities as confidence": (
+        _quality("p.mean()", MEAN_ENTROPY, LABEL_ENTROPY),
+        ["always 1/10"],
+    ),
+    "entropies in bits": (
+        _quality(
+            CONFIDENCE,
+            "(-np.sum(p * np.log2(p), axis=1)).mean()",
+            "-np.sum(fractions[fractions > 0] * np.log2(fractions[fractions > 0]))",
+        ),
+        ["bits", "nats"],
+    ),
+    "no minus sign": (
+        _quality(CONFIDENCE, "np.sum(p * np.log(p), axis=1).mean()", LABEL_ENTROPY),
+        ["negative", "MINUS"],
+    ),
+    "entropy of the mean probabilities as mean_entropy": (
+        _quality(CONFIDENCE, "entropy(p.mean(axis=0))", LABEL_ENTROPY),
+        ["entropy of the mean probabilities", "each image's entropy first"],
+    ),
+    "sum of the images' entropies": (
+        _quality(CONFIDENCE, "entropy(p).sum()", LABEL_ENTROPY),
+        ["sum of the images' entropies"],
+    ),
+    "0 log 0 in the label histogram gives NaN": (
+        _quality(CONFIDENCE, MEAN_ENTROPY, "-np.sum(fractions * np.log(fractions))"),
+        ["NaN", "0 * log 0"],
+    ),
+    "entropy of the mean probabilities as label_entropy": (
+        _quality(CONFIDENCE, MEAN_ENTROPY, "entropy(p.mean(axis=0))"),
+        ["entropy of the mean probabilities", "histogram of labels"],
+    ),
+    "counts not divided by the number of images": (
+        _quality(CONFIDENCE, MEAN_ENTROPY, "entropy(counts.astype(float))"),
+        ["counts", "divide"],
+    ),
+    "mean entropy reported as label entropy": (
+        _quality(CONFIDENCE, MEAN_ENTROPY, MEAN_ENTROPY),
+        ["mean per-image entropy"],
+    ),
+}
+
+
+@pytest.mark.parametrize("right", sorted(QUALITY_RIGHT))
+def test_sample_quality_right_answers_get_full_points(right):
+    assert_full_points("sample_quality", _function(QUALITY_RIGHT[right], "sample_quality"))
+
+
+@pytest.mark.parametrize("mistake", sorted(QUALITY_MISTAKES))
+def test_sample_quality_mistakes_lose_points_and_are_named(mistake):
+    source, words = QUALITY_MISTAKES[mistake]
+    message = first_failure("sample_quality", _function(source, "sample_quality"))
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- aggregate_posterior_codes
+
+AGGREGATE_RIGHT = {
+    "an index, then the reparameterization": """
+def aggregate_posterior_codes(mu, log_var, n, rng):
+    mu, log_var = np.asarray(mu), np.asarray(log_var)
+    which = rng.integers(0, len(mu), size=n)
+    eps = rng.standard_normal((n, mu.shape[1]))
+    return (mu[which] + np.exp(log_var[which] / 2) * eps).astype("float32")
+""",
+    "rng.choice and rng.normal with a scale": """
+def aggregate_posterior_codes(mu, log_var, n, rng):
+    which = rng.choice(np.shape(mu)[0], size=n, replace=True)
+    sigma = np.sqrt(np.exp(np.asarray(log_var)))
+    return rng.normal(np.asarray(mu)[which], sigma[which])
+""",
+    "cycling through the images (a stratified draw), keras ops": """
+def aggregate_posterior_codes(mu, log_var, n, rng):
+    which = np.arange(n) % len(mu)
+    eps = rng.normal(size=(n, np.shape(mu)[1])).astype("float32")
+    z = ops.take(mu, which, axis=0) + ops.exp(0.5 * ops.take(log_var, which, axis=0)) * eps
+    return ops.convert_to_numpy(z)
+""",
+}
+
+
+def _aggregate(which: str, draw: str) -> str:
+    return (
+        "def aggregate_posterior_codes(mu, log_var, n, rng):\n"
+        "    mu, log_var = np.asarray(mu, dtype=np.float64), np.asarray(log_var, dtype=np.float64)\n"
+        "    d = mu.shape[1]\n"
+        f"    which = {which}\n"
+        f"    return {draw}\n"
+    )
+
+
+PICK = "rng.integers(0, len(mu), size=n)"
+REPARAMETERIZED = "mu[which] + np.exp(log_var[which] / 2) * rng.standard_normal((n, d))"
+
+AGGREGATE_MISTAKES = {
+    "the first n images, one each": (
+        _aggregate("np.arange(n)", REPARAMETERIZED),
+        ["n is not M"],
+    ),
+    "no noise (the means only)": (
+        _aggregate(PICK, "mu[which]"),
+        ["Every code is the same", "add noise"],
+    ),
+    "the variance as the scale": (
+        _aggregate(PICK, "mu[which] + np.exp(log_var[which]) * rng.standard_normal((n, d))"),
+        ["exp(log_var), the variance"],
+    ),
+    "log_var as the scale": (
+        _aggregate(PICK, "mu[which] + log_var[which] * rng.standard_normal((n, d))"),
+        ["|log_var|", "log of the variance"],
+    ),
+    "unscaled noise": (
+        _aggregate(PICK, "mu[which] + rng.standard_normal((n, d))"),
+        ["standard deviation 1", "scale eps"],
+    ),
+    "one eps per code for all dimensions": (
+        _aggregate(PICK, "mu[which] + np.exp(log_var[which] / 2) * rng.standard_normal((n, 1))"),
+        ["move together", "per dimension"],
+    ),
+    "one Gaussian fitted to all the images": (
+        _aggregate(PICK, "mu.mean(0) + mu.std(0) * rng.standard_normal((n, d))"),
+        ["far from every image's mean", "ONE image's posterior"],
+    ),
+    "the prior instead of q(z)": (
+        _aggregate(PICK, "rng.standard_normal((n, d))"),
+        ["prior N(0, I)"],
+    ),
+    "always the first image": (
+        _aggregate("np.zeros(n, dtype=int)", REPARAMETERIZED),
+        ["Only 1 of the", "uniformly"],
+    ),
+    "only the first five images (a debugging leftover)": (
+        _aggregate("rng.integers(0, min(len(mu), 5), size=n)", REPARAMETERIZED),
+        ["Only 5 of the", "all M rows"],
+    ),
+    "mu of one image, sigma of another": (
+        _aggregate(
+            PICK,
+            "mu[which] + np.exp(log_var[rng.integers(0, len(mu), size=n)] / 2)"
+            " * rng.standard_normal((n, d))",
+        ),
+        ["SAME image"],
+    ),
+    "np.random instead of rng": (
+        _aggregate(
+            "np.random.randint(0, len(mu), size=n)",
+            "mu[which] + np.exp(log_var[which] / 2) * np.random.standard_normal((n, d))",
+        ),
+        ["same seed gave different codes"],
+    ),
+}
+
+
+@pytest.mark.parametrize("right", sorted(AGGREGATE_RIGHT))
+def test_aggregate_posterior_codes_right_answers_get_full_points(right):
+    function = _function(AGGREGATE_RIGHT[right], "aggregate_posterior_codes")
+    assert_full_points("aggregate_posterior_codes", function)
+
+
+@pytest.mark.parametrize("mistake", sorted(AGGREGATE_MISTAKES))
+def test_aggregate_posterior_codes_mistakes_lose_points_and_are_named(mistake):
+    source, words = AGGREGATE_MISTAKES[mistake]
+    message = first_failure(
+        "aggregate_posterior_codes", _function(source, "aggregate_posterior_codes")
+    )
+    assert all(word in message for word in words), message
+
+
+# --------------------------------------------------------------------------- the new exercises through the sandbox
+
+
+@pytest.mark.slow
+def test_lesson_08_sampling_and_quality_exercises_through_the_sandbox():
+    right = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "bernoulli_sample": HEAD + BERNOULLI_RIGHT["uniform below p"],
+            "sample_quality": HEAD + QUALITY_RIGHT["bincount and masked logs"],
+            "aggregate_posterior_codes": HEAD
+            + AGGREGATE_RIGHT["an index, then the reparameterization"],
+        },
+        seed=SEED,
+    )
+    for name in ("bernoulli_sample", "sample_quality", "aggregate_posterior_codes"):
+        assert right[name].passed, (name, right[name].verdict())
+    wrong = graded_in_sandbox(
+        "08_convolutional_vae",
+        {
+            "bernoulli_sample": HEAD + BERNOULLI_MISTAKES["rounds at 0.5"][0],
+            "sample_quality": HEAD + QUALITY_MISTAKES["entropies in bits"][0],
+            "aggregate_posterior_codes": HEAD + AGGREGATE_MISTAKES["the variance as the scale"][0],
+        },
+        seed=SEED,
+    )
+    expected_words = {
+        "bernoulli_sample": "rounded at 0.5",
+        "sample_quality": "bits",
+        "aggregate_posterior_codes": "the variance",
+    }
+    for name, word in expected_words.items():
+        outcome = wrong[name]
+        assert outcome.points < outcome.max_points, outcome.verdict()
+        assert word in outcome.failures()[0].message, outcome.verdict()
+
+
+@pytest.mark.slow
+def test_the_package_sample_quality_functions_earn_no_points_while_grading():
+    cells = {
+        "bernoulli_sample": "from vae_tf.sample_quality import bernoulli_sample\n",
+        "sample_quality": "from vae_tf.sample_quality import sample_quality\n",
+        "aggregate_posterior_codes": "from vae_tf.sample_quality import aggregate_posterior_codes\n",
+    }
+    graded = graded_in_sandbox("08_convolutional_vae", cells, seed=SEED)
+    for name in cells:
+        outcome = graded[name]
+        assert outcome.points == 0, (name, outcome.verdict())
+        assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
+
+
+# --------------------------------------------------------------------------- the seed sweep
+
+SWEEP_RIGHT_NEW = {
+    "sample_prior": {
+        "numpy": sample_prior_numpy,
+        "tensorflow": sample_prior_tensorflow,
+        "scipy": sample_prior_scipy,
+    },
+    "bernoulli_sample": {
+        name: _function(source, "bernoulli_sample") for name, source in BERNOULLI_RIGHT.items()
+    },
+    "sample_quality": {
+        name: _function(source, "sample_quality") for name, source in QUALITY_RIGHT.items()
+    },
+    "aggregate_posterior_codes": {
+        name: _function(source, "aggregate_posterior_codes")
+        for name, source in AGGREGATE_RIGHT.items()
+    },
+}
+SWEEP_WRONG_NEW = {
+    "sample_prior": {
+        **{
+            name: _sampler(draw) if decode is None else _sampler(draw, decode)
+            for name, (draw, decode, _) in SAMPLER_MISTAKES.items()
+        },
+        "a rescaled uniform": _sampler(
+            "rng.uniform(-np.sqrt(3), np.sqrt(3), size=(n, latent_dim))"
+        ),
+    },
+    "bernoulli_sample": {
+        name: _function(source, "bernoulli_sample")
+        for name, (source, _) in BERNOULLI_MISTAKES.items()
+    },
+    "sample_quality": {
+        name: _function(source, "sample_quality") for name, (source, _) in QUALITY_MISTAKES.items()
+    },
+    "aggregate_posterior_codes": {
+        name: _function(source, "aggregate_posterior_codes")
+        for name, (source, _) in AGGREGATE_MISTAKES.items()
+    },
+}

@@ -760,3 +760,824 @@ def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
             expected="new images from a new generator or a later call",
             got="the same images",
         )
+
+
+# --------------------------------------------------------------------------- bernoulli_sample
+
+bernoulli_exercise = exercise(
+    "bernoulli_sample",
+    lesson=LESSON,
+    symbol="bernoulli_sample",
+    description="one binary image x ~ p(x|z) per image of pixel probabilities, pixels drawn "
+    "independently with rng",
+    references=("vae_tf.sample_quality:bernoulli_sample",),
+    hints=(
+        "The decoder's output is the mean of p(x|z): pixel i is 1 with probability p_i and 0 "
+        "otherwise, each pixel on its own. A sample is one such coin flip per pixel.",
+        "A uniform number u in [0, 1) is below p with probability exactly p: compare one "
+        "uniform per pixel with that pixel's probability (or use a binomial draw with n = 1).",
+        "Draw the uniforms with the generator you are given, one per pixel: the shape of "
+        "`probabilities`; return zeros and ones of that shape.",
+    ),
+)
+
+BERNOULLI_IMAGES = 300
+
+
+def _bernoulli_inputs(rng: np.random.Generator) -> Inputs:
+    pattern = rng.uniform(0.03, 0.97, size=(28, 28, 1))
+    # A few pixels that are surely off or on, as a trained decoder's background and stroke.
+    corner = rng.integers(0, 20)
+    pattern[corner : corner + 3, :3] = 0.0
+    pattern[corner : corner + 3, -3:] = 1.0
+    images = np.repeat(pattern[None], BERNOULLI_IMAGES, axis=0).astype(np.float32)
+    return {
+        "probabilities": images,
+        "small": rng.uniform(0.0, 1.0, size=(5, 28, 28)).astype(np.float32),
+        "seeds": [int(s) for s in rng.integers(0, 2**31, size=2)],
+    }
+
+
+def _bernoulli_calls(bernoulli_sample: Any, inputs: Inputs) -> dict[str, Any]:
+    seed_a, seed_b = inputs["seeds"]
+    same = np.random.default_rng(seed_a)
+    small = inputs["small"]
+    return {
+        "many": call_described(
+            bernoulli_sample, inputs["probabilities"].copy(), np.random.default_rng(seed_a)
+        ),
+        "small": call_described(bernoulli_sample, small.copy(), same),
+        "small_next": call_described(bernoulli_sample, small.copy(), same),
+        "small_fresh": call_described(
+            bernoulli_sample, small.copy(), np.random.default_rng(seed_a)
+        ),
+        "small_other": call_described(
+            bernoulli_sample, small.copy(), np.random.default_rng(seed_b)
+        ),
+    }
+
+
+@judge_only
+def _binary_images(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
+    tried = f"bernoulli_sample(probabilities, rng), probabilities of shape {shape}"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+        )
+    x = array_of(answer, "bernoulli_sample").astype(np.float64)
+    if x.size != int(np.prod(shape)) or x.shape[0] != shape[0]:
+        raise CheckFailed(
+            "The result should have the shape of `probabilities`: one binary value per pixel.",
+            tried=tried,
+            expected=f"shape {shape}",
+            got=f"shape {x.shape}",
+        )
+    x = x.reshape(shape)
+    if not np.all((x == 0.0) | (x == 1.0)):
+        inside = x.min() >= 0.0 and x.max() <= 1.0
+        raise CheckFailed(
+            "These are not binary images: a sample of p(x|z) has pixels that are exactly 0 or 1"
+            + (
+                " (values in between are probabilities, the mean image, not a draw)."
+                if inside
+                else "."
+            ),
+            tried=tried,
+            expected="only the values 0 and 1",
+            got=f"{int(np.sum((x != 0.0) & (x != 1.0)))} values that are neither, e.g. "
+            f"{short(x[(x != 0.0) & (x != 1.0)][:4], 3)}",
+        )
+    return x
+
+
+@judge_only
+def _dependence_failure(x: np.ndarray, p: np.ndarray) -> CheckFailed | None:
+    """A failure when the number of pixels on varies unlike independent pixels, else None."""
+    on = x.reshape(len(x), -1).sum(axis=1)
+    # Independent pixels: the number on has variance sum p (1 - p) (about 150 here); its
+    # estimate from 300 images is within 10% of it, nearly always within 40%.
+    expected_variance = float(np.sum(p * (1.0 - p)))
+    ratio = float(on.var(ddof=1)) / expected_variance
+    if 0.25 <= ratio <= 2.0:
+        return None
+    return CheckFailed(
+        "The pixels of one image are not drawn independently: the number of pixels on "
+        "varies from image to image far more (or less) than independent coin flips allow. "
+        "Draw one uniform per pixel, not one per image.",
+        tried=f"{len(x)} copies of one image of pixel probabilities",
+        expected=f"a variance of the number of pixels on close to {expected_variance:.0f}",
+        got=f"{on.var(ddof=1):.0f}",
+    )
+
+
+@bernoulli_exercise.probe("returns 0/1 images of the input's shape", inputs=_bernoulli_inputs)
+def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    calls = _bernoulli_calls(bernoulli_sample, inputs)
+    return {"many": calls["many"], "small": calls["small"]}
+
+
+@bernoulli_exercise.verdict("returns 0/1 images of the input's shape")
+def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    _binary_images(answer["many"], inputs["probabilities"].shape)
+    _binary_images(answer["small"], inputs["small"].shape)
+
+
+@bernoulli_exercise.probe("each pixel is 1 with its own probability", inputs=_bernoulli_inputs)
+def _bernoulli_frequency_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
+
+
+@bernoulli_exercise.verdict("each pixel is 1 with its own probability")
+def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
+    p_images = inputs["probabilities"].astype(np.float64)
+    try:
+        x = _binary_images(answer["many"], p_images.shape)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    n = len(x)
+    p = p_images[0].reshape(-1)
+    x = x.reshape(n, -1)
+    frequency = x.mean(axis=0)
+    tried = f"{n} copies of one image of pixel probabilities, from 0 to 1"
+    expected = "each pixel on in a fraction of the images close to its probability"
+    sure = (p == 0.0) | (p == 1.0)
+    if np.all(x == x[0]):
+        if np.array_equal(x[0], (p > 0.5).astype(np.float64)) or np.array_equal(
+            x[0], (p >= 0.5).astype(np.float64)
+        ):
+            what = (
+                "Every image is the probabilities rounded at 0.5: that is the most likely image, "
+                "not a sample. A pixel of probability 0.3 must be on in about 30% of the draws."
+            )
+        else:
+            what = (
+                f"All {n} images are the same draw: draw fresh randomness for every image "
+                "(one uniform per pixel of the whole array)."
+            )
+        raise CheckFailed(what, tried=tried, expected=expected, got="the same image every time")
+    free = ~sure
+    # Chi-square of the on-counts: about 1 per pixel for a right answer (sd about 0.05 here).
+    chi = float(np.mean((frequency[free] - p[free]) ** 2 * n / (p[free] * (1.0 - p[free]))))
+    if chi < 2.0:
+        if np.any(x[:, sure] != p[sure]):
+            raise CheckFailed(
+                "A pixel of probability 0 came out 1 (or one of probability 1 came out 0): "
+                "compare a uniform number with p as `u < p`, so that p = 0 is never on and "
+                "p = 1 always.",
+                tried=tried,
+                expected="probability 0 -> always 0, probability 1 -> always 1",
+                got=f"{int(np.sum(x[:, sure] != p[sure]))} such pixels",
+            )
+        return
+    got = f"frequencies {short(frequency[free][:4], 2)} for probabilities {short(p[free][:4], 2)}"
+    flipped = float(
+        np.mean((frequency[free] - (1.0 - p[free])) ** 2 * n / (p[free] * (1 - p[free])))
+    )
+    if flipped < 2.0:
+        what = (
+            "Each pixel is on with probability 1 - p, not p: the comparison is the wrong way "
+            "round (`u < p` is true with probability p)."
+        )
+    elif np.max(np.abs(frequency[free] - 0.5)) < 0.15:
+        what = (
+            "Every pixel is on about half of the time, whatever its probability: the draw must "
+            "use each pixel's own probability p."
+        )
+    else:
+        dependence = _dependence_failure(x, p)
+        if dependence is not None:
+            raise dependence
+        what = "The pixels are not on with their own probabilities p."
+    raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+@bernoulli_exercise.probe("pixels are drawn independently", inputs=_bernoulli_inputs)
+def _bernoulli_independent_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
+
+
+@bernoulli_exercise.verdict("pixels are drawn independently")
+def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
+    p_images = inputs["probabilities"].astype(np.float64)
+    try:
+        x = _binary_images(answer["many"], p_images.shape)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    failure = _dependence_failure(x, p_images[0].reshape(-1))
+    if failure is not None:
+        raise failure
+
+
+@bernoulli_exercise.probe("draws with the rng it is given", inputs=_bernoulli_inputs)
+def _bernoulli_rng_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
+    return _bernoulli_calls(bernoulli_sample, inputs)
+
+
+@bernoulli_exercise.verdict("draws with the rng it is given")
+def _bernoulli_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    shape = inputs["small"].shape
+    try:
+        first, following, fresh, other = (
+            _binary_images(answer[key], shape)
+            for key in ("small", "small_next", "small_fresh", "small_other")
+        )
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not np.array_equal(first, fresh):
+        raise CheckFailed(
+            "Two generators made with the same seed gave different images: the draw does not "
+            "use `rng` (np.random.* draws from a global generator). Use rng's own methods.",
+            tried=tried,
+            expected="the same images for the same seed",
+            got="different images",
+        )
+    if np.array_equal(first, other) or np.array_equal(first, following):
+        raise CheckFailed(
+            "Different generators (or two calls with one generator) gave the same images: the "
+            "draw comes from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected="new images from a new generator or a later call",
+            got="the same images",
+        )
+
+
+# --------------------------------------------------------------------------- sample_quality
+
+QUALITY_KEYS = ("confidence", "mean_entropy", "label_entropy")
+
+quality_exercise = exercise(
+    "sample_quality",
+    lesson=LESSON,
+    symbol="sample_quality",
+    description="confidence, mean per-image entropy and label entropy (nats) of a classifier's "
+    "class probabilities (N, 10)",
+    references=("vae_tf.sample_quality:sample_quality",),
+    hints=(
+        "Each row of `probabilities` is what the classifier believes about one image. "
+        "Confidence looks at each row's largest value; the mean entropy at each row's whole "
+        "distribution; the label entropy at how often each digit is the row's winner.",
+        "Entropy in nats is -sum_k p_k log p_k with the natural log; a class of probability 0 "
+        "contributes 0 (the limit of p log p), not NaN.",
+        "For the label entropy: take each row's argmax, count the labels of each class "
+        "(np.bincount with minlength), divide by the number of images, then the entropy of "
+        "these fractions. Average the per-row values for the other two.",
+    ),
+)
+
+
+def _quality_inputs(rng: np.random.Generator) -> Inputs:
+    n, k = 300, 10
+    present = rng.permutation(k)[: int(rng.integers(4, 8))]
+    weights = rng.dirichlet(np.ones(len(present)))
+    winners = present[rng.choice(len(present), size=n, p=weights)]
+    logits = rng.normal(0.0, 1.0, size=(n, k))
+    logits[np.arange(n), winners] += rng.uniform(0.5, 5.0, size=n)
+    # Digits that no sample resembles: empty classes in the label histogram.
+    absent = np.setdiff1d(np.arange(k), present)
+    logits[:, absent] -= 8.0
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    return {"probabilities": p.astype(np.float32)}
+
+
+@quality_exercise.probe(
+    "returns confidence, mean_entropy and label_entropy", inputs=_quality_inputs
+)
+def _quality_probe(sample_quality: Any, inputs: Inputs) -> Any:
+    try:
+        result = sample_quality(inputs["probabilities"].copy())
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - reported by the verdict
+        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
+    if not isinstance(result, dict):
+        return {"type": type(result).__name__[:60]}
+    return {
+        "type": "dict",
+        "keys": [str(key)[:40] for key in list(result)[:20]],
+        "values": {key: describe(result[key]) for key in QUALITY_KEYS if key in result},
+    }
+
+
+CONFIDENCE_CHECK = "confidence is the mean of each image's largest probability"
+MEAN_ENTROPY_CHECK = "mean_entropy is the mean of each image's entropy, in nats"
+LABEL_ENTROPY_CHECK = "label_entropy is the entropy of the label histogram, in nats"
+for _check in (CONFIDENCE_CHECK, MEAN_ENTROPY_CHECK, LABEL_ENTROPY_CHECK):
+    quality_exercise.probe(_check, inputs=_quality_inputs)(_quality_probe)
+
+
+@judge_only
+def _entropy_nats(p: np.ndarray) -> np.ndarray:
+    return -np.sum(p * np.log(np.where(p > 0.0, p, 1.0)), axis=-1)
+
+
+@judge_only
+def _quality_value(inputs: Inputs, answer: Any, key: str) -> float:
+    tried = "sample_quality(probabilities), probabilities of shape (300, 10)"
+    raise_if_raised(answer)
+    if answer.get("type") != "dict":
+        raise CheckFailed(
+            "sample_quality should return a dict with the keys "
+            + ", ".join(repr(k) for k in QUALITY_KEYS)
+            + ".",
+            tried=tried,
+            got=f"a {answer.get('type')}",
+        )
+    missing = [k for k in QUALITY_KEYS if k not in answer.get("keys", [])]
+    if missing:
+        raise CheckFailed(
+            f"The dict has no key {missing[0]!r}: return the three keys "
+            + ", ".join(repr(k) for k in QUALITY_KEYS)
+            + ".",
+            tried=tried,
+            got=f"keys {answer.get('keys')}",
+        )
+    described = answer["values"][key]
+    array = described.get("array") if isinstance(described, dict) else None
+    if isinstance(array, np.ndarray) and array.size == 1 and not np.isfinite(array).all():
+        raise CheckFailed(
+            f"{key} is NaN or infinite: a class of probability 0 (or a digit that no image is "
+            "labelled) gives 0 * log 0. Its contribution to an entropy is 0: leave out the "
+            "zeros (or use np.where / a tiny constant inside the log).",
+            tried=tried,
+            got=str(float(array.reshape(-1)[0])),
+        )
+    # Imported here, not at the top: the top of this file is shared with other sections.
+    from vae_tf.grading.answers import number_of
+
+    return number_of(described, f"sample_quality(...)[{key!r}]")
+
+
+@judge_only
+def _quality_reference(inputs: Inputs) -> dict[str, float]:
+    p = inputs["probabilities"].astype(np.float64)
+    labels = np.argmax(p, axis=1)
+    fractions = np.bincount(labels, minlength=p.shape[1]) / len(p)
+    return {
+        "confidence": float(np.mean(p.max(axis=1))),
+        "mean_entropy": float(np.mean(_entropy_nats(p))),
+        "label_entropy": float(_entropy_nats(fractions)),
+        "entropy_of_mean": float(_entropy_nats(p.mean(axis=0))),
+        "fractions": fractions,
+    }
+
+
+@judge_only
+def _close(value: float, target: float) -> bool:
+    return abs(value - target) <= 1e-4 * max(1.0, abs(target))
+
+
+@quality_exercise.verdict("returns confidence, mean_entropy and label_entropy")
+def _quality_structure_verdict(inputs: Inputs, answer: Any) -> None:
+    for key in QUALITY_KEYS:
+        _quality_value(inputs, answer, key)
+
+
+@judge_only
+def _quality_fail(key: str, what: str, target: float, value: float) -> None:
+    raise CheckFailed(
+        what,
+        tried="300 images' class probabilities over 10 digits, some digits never the winner",
+        expected=f"{key} = {target:.4f}",
+        got=f"{value:.4f}",
+    )
+
+
+@quality_exercise.verdict(CONFIDENCE_CHECK)
+def _quality_confidence_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "confidence")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["confidence"]
+    if _close(value, target):
+        return
+    p = inputs["probabilities"].astype(np.float64)
+    if _close(value, float(p.mean(axis=0).max())):
+        what = (
+            "confidence is the largest of the mean class probabilities: take each image's "
+            "largest probability first, then the mean over images."
+        )
+    elif _close(value, 1.0 / p.shape[1]):
+        what = (
+            "confidence is the mean of all probabilities (always 1/10): it is the mean of each "
+            "image's largest probability."
+        )
+    elif _close(value, float(np.median(p.max(axis=1)))):
+        what = "confidence is the median of the largest probabilities, not their mean."
+    elif _close(value, float(p.max())):
+        what = "confidence is the largest probability of all: average each image's largest."
+    else:
+        what = "confidence is not the mean over images of each image's largest probability."
+    _quality_fail("confidence", what, target, value)
+
+
+@judge_only
+def _entropy_mistake(key: str, value: float, target: float) -> str | None:
+    if _close(value, target / np.log(2.0)):
+        return f"{key} is in bits (log base 2): the course measures in nats, the natural log."
+    if _close(value, -target):
+        return f"{key} is negative: the entropy is MINUS sum p log p (and never negative)."
+    return None
+
+
+@quality_exercise.verdict(MEAN_ENTROPY_CHECK)
+def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "mean_entropy")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["mean_entropy"]
+    if _close(value, target):
+        return
+    p = inputs["probabilities"].astype(np.float64)
+    what = _entropy_mistake("mean_entropy", value, target)
+    if what is None:
+        if _close(value, reference["entropy_of_mean"]):
+            what = (
+                "mean_entropy is the entropy of the mean probabilities: compute each image's "
+                "entropy first, then average (the entropy of an average is larger)."
+            )
+        elif _close(value, target * len(p)):
+            what = "mean_entropy is the sum of the images' entropies: take their mean."
+        elif _close(value, reference["label_entropy"]):
+            what = "mean_entropy is the label entropy: it is the mean of each image's entropy."
+        else:
+            what = "mean_entropy is not the mean over images of -sum_k p_k log p_k (nats)."
+    _quality_fail("mean_entropy", what, target, value)
+
+
+@quality_exercise.verdict(LABEL_ENTROPY_CHECK)
+def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
+    try:
+        value = _quality_value(inputs, answer, "label_entropy")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    reference = _quality_reference(inputs)
+    target = reference["label_entropy"]
+    if _close(value, target):
+        return
+    what = _entropy_mistake("label_entropy", value, target)
+    fractions = reference["fractions"]
+    counts = fractions * len(inputs["probabilities"])
+    if what is None:
+        if _close(value, reference["entropy_of_mean"]):
+            what = (
+                "label_entropy is the entropy of the mean probabilities: it is the entropy of "
+                "the fractions of images whose argmax is each digit (a histogram of labels)."
+            )
+        elif _close(value, float(_entropy_nats(counts))):
+            what = (
+                "label_entropy is computed from the counts of labels: divide them by the number "
+                "of images first, so that the fractions sum to 1."
+            )
+        elif _close(value, reference["mean_entropy"]):
+            what = (
+                "label_entropy is the mean per-image entropy: it is the entropy of the histogram "
+                "of the labels (argmax of each row)."
+            )
+        else:
+            what = (
+                "label_entropy is not the entropy (nats) of the fractions of images labelled "
+                "with each digit."
+            )
+    _quality_fail("label_entropy", what, target, value)
+
+
+# --------------------------------------------------------------------------- aggregate_posterior_codes
+
+aggregate_exercise = exercise(
+    "aggregate_posterior_codes",
+    lesson=LESSON,
+    symbol="aggregate_posterior_codes",
+    description="n codes from the aggregate posterior q(z) = (1/M) sum_i N(mu_i, "
+    "exp(log_var_i)): pick an image at random, draw from its posterior",
+    references=("vae_tf.sample_quality:aggregate_posterior_codes",),
+    hints=(
+        "q(z) is a mixture of the M images' posteriors, each with weight 1/M. To draw from a "
+        "mixture: first choose which component, then draw from that component.",
+        "Choose the image of each code uniformly among the M rows, with the generator you are "
+        "given; then draw from that image's own Gaussian, its mu and its log_var (the same row).",
+        "A draw from N(mu, exp(log_var)) is mu + sigma * eps with sigma = exp(log_var / 2) and "
+        "eps standard normal, one eps per code and per dimension (lesson 03's reparameterization).",
+    ),
+)
+
+AGGREGATE_CODES = 3000
+
+
+def _separated_means(rng: np.random.Generator, m: int, d: int) -> np.ndarray:
+    """``m`` points in [-12, 12]^d at least 8 apart: each code's image can be told apart."""
+    points: list[np.ndarray] = []
+    while len(points) < m:
+        candidate = rng.uniform(-12.0, 12.0, size=d)
+        if all(np.linalg.norm(candidate - point) >= 8.0 for point in points):
+            points.append(candidate)
+    return np.stack(points)
+
+
+def _aggregate_inputs(rng: np.random.Generator) -> Inputs:
+    d = int(rng.integers(3, 9))
+    m = int(rng.integers(8, 16))
+    # One image: scales on both sides of 1, so that variance, scale and log-variance differ.
+    single_sigma = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=(1, d)))
+    single_sigma[0, :2] = rng.uniform(2.0, 3.0), rng.uniform(0.3, 0.5)
+    # Many images: each its own scale, small next to the distance between their means.
+    sigma = np.exp(rng.uniform(np.log(0.05), np.log(0.5), size=(m, 1))) * rng.uniform(
+        0.8, 1.25, size=(m, d)
+    )
+    return {
+        "single_mu": rng.normal(0.0, 2.0, size=(1, d)).astype(np.float32),
+        "single_log_var": (2.0 * np.log(single_sigma)).astype(np.float32),
+        "mu": _separated_means(rng, m, d).astype(np.float32),
+        "log_var": (2.0 * np.log(sigma)).astype(np.float32),
+        "n": AGGREGATE_CODES,
+        "seeds": [int(s) for s in rng.integers(0, 2**31, size=2)],
+    }
+
+
+def _aggregate_calls(aggregate_posterior_codes: Any, inputs: Inputs) -> dict[str, Any]:
+    seed_a, seed_b = inputs["seeds"]
+    n = inputs["n"]
+    mu, log_var = inputs["mu"], inputs["log_var"]
+    same = np.random.default_rng(seed_a)
+
+    def call(mu: np.ndarray, log_var: np.ndarray, count: int, rng: Any) -> Any:
+        return call_described(aggregate_posterior_codes, mu.copy(), log_var.copy(), count, rng)
+
+    return {
+        "single": call(
+            inputs["single_mu"], inputs["single_log_var"], n, np.random.default_rng(seed_b)
+        ),
+        "mixture": call(mu, log_var, n, np.random.default_rng(seed_a)),
+        "again": call(mu, log_var, 8, same),
+        "next": call(mu, log_var, 8, same),
+        "fresh": call(mu, log_var, 8, np.random.default_rng(seed_a)),
+        "other": call(mu, log_var, 8, np.random.default_rng(seed_b)),
+    }
+
+
+@judge_only
+def _codes(answer: Any, n: int, d: int, m: int) -> np.ndarray:
+    tried = f"aggregate_posterior_codes(mu, log_var, {n}, rng), mu and log_var of shape ({m}, {d})"
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        message = str(record.get("message"))
+        indexing = any(word in message for word in ("out of bounds", "broadcast", "shape"))
+        raise CheckFailed(
+            f"Your code raised {record.get('type')}: {message[:300]}",
+            tried=tried,
+            hint="n is not M: the n codes pick their images among the M rows (with repeats)"
+            if indexing
+            else None,
+        )
+    z = array_of(answer, "aggregate_posterior_codes").astype(np.float64)
+    if z.shape != (n, d):
+        raise CheckFailed(
+            "aggregate_posterior_codes should return n codes of the posteriors' latent size.",
+            tried=tried,
+            expected=f"shape ({n}, {d})",
+            got=f"shape {z.shape}",
+        )
+    return z
+
+
+@aggregate_exercise.probe("returns n codes of the latent size", inputs=_aggregate_inputs)
+def _aggregate_shape_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
+    return {"single": calls["single"], "mixture": calls["mixture"]}
+
+
+@aggregate_exercise.verdict("returns n codes of the latent size")
+def _aggregate_shape_verdict(inputs: Inputs, answer: Any) -> None:
+    m, d = inputs["mu"].shape
+    _codes(answer["mixture"], inputs["n"], d, m)
+    _codes(answer["single"], inputs["n"], d, 1)
+
+
+ONE_GAUSSIAN = (
+    "The codes lie far from every image's mean: a code of q(z) comes from ONE image's "
+    "posterior (pick an image, then draw near its mu), not from one Gaussian for all images "
+    "or from the prior N(0, I)."
+)
+
+
+@judge_only
+def _far_from_every_mean(inputs: Inputs, answer: Any) -> float:
+    """The fraction of the mixture's codes farther than 4 from every mean (0 if unreadable)."""
+    mu = inputs["mu"].astype(np.float64)
+    try:
+        z = _codes(answer["mixture"], inputs["n"], mu.shape[1], len(mu))
+    except CheckFailed:
+        return 0.0
+    return float(np.mean(_components(z, mu)[1] > 4.0))
+
+
+@aggregate_exercise.probe(
+    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance",
+    inputs=_aggregate_inputs,
+)
+def _aggregate_single_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
+    return {"single": calls["single"], "mixture": calls["mixture"]}
+
+
+@aggregate_exercise.verdict(
+    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance"
+)
+def _aggregate_single_verdict(inputs: Inputs, answer: Any) -> None:
+    n, d = inputs["n"], inputs["mu"].shape[1]
+    try:
+        z = _codes(answer["single"], n, d, 1)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    mu = inputs["single_mu"].astype(np.float64)[0]
+    log_var = inputs["single_log_var"].astype(np.float64)[0]
+    sigma = np.exp(log_var / 2.0)
+    residual = z - mu
+    spread = residual.std(axis=0)
+    tried = f"one image (M = 1): mu {short(mu, 2)}, sigma = exp(log_var / 2) {short(sigma, 2)}"
+    expected = f"{n} codes with mean mu and standard deviation sigma in each dimension"
+    got = f"mean {short(z.mean(axis=0), 2)}, standard deviation {short(spread, 2)}"
+
+    def near(target: np.ndarray) -> bool:
+        return bool(np.all(np.abs(spread / target - 1.0) < 0.1))
+
+    what = None
+    if np.all(spread < 1e-6):
+        if _far_from_every_mean(inputs, answer) > 0.01:
+            what = ONE_GAUSSIAN
+        elif np.allclose(z[0], mu, atol=1e-4):
+            what = (
+                "Every code is the same: add noise. mu is the posterior's mean; a draw is "
+                "mu + sigma * eps with a fresh eps for every code."
+            )
+        else:
+            what = "Every code is the same code: draw a fresh eps for every code."
+    # Off-centre by more than 6 standard errors of the mean (of the spread the codes have).
+    elif np.any(np.abs(residual.mean(axis=0)) > 6.0 * spread / np.sqrt(n) + 1e-3):
+        if np.all(np.abs(z.mean(axis=0)) < 0.1) and np.all(np.abs(spread - 1.0) < 0.1):
+            what = (
+                "The codes are draws from the prior N(0, I), whatever mu and log_var: q(z) is "
+                "made of the images' posteriors N(mu_i, exp(log_var_i))."
+            )
+        else:
+            what = "The codes are not centred on mu: a draw is mu + sigma * eps."
+    elif near(sigma):
+        pass
+    elif near(np.exp(log_var)):
+        what = (
+            "The spread of the codes is exp(log_var), the variance: the scale of the noise is "
+            "the standard deviation sigma = exp(log_var / 2)."
+        )
+    elif near(np.abs(log_var)):
+        what = (
+            "The spread of the codes is |log_var|: log_var is the log of the variance, so the "
+            "scale of the noise is sigma = exp(log_var / 2)."
+        )
+    elif near(np.ones(d)):
+        what = (
+            "The noise has standard deviation 1 in every dimension: scale eps by the image's "
+            "sigma = exp(log_var / 2)."
+        )
+    else:
+        what = "The codes do not have standard deviation sigma = exp(log_var / 2)."
+    if what is None:
+        standard = residual / sigma
+        correlation = np.corrcoef(standard, rowvar=False)
+        if np.max(np.abs(correlation - np.eye(d))) > 0.2:
+            what = (
+                "The dimensions of a code move together: draw one eps per code AND per "
+                "dimension, shape (n, latent_dim)."
+            )
+    if what is not None:
+        raise CheckFailed(what, tried=tried, expected=expected, got=got)
+
+
+@judge_only
+def _components(z: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest mean of each code, and its distance to it."""
+    distance = np.linalg.norm(z[:, None, :] - mu[None, :, :], axis=-1)
+    nearest = np.argmin(distance, axis=1)
+    return nearest, distance[np.arange(len(z)), nearest]
+
+
+@aggregate_exercise.probe("picks each image with probability 1/M", inputs=_aggregate_inputs)
+def _aggregate_mixture_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
+
+
+@aggregate_exercise.verdict("picks each image with probability 1/M")
+def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
+    mu = inputs["mu"].astype(np.float64)
+    (m, d), n = mu.shape, inputs["n"]
+    try:
+        z = _codes(answer["mixture"], n, d, m)
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    nearest, distance = _components(z, mu)
+    tried = f"M = {m} images whose means lie at least 8 apart, each with sigma below 0.65"
+    far = float(np.mean(distance > 4.0))
+    if far > 0.01:
+        raise CheckFailed(
+            ONE_GAUSSIAN,
+            tried=tried,
+            expected="every code within a few sigma of one of the M means",
+            got=f"{far:.0%} of the codes farther than 4 from every mean",
+        )
+    counts = np.bincount(nearest, minlength=m)
+    expected_count = n / m
+    chi_square = float(np.sum((counts - expected_count) ** 2 / expected_count))
+    # Chi-square with m - 1 degrees of freedom: mean m - 1, sd sqrt(2 (m - 1)) < 6 here.
+    if chi_square > (m - 1) + 12.0 * np.sqrt(2.0 * (m - 1)):
+        used = int(np.sum(counts > 0))
+        what = (
+            f"Only {used} of the {m} images are used: every image's posterior is a component "
+            "of q(z); pick the image of each code uniformly among all M rows."
+            if used < m
+            else "The images are not picked equally often: q(z) gives each image weight 1/M."
+        )
+        raise CheckFailed(
+            what,
+            tried=tried,
+            expected=f"about {expected_count:.0f} codes near each mean",
+            got=f"counts {short(counts, 0)}",
+        )
+
+
+@aggregate_exercise.probe("each code uses its own image's mu and sigma", inputs=_aggregate_inputs)
+def _aggregate_pairing_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
+
+
+@aggregate_exercise.verdict("each code uses its own image's mu and sigma")
+def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
+    mu = inputs["mu"].astype(np.float64)
+    sigma = np.exp(inputs["log_var"].astype(np.float64) / 2.0)
+    (m, d), n = mu.shape, inputs["n"]
+    try:
+        z = _codes(answer["mixture"], n, d, m)
+        nearest, distance = _components(z, mu)
+        if np.mean(distance > 4.0) > 0.01:
+            raise CheckFailed("The codes are not drawn from the images' posteriors.")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    standard = (z - mu[nearest]) / sigma[nearest]
+    ratios = np.array(
+        [standard[nearest == i].std() if np.sum(nearest == i) >= 20 else 1.0 for i in range(m)]
+    )
+    # About 200 codes x 3+ dimensions per image: the ratio's sd is below 0.04.
+    if np.any(np.abs(ratios - 1.0) > 0.25):
+        raise CheckFailed(
+            "Near some images the codes spread more (or less) than that image's sigma: each code "
+            "must use the mu and the log_var of the SAME image (one index for both).",
+            tried=f"M = {m} images, each with its own sigma between 0.04 and 0.65",
+            expected="spread / sigma close to 1 near every image",
+            got=f"spread / sigma {short(ratios, 2)}",
+        )
+
+
+@aggregate_exercise.probe("draws with the rng it is given", inputs=_aggregate_inputs)
+def _aggregate_rng_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
+    return _aggregate_calls(aggregate_posterior_codes, inputs)
+
+
+@aggregate_exercise.verdict("draws with the rng it is given")
+def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
+    m, d = inputs["mu"].shape
+    try:
+        again, following, fresh, other = (
+            _codes(answer[key], 8, d, m) for key in ("again", "next", "fresh", "other")
+        )
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not np.allclose(again, fresh, atol=1e-6):
+        raise CheckFailed(
+            "Two generators made with the same seed gave different codes: the draws do not use "
+            "`rng` (np.random.* draws from a global generator). Use rng's own methods for both "
+            "the images and the noise.",
+            tried=tried,
+            expected="the same codes for the same seed",
+            got="different codes",
+        )
+    if np.allclose(again, other, atol=1e-6) or np.allclose(again, following, atol=1e-6):
+        raise CheckFailed(
+            "Different generators (or two calls with one generator) gave the same codes: the "
+            "draws come from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected="new codes from a new generator or a later call",
+            got="the same codes",
+        )
