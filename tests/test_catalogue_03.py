@@ -263,6 +263,7 @@ def _step_class(
     report="trackers",
     weighted_report=False,
     weight="property",
+    reported_loss="weighted",
 ):
     """A train_step with one deliberate change from a right one (the defaults are right)."""
 
@@ -294,7 +295,10 @@ def _step_class(
             reported_kl = kl_weight * kl if weighted_report else kl
             if report == "raw":
                 return {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": reported_kl}
-            self.loss_tracker.update_state(loss)
+            if reported_loss == "unweighted":  # trains on the weighted loss, reports the total
+                self.loss_tracker.update_state(reconstruction + kl)
+            else:
+                self.loss_tracker.update_state(loss)
             self.reconstruction_loss_tracker.update_state(reconstruction)
             self.kl_loss_tracker.update_state(reported_kl)
             if report == "wrong_keys":
@@ -312,6 +316,10 @@ TRAIN_STEP_MISTAKES = {
     "loss summed over the batch": (_step_class(reduce=ops.sum), "summed over the batch"),
     "z = mu, not sampled": (_step_class(sample="none"), "not sampled"),
     "weighted KL reported": (_step_class(weighted_report=True), "weighted term"),
+    "unweighted total reported as the loss": (
+        _step_class(reported_loss="unweighted"),
+        "the unweighted total",
+    ),
     "kl_weight read as a float (frozen in the graph)": (_step_class(weight="float"), "compiled"),
     "kl_weight converted to NumPy in the step": (_step_class(weight="numpy"), "compiled"),
 }
@@ -336,6 +344,72 @@ TRAIN_STEP_RIGHT = {
 @pytest.mark.parametrize("right", TRAIN_STEP_RIGHT)
 def test_train_step_written_differently_gets_full_marks(right):
     assert_full_marks("train_step", TRAIN_STEP_RIGHT[right], SEEDS[0])
+
+
+# A right train_step, as the lesson asks for it: it calls the student's own kl_divergence
+# (exercise 3) by name. It is judged on its own: the checks put the judge's stand-ins in
+# place of the names kl_divergence and Sampling while they run the step.
+STEP_WITH_THE_STUDENTS_PARTS = """
+class MyVAE(VAE):
+    def train_step(self, data):
+        x = as_images(data)
+        with tf.GradientTape() as tape:
+            mu, log_var = self.encoder(x, training=True)
+            z = self.sampling([mu, log_var]) if SAMPLE_WITH_LAYER else Sampling()([mu, log_var])
+            logits = self.decoder(z, training=True)
+            reconstruction = ops.mean(losses.reconstruction_loss(x, logits))
+            kl = ops.mean(kl_divergence(mu, log_var))
+            loss = self.reconstruction_weight * reconstruction + self.kl_weight * kl
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+"""
+
+
+def step_with_parts(kl_divergence, Sampling, *, sample_with_layer=True):
+    """MyVAE defined in a namespace (a notebook's) that holds these answers of exercises 2-3."""
+    from vae_tf.models import as_images
+
+    namespace = {
+        "VAE": VAE,
+        "as_images": as_images,
+        "tf": tf,
+        "ops": ops,
+        "losses": losses,
+        "kl_divergence": kl_divergence,
+        "Sampling": Sampling,
+        "SAMPLE_WITH_LAYER": sample_with_layer,
+    }
+    exec(STEP_WITH_THE_STUDENTS_PARTS, namespace)
+    return namespace["MyVAE"], namespace
+
+
+def _stub_kl(mu, log_var):
+    raise NotImplementedError("Exercise kl_divergence: write the closed form")
+
+
+OTHER_PARTS_WRONG = {
+    "kl_divergence with a flipped sign": (KL_MISTAKES["sign flipped"][0], "variance"),
+    "kl_divergence in NumPy, Sampling without noise": (kl_numpy, "no noise"),
+    "kl_divergence still the stub": (_stub_kl, "variance"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parts", OTHER_PARTS_WRONG)
+@pytest.mark.parametrize("sample_with_layer", [True, False], ids=["self.sampling", "Sampling()"])
+def test_a_right_train_step_gets_full_marks_whatever_the_other_exercises_got(
+    parts, sample_with_layer
+):
+    kl_divergence, sampling_mistake = OTHER_PARTS_WRONG[parts]
+    Sampling = next(obj for key, (obj, _) in SAMPLING_MISTAKES.items() if sampling_mistake in key)
+    MyVAE, namespace = step_with_parts(kl_divergence, Sampling, sample_with_layer=sample_with_layer)
+    assert_full_marks("train_step", MyVAE, SEEDS[0])
+    # The student's names are theirs again after the checks.
+    assert namespace["kl_divergence"] is kl_divergence and namespace["Sampling"] is Sampling
 
 
 # --------------------------------------------------------------------------- item 6: the weights
