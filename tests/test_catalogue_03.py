@@ -533,3 +533,90 @@ def test_one_wrong_and_one_right_answer_per_exercise_through_the_sandbox(tmp_pat
     for name in names:
         assert right.exercises[name].passed, right.exercises[name].verdict()
         assert wrong.exercises[name].points < wrong.exercises[name].max_points, name
+
+
+@pytest.mark.slow
+def test_a_right_train_step_passes_in_the_sandbox_next_to_a_wrong_kl_and_sampling():
+    # Issue 16: one mistake costs points in one exercise. The step calls the student's
+    # kl_divergence (NumPy, sign flipped) and Sampling (NumPy noise) by name; while grading,
+    # the package's own answers are redacted, and the checks judge the step with stand-ins.
+    from catalogue import graded_in_sandbox
+
+    cells = {
+        "sampling": """
+            import keras
+            import numpy as np
+            import tensorflow as tf
+
+            class Sampling(keras.layers.Layer):
+                def call(self, inputs):
+                    mu, log_var = inputs
+                    eps = np.random.standard_normal(tuple(mu.shape)).astype("float32")
+                    return mu + tf.exp(0.5 * log_var) * eps
+        """,
+        "kl_divergence": """
+            import numpy as np
+
+            def kl_divergence(mu, log_var):
+                mu, log_var = np.asarray(mu), np.asarray(log_var)
+                return 0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=-1)
+        """,
+        "train_step": "import tensorflow as tf\nfrom keras import ops\nfrom vae_tf import losses\n"
+        "from vae_tf.models import VAE, as_images\nSAMPLE_WITH_LAYER = False\n"
+        + STEP_WITH_THE_STUDENTS_PARTS,
+    }
+    exercises = graded_in_sandbox("03_vae", cells, seed=7)
+    assert exercises["train_step"].passed, exercises["train_step"].verdict()
+    for name in ("sampling", "kl_divergence"):
+        assert exercises[name].points < exercises[name].max_points, name
+
+
+def test_the_stand_ins_the_train_step_checks_use_earn_no_points_as_answers():
+    # The sandbox holds the stand-ins (the worker runs the probes), so a student can import
+    # them: they must be no answer to exercises 2 and 3.
+    from vae_tf.grading.exercises import lesson_03_vae
+
+    stand_in_kl = lesson_03_vae._stand_in_kl({"kl_divergence": False})
+    eps = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    for seed in SEEDS:
+        assert "closed-form" in first_failure("kl_divergence", stand_in_kl, seed)
+        assert not run_checks("sampling", lesson_03_vae._fixed_sampling(eps), seed=seed).passed
+
+
+# --------------------------------------------------------------------------- the seed sweep
+# (tests/test_seed_sweep.py) of sampling, kl_divergence and train_step: every right answer
+# gets full points, every wrong one loses a point, on every seed.
+
+SWEEP_RIGHT_PARTS = {
+    "sampling": {
+        "keras.random with the seed generator": _sampling(
+            lambda self, mu, log_var: mu + ops.exp(0.5 * log_var) * _normal(self, mu)
+        ),
+        **SAMPLING_RIGHT,
+    },
+    "kl_divergence": {
+        "keras.ops, the lesson's form": kl_of,
+        **KL_RIGHT,
+    },
+    "train_step": {
+        **TRAIN_STEP_RIGHT,
+        **{
+            f"calls the student's parts ({parts})": step_with_parts(
+                OTHER_PARTS_WRONG[parts][0],
+                SAMPLING_MISTAKES["no noise (z = mu)"][0],
+                sample_with_layer=False,
+            )[0]
+            for parts in OTHER_PARTS_WRONG
+        },
+    },
+}
+SWEEP_WRONG_PARTS = {
+    "sampling": {mistake: obj for mistake, (obj, _) in SAMPLING_MISTAKES.items()},
+    "kl_divergence": {mistake: obj for mistake, (obj, _) in KL_MISTAKES.items()},
+    "train_step": {mistake: obj for mistake, (obj, _) in TRAIN_STEP_MISTAKES.items()},
+}
+
+SWEEP_RIGHT_ENCODER: dict = {}  # filled by the build_encoder block
+SWEEP_WRONG_ENCODER: dict = {}  # filled by the build_encoder block
+SWEEP_RIGHT = {**SWEEP_RIGHT_ENCODER, **SWEEP_RIGHT_PARTS}
+SWEEP_WRONG = {**SWEEP_WRONG_ENCODER, **SWEEP_WRONG_PARTS}
