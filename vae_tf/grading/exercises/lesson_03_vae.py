@@ -13,6 +13,8 @@ Four exercises:
   with a NumPy forward and backward pass of the same VAE, computed on the judge's side.
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
+  While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``
+  point to stand-ins (``_OtherAnswersReplaced``): each exercise is judged on its own.
 
 Each check's inputs are drawn from the run's seed, and each failure is explained in
 plain words.
@@ -947,6 +949,8 @@ def _student_namespaces(MyVAE: Any) -> list[dict[str, Any]]:
             function = getattr(value, "__func__", value)
             if isinstance(value, property):
                 function = value.fget
+            # A step wrapped in tf.function keeps the Python function it traces.
+            function = getattr(function, "python_function", function)
             namespace = getattr(function, "__globals__", None)
             if isinstance(namespace, dict) and not str(namespace.get("__name__", "")).startswith(
                 "vae_tf"
