@@ -263,6 +263,7 @@ def _step_class(
     report="trackers",
     weighted_report=False,
     weight="property",
+    reported_loss="weighted",
 ):
     """A train_step with one deliberate change from a right one (the defaults are right)."""
 
@@ -294,7 +295,10 @@ def _step_class(
             reported_kl = kl_weight * kl if weighted_report else kl
             if report == "raw":
                 return {"loss": loss, "reconstruction_loss": reconstruction, "kl_loss": reported_kl}
-            self.loss_tracker.update_state(loss)
+            if reported_loss == "unweighted":  # trains on the weighted loss, reports the total
+                self.loss_tracker.update_state(reconstruction + kl)
+            else:
+                self.loss_tracker.update_state(loss)
             self.reconstruction_loss_tracker.update_state(reconstruction)
             self.kl_loss_tracker.update_state(reported_kl)
             if report == "wrong_keys":
@@ -312,6 +316,10 @@ TRAIN_STEP_MISTAKES = {
     "loss summed over the batch": (_step_class(reduce=ops.sum), "summed over the batch"),
     "z = mu, not sampled": (_step_class(sample="none"), "not sampled"),
     "weighted KL reported": (_step_class(weighted_report=True), "weighted term"),
+    "unweighted total reported as the loss": (
+        _step_class(reported_loss="unweighted"),
+        "the unweighted total",
+    ),
     "kl_weight read as a float (frozen in the graph)": (_step_class(weight="float"), "compiled"),
     "kl_weight converted to NumPy in the step": (_step_class(weight="numpy"), "compiled"),
 }
@@ -336,6 +344,72 @@ TRAIN_STEP_RIGHT = {
 @pytest.mark.parametrize("right", TRAIN_STEP_RIGHT)
 def test_train_step_written_differently_gets_full_marks(right):
     assert_full_marks("train_step", TRAIN_STEP_RIGHT[right], SEEDS[0])
+
+
+# A right train_step, as the lesson asks for it: it calls the student's own kl_divergence
+# (exercise 3) by name. It is judged on its own: the checks put the judge's stand-ins in
+# place of the names kl_divergence and Sampling while they run the step.
+STEP_WITH_THE_STUDENTS_PARTS = """
+class MyVAE(VAE):
+    def train_step(self, data):
+        x = as_images(data)
+        with tf.GradientTape() as tape:
+            mu, log_var = self.encoder(x, training=True)
+            z = self.sampling([mu, log_var]) if SAMPLE_WITH_LAYER else Sampling()([mu, log_var])
+            logits = self.decoder(z, training=True)
+            reconstruction = ops.mean(losses.reconstruction_loss(x, logits))
+            kl = ops.mean(kl_divergence(mu, log_var))
+            loss = self.reconstruction_weight * reconstruction + self.kl_weight * kl
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        self.loss_tracker.update_state(loss)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+"""
+
+
+def step_with_parts(kl_divergence, Sampling, *, sample_with_layer=True):
+    """MyVAE defined in a namespace (a notebook's) that holds these answers of exercises 2-3."""
+    from vae_tf.models import as_images
+
+    namespace = {
+        "VAE": VAE,
+        "as_images": as_images,
+        "tf": tf,
+        "ops": ops,
+        "losses": losses,
+        "kl_divergence": kl_divergence,
+        "Sampling": Sampling,
+        "SAMPLE_WITH_LAYER": sample_with_layer,
+    }
+    exec(STEP_WITH_THE_STUDENTS_PARTS, namespace)
+    return namespace["MyVAE"], namespace
+
+
+def _stub_kl(mu, log_var):
+    raise NotImplementedError("Exercise kl_divergence: write the closed form")
+
+
+OTHER_PARTS_WRONG = {
+    "kl_divergence with a flipped sign": (KL_MISTAKES["sign flipped"][0], "variance"),
+    "kl_divergence in NumPy, Sampling without noise": (kl_numpy, "no noise"),
+    "kl_divergence still the stub": (_stub_kl, "variance"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parts", OTHER_PARTS_WRONG)
+@pytest.mark.parametrize("sample_with_layer", [True, False], ids=["self.sampling", "Sampling()"])
+def test_a_right_train_step_gets_full_marks_whatever_the_other_exercises_got(
+    parts, sample_with_layer
+):
+    kl_divergence, sampling_mistake = OTHER_PARTS_WRONG[parts]
+    Sampling = next(obj for key, (obj, _) in SAMPLING_MISTAKES.items() if sampling_mistake in key)
+    MyVAE, namespace = step_with_parts(kl_divergence, Sampling, sample_with_layer=sample_with_layer)
+    assert_full_marks("train_step", MyVAE, SEEDS[0])
+    # The student's names are theirs again after the checks.
+    assert namespace["kl_divergence"] is kl_divergence and namespace["Sampling"] is Sampling
 
 
 # --------------------------------------------------------------------------- item 6: the weights
@@ -459,3 +533,90 @@ def test_one_wrong_and_one_right_answer_per_exercise_through_the_sandbox(tmp_pat
     for name in names:
         assert right.exercises[name].passed, right.exercises[name].verdict()
         assert wrong.exercises[name].points < wrong.exercises[name].max_points, name
+
+
+@pytest.mark.slow
+def test_a_right_train_step_passes_in_the_sandbox_next_to_a_wrong_kl_and_sampling():
+    # Issue 16: one mistake costs points in one exercise. The step calls the student's
+    # kl_divergence (NumPy, sign flipped) and Sampling (NumPy noise) by name; while grading,
+    # the package's own answers are redacted, and the checks judge the step with stand-ins.
+    from catalogue import graded_in_sandbox
+
+    cells = {
+        "sampling": """
+            import keras
+            import numpy as np
+            import tensorflow as tf
+
+            class Sampling(keras.layers.Layer):
+                def call(self, inputs):
+                    mu, log_var = inputs
+                    eps = np.random.standard_normal(tuple(mu.shape)).astype("float32")
+                    return mu + tf.exp(0.5 * log_var) * eps
+        """,
+        "kl_divergence": """
+            import numpy as np
+
+            def kl_divergence(mu, log_var):
+                mu, log_var = np.asarray(mu), np.asarray(log_var)
+                return 0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=-1)
+        """,
+        "train_step": "import tensorflow as tf\nfrom keras import ops\nfrom vae_tf import losses\n"
+        "from vae_tf.models import VAE, as_images\nSAMPLE_WITH_LAYER = False\n"
+        + STEP_WITH_THE_STUDENTS_PARTS,
+    }
+    exercises = graded_in_sandbox("03_vae", cells, seed=7)
+    assert exercises["train_step"].passed, exercises["train_step"].verdict()
+    for name in ("sampling", "kl_divergence"):
+        assert exercises[name].points < exercises[name].max_points, name
+
+
+def test_the_stand_ins_the_train_step_checks_use_earn_no_points_as_answers():
+    # The sandbox holds the stand-ins (the worker runs the probes), so a student can import
+    # them: they must be no answer to exercises 2 and 3.
+    from vae_tf.grading.exercises import lesson_03_vae
+
+    stand_in_kl = lesson_03_vae._stand_in_kl({"kl_divergence": False})
+    eps = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    for seed in SEEDS:
+        assert "closed-form" in first_failure("kl_divergence", stand_in_kl, seed)
+        assert not run_checks("sampling", lesson_03_vae._fixed_sampling(eps), seed=seed).passed
+
+
+# --------------------------------------------------------------------------- the seed sweep
+# (tests/test_seed_sweep.py) of sampling, kl_divergence and train_step: every right answer
+# gets full points, every wrong one loses a point, on every seed.
+
+SWEEP_RIGHT_PARTS = {
+    "sampling": {
+        "keras.random with the seed generator": _sampling(
+            lambda self, mu, log_var: mu + ops.exp(0.5 * log_var) * _normal(self, mu)
+        ),
+        **SAMPLING_RIGHT,
+    },
+    "kl_divergence": {
+        "keras.ops, the lesson's form": kl_of,
+        **KL_RIGHT,
+    },
+    "train_step": {
+        **TRAIN_STEP_RIGHT,
+        **{
+            f"calls the student's parts ({parts})": step_with_parts(
+                OTHER_PARTS_WRONG[parts][0],
+                SAMPLING_MISTAKES["no noise (z = mu)"][0],
+                sample_with_layer=False,
+            )[0]
+            for parts in OTHER_PARTS_WRONG
+        },
+    },
+}
+SWEEP_WRONG_PARTS = {
+    "sampling": {mistake: obj for mistake, (obj, _) in SAMPLING_MISTAKES.items()},
+    "kl_divergence": {mistake: obj for mistake, (obj, _) in KL_MISTAKES.items()},
+    "train_step": {mistake: obj for mistake, (obj, _) in TRAIN_STEP_MISTAKES.items()},
+}
+
+SWEEP_RIGHT_ENCODER: dict = {}  # filled by the build_encoder block
+SWEEP_WRONG_ENCODER: dict = {}  # filled by the build_encoder block
+SWEEP_RIGHT = {**SWEEP_RIGHT_ENCODER, **SWEEP_RIGHT_PARTS}
+SWEEP_WRONG = {**SWEEP_WRONG_ENCODER, **SWEEP_WRONG_PARTS}

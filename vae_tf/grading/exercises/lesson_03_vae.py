@@ -13,6 +13,8 @@ Four exercises:
   with a NumPy forward and backward pass of the same VAE, computed on the judge's side.
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
+  While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``
+  point to stand-ins (``_OtherAnswersReplaced``): each exercise is judged on its own.
 
 Each check's inputs are drawn from the run's seed, and each failure is explained in
 plain words.
@@ -230,11 +232,14 @@ sampling_exercise = exercise(
     description="the reparameterization trick as a Keras layer: z = mu + exp(log_var / 2) * eps",
     references=("vae_tf.models:Sampling.call",),
     hints=(
-        "z has the shape of mu; the noise eps is standard normal, drawn inside call() so that "
-        "each call (also inside a compiled training step) gets new noise.",
-        "Draw eps with a random function of keras (or TensorFlow) that runs in the graph, not "
-        "NumPy, with the seed generator the layer keeps: keras.random.normal(shape, seed=...).",
-        "log_var is the log of the variance: the standard deviation is exp(log_var / 2).",
+        "Look at the reparameterization trick in the lesson: z is mu plus sigma times a "
+        "standard normal noise eps, element by element, so z has the shape of mu.",
+        "Draw eps inside call() with keras.random.normal(shape, seed=self.seed_generator), "
+        "shaped with keras.ops.shape(mu): an operation of the graph, so that every call (also "
+        "inside a compiled training step) gets new noise. NumPy would draw once, while tracing.",
+        "log_var is the log of the variance: sigma = exp(log_var / 2) (keras.ops.exp), not "
+        "exp(log_var) and not log_var itself. Use keras.ops throughout, so that the gradient "
+        "reaches mu and log_var.",
     ),
 )
 
@@ -298,7 +303,11 @@ def _sampling_shape_verdict(inputs: Inputs, answer: Any) -> None:
 def _moments_inputs(rng: np.random.Generator) -> Inputs:
     count = 20000
     centre = rng.uniform(-2.0, 2.0, size=3).astype(np.float32)
-    sigma = rng.uniform(0.3, 2.5, size=3).astype(np.float32)
+    # sigma well away from 1 (and from 0.70, where |log_var| = sigma): there the variance,
+    # the standard deviation and |log_var| differ by far more than the sampling noise.
+    sigma = np.where(
+        rng.random(3) < 0.5, rng.uniform(0.3, 0.6, size=3), rng.uniform(1.5, 2.5, size=3)
+    ).astype(np.float32)
     mu = np.tile(centre[None, :], (count, 1))
     log_var = np.tile(np.log(sigma**2)[None, :], (count, 1)).astype(np.float32)
     return {"calls": [((mu, log_var), {})], "sigma": sigma}
@@ -324,8 +333,9 @@ def _sampling_moments_verdict(inputs: Inputs, answer: Any) -> None:
         )
     count = len(z)
     mean, std = z.mean(axis=0), z.std(axis=0)
-    # Standard error of the mean is sigma / sqrt(20000) <= 0.018; of the std, about 0.5%.
-    mean_ok = np.all(np.abs(mean - mu[0]) < 5 * sigma / np.sqrt(count))
+    # Standard error of the mean is std / sqrt(20000) (the spread the layer drew, so that a
+    # wrong spread is not also called off-centre); of the std, about 0.5%.
+    mean_ok = np.all(np.abs(mean - mu[0]) < 6 * np.maximum(std, sigma) / np.sqrt(count))
     std_ok = np.all(np.abs(std / sigma - 1.0) < 0.04)
     if mean_ok and std_ok:
         return
@@ -381,14 +391,15 @@ def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
     standard = (eps - eps.mean()) / eps.std()
     count = len(standard)
     excess_kurtosis = float(np.mean(standard**4) - 3.0)
-    # Kolmogorov-Smirnov distance to N(0, 1); 1.95 / sqrt(n) is its 0.1% critical value, and
-    # the standard error of the excess kurtosis of n normal draws is sqrt(24 / n) (0.02 here).
+    # Kolmogorov-Smirnov distance to N(0, 1): a normal sample exceeds 3 / sqrt(n) with
+    # probability 2 exp(-18), about 3e-8 (uniform noise is 0.05 away, 13 / sqrt(n) here); the
+    # standard error of the excess kurtosis of n normal draws is sqrt(24 / n) (0.02 here).
     ordered = np.sort(standard)
     cdf = _normal_cdf(ordered)
     distance = float(
         max(np.max(np.arange(1, count + 1) / count - cdf), np.max(cdf - np.arange(count) / count))
     )
-    if distance < 1.95 / np.sqrt(count) and abs(excess_kurtosis) < 10 * np.sqrt(24 / count):
+    if distance < 3.0 / np.sqrt(count) and abs(excess_kurtosis) < 10 * np.sqrt(24 / count):
         return
     what = "The noise eps is not standard normal, although its mean and spread are right."
     if excess_kurtosis < -0.8:
@@ -400,7 +411,7 @@ def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
         what,
         tried=f"{count:,} values of eps = (z - mu) / sigma",
         expected="a standard normal: excess kurtosis 0, distance to N(0, 1) "
-        f"below {1.95 / np.sqrt(count):.4f}",
+        f"below {3.0 / np.sqrt(count):.4f}",
         got=f"excess kurtosis {excess_kurtosis:.2f}, distance {distance:.4f}",
         hint="draw eps from a NORMAL distribution (keras.random.normal)",
     )
@@ -586,11 +597,13 @@ kl_exercise = exercise(
     description="closed-form KL(q(z|x) || N(0, I)), summed over latent dimensions: (N,) nats",
     references=("vae_tf.losses:kl_divergence",),
     hints=(
-        "Return one number per image, shape (N,): reduce over the latent axis only.",
-        "Write it with keras.ops (or TensorFlow) operations on the tensors, so that the gradient "
-        "reaches the encoder: no NumPy.",
-        "Per latent dimension the KL is 1/2 (mu^2 + sigma^2 - log sigma^2 - 1), with "
-        "sigma^2 = exp(log_var); the dimensions add up.",
+        "Look at the closed form in the lesson: per latent dimension the KL is "
+        "1/2 (mu^2 + sigma^2 - log sigma^2 - 1), with sigma^2 = exp(log_var) and "
+        "log sigma^2 = log_var.",
+        "Return one number per image, shape (N,): add the dimensions up along the latent axis "
+        "(axis=-1); do not average them, and do not reduce over the batch.",
+        "Write it with keras.ops (ops.square, ops.exp, ops.sum) on the tensors, so that the "
+        "gradient reaches the encoder: no NumPy.",
     ),
 )
 
@@ -815,7 +828,8 @@ train_step_exercise = exercise(
         "The forward pass (encode, sample z, decode) and both terms go inside a "
         "tf.GradientTape; after it, take the gradient of the weighted loss with respect to "
         "self.trainable_weights and hand both to self.optimizer.apply.",
-        "Each term is per image (your kl_divergence, vae_tf.losses.reconstruction_loss), then "
+        "Each term is per image (your kl_divergence of exercise 3, "
+        "vae_tf.losses.reconstruction_loss), then "
         "averaged over the batch; the loss weights them with self.reconstruction_weight and "
         "self.kl_weight, which are variables and so work inside the compiled step.",
         "The trackers self.loss_tracker, self.reconstruction_loss_tracker and "
@@ -879,15 +893,106 @@ def _step_inputs(
 
 
 def _fixed_sampling(eps: np.ndarray) -> Any:
-    """A sampling layer whose noise is the judge's, so that the verdict knows z."""
+    """A sampling layer whose noise is the judge's, so that the verdict knows z.
+
+    The noise is a constant array of the judge's batch: as a Sampling answer this layer
+    fails (no new noise per call, no other batch size), so it gives no points for free.
+    """
     import keras
 
+    noise = np.array(eps, dtype=np.float32)  # a NumPy copy: a tensor of noise cannot come in
+
     class FixedSampling(keras.layers.Layer):
+        def __init__(self, seed: Any = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
         def call(self, inputs):
             mu, log_var = inputs
-            return mu + keras.ops.exp(0.5 * log_var) * keras.ops.convert_to_tensor(eps)
+            return mu + keras.ops.exp(0.5 * log_var) * keras.ops.convert_to_tensor(noise)
 
-    return FixedSampling(name="sampling")
+    return FixedSampling
+
+
+# While a probe runs the student's train_step, the names of the lesson's other answers
+# (exercise 2's Sampling, exercise 3's kl_divergence) in the namespace of the student's
+# code point to stand-ins: each exercise is judged on its own, so a wrong kl_divergence
+# costs points in kl_divergence only. The stand-in for the KL is deliberately NOT the KL,
+# a_mu * mu^2 + a_var * (exp(log_var) - log_var - 1) summed over the latent dimensions
+# (the KL has 1/2 for both), so that the sandbox holds no callable answer to exercise 3;
+# the judge knows it and computes the step with it. A step that computes its KL itself
+# (without the name kl_divergence) is judged with the closed-form KL.
+_STAND_IN_KL = (0.3, 0.8)  # (a_mu, a_var)
+_CLOSED_FORM_KL = (0.5, 0.5)
+
+
+def _stand_in_kl(used: dict[str, bool]) -> Any:
+    from keras import ops
+
+    a_mu, a_var = _STAND_IN_KL
+
+    def kl_divergence(mu, log_var):
+        used["kl_divergence"] = True
+        return ops.sum(a_mu * ops.square(mu) + a_var * (ops.exp(log_var) - log_var - 1.0), axis=-1)
+
+    return kl_divergence
+
+
+def _student_namespaces(MyVAE: Any) -> list[dict[str, Any]]:
+    """The global namespaces of the functions the student's class defines (not the package's)."""
+    from vae_tf.models import VAE
+
+    found: dict[int, dict[str, Any]] = {}
+    for cls in MyVAE.__mro__:
+        if cls is VAE or issubclass(VAE, cls):
+            break
+        for value in vars(cls).values():
+            function = getattr(value, "__func__", value)
+            if isinstance(value, property):
+                function = value.fget
+            # A step wrapped in tf.function keeps the Python function it traces.
+            function = getattr(function, "python_function", function)
+            namespace = getattr(function, "__globals__", None)
+            if isinstance(namespace, dict) and not str(namespace.get("__name__", "")).startswith(
+                "vae_tf"
+            ):
+                found[id(namespace)] = namespace
+    return list(found.values())
+
+
+class _OtherAnswersReplaced:
+    """``with _OtherAnswersReplaced(MyVAE, eps) as used``: the student's names
+    kl_divergence and Sampling point to stand-ins inside the block, and are restored after.
+
+    ``used["kl_divergence"]`` says whether the step called the stand-in KL.
+    """
+
+    def __init__(self, MyVAE: Any, eps: np.ndarray) -> None:
+        self.used = {"kl_divergence": False}
+        self.stand_ins = {
+            "kl_divergence": _stand_in_kl(self.used),
+            "Sampling": _fixed_sampling(eps),
+        }
+        self.namespaces = _student_namespaces(MyVAE)
+        self.saved: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def __enter__(self) -> dict[str, bool]:
+        for namespace in self.namespaces:
+            self.saved.append(
+                (namespace, {name: namespace.get(name, _MISSING) for name in self.stand_ins})
+            )
+            namespace.update(self.stand_ins)
+        return self.used
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for namespace, values in self.saved:
+            for name, value in values.items():
+                if value is _MISSING:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+
+
+_MISSING = object()
 
 
 def _student_model(
@@ -908,7 +1013,7 @@ def _student_model(
     )
     model.encoder.set_weights(inputs["encoder"])
     model.decoder.set_weights(inputs["decoder"])
-    model.sampling = _fixed_sampling(inputs["eps"])
+    model.sampling = _fixed_sampling(inputs["eps"])(name="sampling")
     # Plain SGD: the change of each weight is learning_rate * gradient, easy to compare.
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=_LEARNING_RATE), jit_compile=False)
     return model
@@ -949,8 +1054,9 @@ def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | Non
     kl_weight, reconstruction_weight = inputs["loss_weights"][pair]
     model = _student_model(MyVAE, inputs, kl_weight, reconstruction_weight)
     before = _weights(model)
-    metrics = _step(model, inputs["x"])
-    observed: dict[str, Any] = {"metrics": metrics}
+    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+        metrics = _step(model, inputs["x"])
+    observed: dict[str, Any] = {"metrics": metrics, "stand_in_kl": used["kl_divergence"]}
     if updates is not None:
         after = _weights(model)
         observed["updates"] = [
@@ -960,15 +1066,32 @@ def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | Non
     return observed
 
 
+def _kl_form(answer: Any) -> tuple[float, float]:
+    """The KL term the step computed: the stand-in if it called kl_divergence, else the KL."""
+    return (
+        _STAND_IN_KL
+        if isinstance(answer, dict) and answer.get("stand_in_kl") is True
+        else (_CLOSED_FORM_KL)
+    )
+
+
 @judge_only
-def reference_step(inputs: Inputs, kl_weight: float, reconstruction_weight: float) -> dict:
+def reference_step(
+    inputs: Inputs,
+    kl_weight: float,
+    reconstruction_weight: float,
+    kl_form: tuple[float, float] = _CLOSED_FORM_KL,
+) -> dict:
     """One step of the package's VAE in NumPy: the two terms and the gradient of the loss.
 
     Returns the batch means of the terms (nats per image) and the gradients of
     ``reconstruction_weight * reconstruction + kl_weight * KL`` with respect to the
     encoder and decoder weights, in ``get_weights()`` order; with plain SGD the update
-    ``(before - after) / learning_rate`` equals the gradient.
+    ``(before - after) / learning_rate`` equals the gradient. ``kl_form = (a_mu, a_var)``
+    makes the KL term ``sum(a_mu * mu^2 + a_var * (exp(log_var) - log_var - 1))``: the
+    closed-form KL (1/2, 1/2), or the probes' stand-in (see :func:`_kl_form`).
     """
+    a_mu, a_var = kl_form
     x = inputs["x"].reshape(_BATCH, -1).astype(np.float64)
     eps = inputs["eps"].astype(np.float64)
     w1, b1, w2, b2 = (w.astype(np.float64) for w in inputs["encoder"])
@@ -987,15 +1110,15 @@ def reference_step(inputs: Inputs, kl_weight: float, reconstruction_weight: floa
     reconstruction = np.sum(
         np.maximum(logits, 0.0) - logits * x + np.log1p(np.exp(-np.abs(logits))), axis=1
     )
-    kl = -0.5 * np.sum(1.0 + log_var - mu**2 - np.exp(log_var), axis=1)
+    kl = np.sum(a_mu * mu**2 + a_var * (np.exp(log_var) - log_var - 1.0), axis=1)
     # Backward pass of mean(reconstruction_weight * reconstruction + kl_weight * kl).
     d_logits = reconstruction_weight * (1.0 / (1.0 + np.exp(-logits)) - x) / n
     d_w4, d_b4 = a2.T @ d_logits, d_logits.sum(axis=0)
     d_h2 = (d_logits @ w4.T) * (h2 > 0)
     d_w3, d_b3 = z.T @ d_h2, d_h2.sum(axis=0)
     d_z = d_h2 @ w3.T
-    d_mu = d_z + kl_weight * mu / n
-    d_log_var = d_z * 0.5 * std * eps - kl_weight * 0.5 * (1.0 - np.exp(log_var)) / n
+    d_mu = d_z + kl_weight * 2.0 * a_mu * mu / n
+    d_log_var = d_z * 0.5 * std * eps + kl_weight * a_var * (np.exp(log_var) - 1.0) / n
     d_log_var = d_log_var * (np.abs(raw_log_var) <= 20.0)
     d_out = np.concatenate([d_mu, d_log_var], axis=1)
     d_w2, d_b2 = a1.T @ d_out, d_out.sum(axis=0)
@@ -1035,10 +1158,10 @@ def _metric_values(metrics: Any, *, first: bool = False) -> dict[str, float]:
 
 
 def _terms_right(
-    inputs: Inputs, metrics: Any, kl_weight: float, reconstruction_weight: float
+    inputs: Inputs, answer: Any, kl_weight: float, reconstruction_weight: float
 ) -> bool:
-    got = _metric_values(metrics)
-    expected = reference_step(inputs, kl_weight, reconstruction_weight)
+    got = _metric_values(answer["metrics"])
+    expected = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
     return all(
         np.isclose(got[key], expected[key], rtol=1e-4, atol=1e-4)
         for key in ("reconstruction_loss", "kl_loss")
@@ -1085,7 +1208,7 @@ def _train_step_terms_probe(MyVAE: Any, inputs: Inputs) -> Any:
 @train_step_exercise.verdict("reports both terms per image, averaged over the batch")
 def _train_step_terms_verdict(inputs: Inputs, answer: Any) -> None:
     got = _metric_values(answer["metrics"])
-    expected = reference_step(inputs, 1.0, 1.0)
+    expected = reference_step(inputs, 1.0, 1.0, _kl_form(answer))
     for key in ("reconstruction_loss", "kl_loss"):
         if np.isclose(got[key], expected[key], rtol=1e-4, atol=1e-4):
             continue
@@ -1118,7 +1241,7 @@ def _two_weightings(rng: np.random.Generator) -> Inputs:
     "loss is reconstruction_weight * reconstruction + kl_weight * KL", inputs=_two_weightings
 )
 def _train_step_sum_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs)
+    return _one_step(MyVAE, inputs, updates=slice(None))
 
 
 @train_step_exercise.verdict("loss is reconstruction_weight * reconstruction + kl_weight * KL")
@@ -1130,7 +1253,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     if np.isclose(got["loss"], expected, rtol=1e-4):
         return
     what = "The loss should be reconstruction_weight * reconstruction + kl_weight * KL."
-    reference = reference_step(inputs, kl_weight, reconstruction_weight)
+    reference = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
     for key, weight in (("kl_loss", kl_weight), ("reconstruction_loss", reconstruction_weight)):
         if np.isclose(got[key], weight * reference[key], rtol=1e-4, atol=1e-4):
             raise CheckFailed(
@@ -1146,15 +1269,28 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
         for key in ("kl_loss", "reconstruction_loss")
     ):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
-    for candidate, text in (
+    candidates = (
         (reconstruction + kl, "Both loss weights are ignored: the loss is the plain sum."),
         (reconstruction_weight * reconstruction + kl, "kl_weight is not applied to the KL term."),
         (reconstruction + kl_weight * kl, "reconstruction_weight is not applied."),
         (reconstruction_weight * kl + kl_weight * reconstruction, "The two weights are swapped."),
-    ):
+    )
+    for candidate, text in candidates:
         if np.isclose(got["loss"], candidate, rtol=1e-4):
             what = text
             break
+    # The update tells a loss that is only REPORTED wrongly from one that is trained wrongly.
+    if _same_update(_updates(answer), reference["gradients"]):
+        unweighted = np.isclose(got["loss"], reconstruction + kl, rtol=1e-4)
+        raise CheckFailed(
+            "The step differentiates the weighted loss (the update is right), but the loss it "
+            "reports is another number"
+            + (": the unweighted total reconstruction + KL." if unweighted else "."),
+            tried=f"kl_weight = {kl_weight}, reconstruction_weight = {reconstruction_weight}",
+            expected=f"loss = {expected:.4f}, the weighted loss that was differentiated",
+            got=f"loss = {got['loss']:.4f}",
+            hint="update self.loss_tracker with the same weighted loss you take the gradient of",
+        )
     raise CheckFailed(
         what,
         tried=f"kl_weight = {kl_weight}, reconstruction_weight = {reconstruction_weight}",
@@ -1181,9 +1317,9 @@ def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
             hint="after the tape: the gradient with respect to self.trainable_weights, then "
             "self.optimizer.apply",
         )
-    if not _terms_right(inputs, answer["metrics"], 1.0, 1.0):
+    if not _terms_right(inputs, answer, 1.0, 1.0):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
-    expected = reference_step(inputs, 1.0, 1.0)["gradients"]
+    expected = reference_step(inputs, 1.0, 1.0, _kl_form(answer))["gradients"]
     if _same_update(got, expected):
         return
     what = "One SGD step moved the weights differently from the gradient of the loss."
@@ -1232,12 +1368,12 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"kl_loss = {got_values['kl_loss']:.4g}",
             hint="update the KL tracker with the unweighted KL; the weight only enters the loss",
         )
-    if not _terms_right(inputs, answer["metrics"], 0.0, 1.0):
+    if not _terms_right(inputs, answer, 0.0, 1.0):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
     got = _updates(answer)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
-    expected = reference_step(inputs, 0.0, 1.0)["gradients"][ENCODER]
+    expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
     if not _same_update(got, expected):
         raise CheckFailed(
             "With kl_weight = 0 the encoder still feels the KL term: the weight is not applied "
@@ -1266,7 +1402,9 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     got = _updates(answer)
     if len(got) != 4 or got[3].shape != (2 * _LATENT,):
         raise CheckFailed(f"The encoder's update has the wrong form: {FIX_FIRST}.")
-    expected = reference_step(inputs, 0.0, 1.0)["gradients"][3][_LATENT:]
+    if all(np.allclose(update, 0.0) for update in got):
+        raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
+    expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][3][_LATENT:]
     # With kl_weight = 0, log_var gets a gradient only through z = mu + sigma * eps.
     if np.allclose(got[3][_LATENT:], 0.0, atol=1e-3 * np.abs(expected).max() + 1e-9):
         raise CheckFailed(
@@ -1282,8 +1420,9 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
 @train_step_exercise.probe("updates the three metric trackers", inputs=_unit_weights)
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     model = _student_model(MyVAE, inputs, 1.0, 1.0)
-    first = _step(model, inputs["x"])
-    second = _step(model, inputs["x"])
+    with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+        first = _step(model, inputs["x"])
+        second = _step(model, inputs["x"])
     trackers = {
         "loss": model.loss_tracker,
         "reconstruction_loss": model.reconstruction_loss_tracker,
@@ -1331,7 +1470,12 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
     inputs = _step_inputs(rng, ((1.0, 1.0),))
     inputs["x"] = np.concatenate([inputs["x"], inputs["x"][::-1]])
     inputs["eps"] = rng.normal(size=(2 * _BATCH, _LATENT)).astype(np.float32)
-    inputs["warm_weight"] = round(float(rng.uniform(0.1, 0.5)), 3)
+    # Neither weight is 1, so that a weight frozen at its first value (read once, while
+    # the step was traced) differs from a loss reported without its weights.
+    inputs["fit_weights"] = [
+        round(float(rng.uniform(1.5, 2.5)), 3),
+        round(float(rng.uniform(0.1, 0.5)), 3),
+    ]
     return inputs
 
 
@@ -1343,22 +1487,23 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
 
     model = _student_model(MyVAE, inputs, 1.0, 1.0)
     model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)  # a tf.function graph
-    weight = inputs["warm_weight"]
+    weights = [float(weight) for weight in inputs["fit_weights"]]
 
     class SetWeight(keras.callbacks.Callback):
         # The documented way to change a weight during training: assign the property.
         def on_epoch_begin(self, epoch, logs=None):
-            self.model.kl_weight = 1.0 if epoch == 0 else weight
+            self.model.kl_weight = weights[min(epoch, 1)]
 
     try:
-        history = model.fit(
-            inputs["x"],
-            batch_size=2 * _BATCH,
-            epochs=2,
-            verbose=0,
-            shuffle=False,
-            callbacks=[SetWeight()],
-        )
+        with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+            history = model.fit(
+                inputs["x"],
+                batch_size=2 * _BATCH,
+                epochs=2,
+                verbose=0,
+                shuffle=False,
+                callbacks=[SetWeight()],
+            )
     except NotImplementedError as error:
         if _is_stub(error):
             raise _stub_error(error) from None  # the stub: reported as "not written yet"
@@ -1391,14 +1536,29 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
     if any(value.shape != (2,) for value in values.values()):
         raise CheckFailed(f"fit()'s history has the wrong length: {FIX_FIRST}.")
     # The learning rate is 0, so both epochs see the same terms; only the weight changed.
-    weight = inputs["warm_weight"]
-    second = values["reconstruction_loss"][1] + weight * values["kl_loss"][1]
-    if not np.isclose(values["loss"][1], second, rtol=1e-3):
+    first_weight, weight = inputs["fit_weights"]
+
+    def weighted(epoch: int, kl_weight: float) -> float:
+        return values["reconstruction_loss"][epoch] + kl_weight * values["kl_loss"][epoch]
+
+    if not np.isclose(values["loss"][0], weighted(0, first_weight), rtol=1e-3):
         raise CheckFailed(
-            "A callback set model.kl_weight between epochs, but the compiled step kept the old "
-            "weight: the weight was read once, when the step was traced.",
-            tried=f"kl_weight 1 in epoch 1, then {weight} (set by a callback) in epoch 2",
-            expected=f"loss in epoch 2 = reconstruction + {weight} * KL = {second:.4f}",
-            got=f"{values['loss'][1]:.4f}",
-            hint="read the weight from the variable inside the step: self.kl_weight",
+            "In fit() the reported loss is not reconstruction + kl_weight * KL: "
+            f"{FIX_FIRST} (the loss with two weights)."
         )
+    second = weighted(1, weight)
+    if np.isclose(values["loss"][1], second, rtol=1e-3):
+        return
+    what = "In epoch 2 the loss does not use the kl_weight that a callback set."
+    if np.isclose(values["loss"][1], weighted(1, first_weight), rtol=1e-3):
+        what = (
+            "A callback set model.kl_weight between epochs, but the compiled step kept the old "
+            "weight: the weight was read once, when the step was traced."
+        )
+    raise CheckFailed(
+        what,
+        tried=f"kl_weight {first_weight} in epoch 1, then {weight} (set by a callback) in epoch 2",
+        expected=f"loss in epoch 2 = reconstruction + {weight} * KL = {second:.4f}",
+        got=f"{values['loss'][1]:.4f}",
+        hint="read the weight from the variable inside the step: self.kl_weight",
+    )
