@@ -48,9 +48,16 @@ def moments_tensorflow(codes):
     return mean, tf.matmul(centred, centred, transpose_a=True) / (count - 1.0)
 
 
-@pytest.mark.parametrize("right", [moments_reference, moments_by_hand, moments_tensorflow])
+MOMENTS_RIGHT = {
+    "numpy cov": moments_reference,
+    "by hand": moments_by_hand,
+    "tensorflow": moments_tensorflow,
+}
+
+
+@pytest.mark.parametrize("right", sorted(MOMENTS_RIGHT))
 def test_aggregate_moments_right_answers_get_full_points(right):
-    assert_full_points("aggregate_moments", right)
+    assert_full_points("aggregate_moments", MOMENTS_RIGHT[right])
 
 
 MOMENTS_MISTAKES = {
@@ -113,9 +120,12 @@ def knn_scipy_cdist(train_codes, train_labels, test_codes, test_labels, k=5):
     return float((predicted == np.asarray(test_labels)).mean())
 
 
-@pytest.mark.parametrize("right", [knn_numpy, knn_sklearn, knn_scipy_cdist])
+KNN_RIGHT = {"numpy": knn_numpy, "sklearn": knn_sklearn, "scipy cdist": knn_scipy_cdist}
+
+
+@pytest.mark.parametrize("right", sorted(KNN_RIGHT))
 def test_knn_latent_accuracy_right_answers_get_full_points(right):
-    assert_full_points("knn_latent_accuracy", right)
+    assert_full_points("knn_latent_accuracy", KNN_RIGHT[right])
 
 
 def _knn_percentage(*args, k=5):
@@ -153,7 +163,25 @@ def _knn_against_train_labels(train_codes, train_labels, test_codes, test_labels
     return float(np.mean(predicted == reference))
 
 
+def _knn_mean_label(train_codes, train_labels, test_codes, test_labels, k=5):
+    distances = np.sum((np.asarray(test_codes)[:, None] - np.asarray(train_codes)[None]) ** 2, -1)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    predicted = np.rint(np.asarray(train_labels)[nearest].mean(axis=1))
+    return float(np.mean(predicted == np.asarray(test_labels)))
+
+
+def _knn_skips_the_nearest(train_codes, train_labels, test_codes, test_labels, k=5):
+    # The leave-one-out habit: drops the nearest code, as if it were the test code itself.
+    distances = np.sum((np.asarray(test_codes)[:, None] - np.asarray(train_codes)[None]) ** 2, -1)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, 1 : k + 1]
+    votes = np.asarray(train_labels)[nearest]
+    predicted = np.array([np.bincount(row, minlength=10).argmax() for row in votes])
+    return float(np.mean(predicted == np.asarray(test_labels)))
+
+
 KNN_MISTAKES = {
+    "vote by mean label": (_knn_mean_label, ["averaged", "majority vote"]),
+    "nearest neighbour skipped": (_knn_skips_the_nearest, ["nearest training code was skipped"]),
     "a percentage": (_knn_percentage, ["percentage"]),
     "a count": (_knn_count, ["number of right answers"]),
     "k ignored (nearest only)": (_knn_nearest_only, ["k argument", "neighbours vote"]),
@@ -202,9 +230,17 @@ def iwae_shifted_numpy(log_weights):
     return top[:, 0] + np.log(np.mean(np.exp(log_weights - top), axis=1))
 
 
-@pytest.mark.parametrize("right", [iwae_keras, iwae_tensorflow, iwae_scipy, iwae_shifted_numpy])
+IWAE_RIGHT = {
+    "keras ops": iwae_keras,
+    "tensorflow": iwae_tensorflow,
+    "scipy": iwae_scipy,
+    "shifted numpy": iwae_shifted_numpy,
+}
+
+
+@pytest.mark.parametrize("right", sorted(IWAE_RIGHT))
 def test_iwae_bound_right_answers_get_full_points(right):
-    assert_full_points("iwae_bound", right)
+    assert_full_points("iwae_bound", IWAE_RIGHT[right])
 
 
 def _iwae_naive(log_weights):
@@ -460,6 +496,29 @@ def test_kl_warmup_callback_plain_class_is_named():
 
     message = first_failure("kl_warmup_callback", NotACallback)
     assert "keras.callbacks.Callback" in message
+
+
+# --------------------------------------------------------------------------- the seed sweep
+# ``tests/test_seed_sweep.py`` runs every answer below over many seeds.
+
+SWEEP_RIGHT = {
+    "aggregate_moments": MOMENTS_RIGHT,
+    "knn_latent_accuracy": KNN_RIGHT,
+    "iwae_bound": IWAE_RIGHT,
+    "kl_warmup_weight": WARMUP_RIGHT,
+    "kl_warmup_callback": {
+        name: callback_class(body) for name, body in CALLBACK_RIGHT_BODIES.items()
+    },
+}
+SWEEP_WRONG = {
+    "aggregate_moments": {name: wrong for name, (wrong, _) in MOMENTS_MISTAKES.items()},
+    "knn_latent_accuracy": {name: wrong for name, (wrong, _) in KNN_MISTAKES.items()},
+    "iwae_bound": {name: wrong for name, (wrong, _) in IWAE_MISTAKES.items()},
+    "kl_warmup_weight": {name: wrong for name, (wrong, _) in WARMUP_MISTAKES.items()},
+    "kl_warmup_callback": {
+        name: callback_class(body) for name, body in CALLBACK_WRONG_BODIES.items()
+    },
+}
 
 
 # --------------------------------------------------------------------------- the real grading path

@@ -443,8 +443,7 @@ def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
     raised = answer[0].get("raised") if isinstance(answer[0], dict) else None
     if isinstance(raised, dict) and raised.get("type") == "ZeroDivisionError":
         raise CheckFailed(
-            "warmup_updates = 0 divided by zero; it should mean 'no warm-up': the target at "
-            "once.",
+            "warmup_updates = 0 divided by zero; it should mean 'no warm-up': the target at once.",
             tried=f"kl_warmup_weight(0, 0, target={target:g})",
             expected=f"{target:g}",
             got="ZeroDivisionError",
