@@ -7,8 +7,10 @@ whole catalogue runs through ``run_checks`` (as the self-check cell does); one w
 one right variant per exercise also go through the real grading path (the sandbox with the
 redacted package, as the grader runs them; marked ``slow``).
 
-``KLWarmup`` runs inside ``fit`` of a real VAE, compiled with ``tf.function`` and with XLA:
-the checks read the weight that the compiled step really used from the logged loss.
+``KLWarmup`` runs inside ``fit`` of a real VAE, compiled with ``tf.function`` and with XLA
+running 2 updates per call: the checks read the weight that the compiled step really used at
+each update from the logged losses. ``SWEEP_RIGHT`` / ``SWEEP_WRONG`` (at the end) hand every
+answer to the seed sweep (``tests/test_seed_sweep.py``).
 """
 
 from __future__ import annotations
