@@ -504,15 +504,19 @@ def _check_is_callback(KLWarmup: Any) -> None:
 def _fit_with(
     KLWarmup: Any,
     schedule: Any,
-    images: np.ndarray,
+    batch: np.ndarray,
     *,
-    batch_size: int,
+    batches_per_epoch: int,
     steps_per_execution: int,
     jit_compile: bool,
 ) -> Any:
     """Fit a small real VAE on the KL term alone with the student's callback.
 
-    The loss is ``kl_weight * KL``. After every call of the compiled step, a recorder logs
+    Every batch of every epoch holds the images of ``batch``, and the learning rate is 0:
+    the KL of every update is the same number, so the loss of each update, ``kl_weight *
+    KL``, gives the weight used to float32 precision (a model that learned would drive its
+    KL toward 0 within an update or two, and the weight would drown in rounding).
+    After every call of the compiled step, a recorder logs
     the epoch, the optimizer's update count and Keras' running means of ``loss`` and
     ``kl_loss`` over the epoch (and ``float(model.kl_weight)``); the verdict recovers from
     them the weight the compiled step really used in each call. Returns the rows
@@ -525,7 +529,11 @@ def _fit_with(
     _check_is_callback(KLWarmup)
     keras.utils.set_random_seed(0)
     model = VAE(latent_dim=2, hidden_units=8, kl_weight=0.0, reconstruction_weight=0.0, seed=0)
-    model.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    model.compile(
+        keras.optimizers.SGD(learning_rate=0.0),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     rows: list[list[float]] = []
 
     class Record(keras.callbacks.Callback):
@@ -547,9 +555,9 @@ def _fit_with(
             )
 
     model.fit(
-        images,
+        np.tile(batch, (batches_per_epoch, 1, 1, 1)),
         epochs=FIT_EPOCHS,
-        batch_size=batch_size,
+        batch_size=len(batch),
         shuffle=False,
         verbose=0,
         callbacks=[KLWarmup(schedule), Record()],
@@ -659,7 +667,7 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
     return {
         # Below 0.45: never a round number a fixed formula of the student's could match.
         "slope": round(float(rng.uniform(0.2, 0.45)), 3),
-        "images": rng.random((12, 28, 28, 1)).astype(np.float32),
+        "batch": rng.random((4, 28, 28, 1)).astype(np.float32),
     }
 
 
@@ -670,7 +678,7 @@ def _rising(slope: float) -> Any:
     return schedule
 
 
-_FIT_BATCH = 4  # 12 images: 3 updates per epoch, 6 in all
+_FIT_UPDATES_PER_EPOCH = 3  # 6 updates in all, one per call from Python
 
 
 @kl_warmup_callback_exercise.probe(
@@ -680,8 +688,8 @@ def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     return _fit_with(
         KLWarmup,
         _rising(inputs["slope"]),
-        inputs["images"],
-        batch_size=_FIT_BATCH,
+        inputs["batch"],
+        batches_per_epoch=_FIT_UPDATES_PER_EPOCH,
         steps_per_execution=1,
         jit_compile=False,
     )
@@ -690,7 +698,7 @@ def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
 @kl_warmup_callback_exercise.verdict("the compiled step of fit uses schedule(step) at every update")
 def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
     slope = inputs["slope"]
-    per_epoch = len(inputs["images"]) // _FIT_BATCH
+    per_epoch = _FIT_UPDATES_PER_EPOCH
     calls = FIT_EPOCHS * per_epoch
     schedule = _rising(slope)
     expected = [schedule(step) for step in range(calls)]
@@ -711,7 +719,7 @@ def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
 def _xla_inputs(rng: np.random.Generator) -> Inputs:
     return {
         "start": float(rng.integers(4, 9)) / 2.0,
-        "images": rng.random((16, 28, 28, 1)).astype(np.float32),
+        "batch": rng.random((2, 28, 28, 1)).astype(np.float32),
     }
 
 
@@ -722,7 +730,7 @@ def _decreasing(start: float) -> Any:
     return schedule
 
 
-_XLA_BATCH, _XLA_PER_CALL = 2, 2  # 16 images: 8 updates per epoch, 4 calls from Python
+_XLA_UPDATES_PER_EPOCH, _XLA_PER_CALL = 8, 2  # 4 calls from Python per epoch
 
 
 @kl_warmup_callback_exercise.probe(
@@ -733,8 +741,8 @@ def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     return _fit_with(
         KLWarmup,
         _decreasing(inputs["start"]),
-        inputs["images"],
-        batch_size=_XLA_BATCH,
+        inputs["batch"],
+        batches_per_epoch=_XLA_UPDATES_PER_EPOCH,
         steps_per_execution=_XLA_PER_CALL,
         jit_compile=True,
     )
@@ -745,7 +753,7 @@ def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
 )
 def _callback_xla_verdict(inputs: Inputs, answer: Any) -> None:
     start = inputs["start"]
-    per_epoch = len(inputs["images"]) // _XLA_BATCH
+    per_epoch = _XLA_UPDATES_PER_EPOCH
     calls = FIT_EPOCHS * per_epoch // _XLA_PER_CALL
     schedule = _decreasing(start)
     expected = [float(schedule(_XLA_PER_CALL * call)) for call in range(calls)]
