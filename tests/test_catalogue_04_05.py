@@ -130,6 +130,16 @@ NOISY_WRONG = {
         """,
         ["same shift"],
     ),
+    "one_eps_shared_by_all_images": (
+        """
+        import numpy as np
+
+        def noisy_expectation(mu, log_var, rng):
+            eps = rng.standard_normal(mu.shape[1])
+            return mu + np.exp(log_var / 2) * eps + rng.uniform(-1, 1, mu.shape)
+        """,
+        ["same eps", "one value per image"],
+    ),
     "uniform_shift_forgotten": (
         """
         import numpy as np
@@ -318,7 +328,7 @@ def test_interpolate_agrees_with_the_package_function():
 
 # --------------------------------------------------------------------------- sigma_sweep
 
-SWEEP_RIGHT = {
+SIGMA_RIGHT = {
     "loop_over_factors": """
         import numpy as np
 
@@ -341,7 +351,7 @@ SWEEP_RIGHT = {
     """,
 }
 
-SWEEP_WRONG = {
+SIGMA_WRONG = {
     "new_noise_for_each_factor": (
         """
         import numpy as np
@@ -421,15 +431,15 @@ SWEEP_WRONG = {
 }
 
 
-@pytest.mark.parametrize("variant", sorted(SWEEP_RIGHT))
+@pytest.mark.parametrize("variant", sorted(SIGMA_RIGHT))
 def test_sigma_sweep_right_variants_get_full_points(variant):
-    points, max_points, message = _first_failure("sigma_sweep", SWEEP_RIGHT[variant])
+    points, max_points, message = _first_failure("sigma_sweep", SIGMA_RIGHT[variant])
     assert points == max_points, message
 
 
-@pytest.mark.parametrize("variant", sorted(SWEEP_WRONG))
+@pytest.mark.parametrize("variant", sorted(SIGMA_WRONG))
 def test_sigma_sweep_mistakes_lose_points_and_are_named(variant):
-    source, words = SWEEP_WRONG[variant]
+    source, words = SIGMA_WRONG[variant]
     points, max_points, message = _first_failure("sigma_sweep", source)
     assert points < max_points
     for word in words:
@@ -479,13 +489,38 @@ def test_lesson_04_graded_in_the_sandbox_right_gets_full_points_and_wrong_is_nam
 @pytest.mark.slow
 def test_lesson_05_graded_in_the_sandbox_right_gets_full_points_and_wrong_is_named():
     right = graded_in_sandbox(
-        "05_effect_of_sigma", {"sigma_sweep": SWEEP_RIGHT["one_batch_with_keras_ops"]}, seed=SEED
+        "05_effect_of_sigma", {"sigma_sweep": SIGMA_RIGHT["one_batch_with_keras_ops"]}, seed=SEED
     )
     assert right["sigma_sweep"].points == right["sigma_sweep"].max_points
-    source, words = SWEEP_WRONG["new_noise_for_each_factor"]
+    source, words = SIGMA_WRONG["new_noise_for_each_factor"]
     outcome = graded_in_sandbox("05_effect_of_sigma", {"sigma_sweep": source}, seed=SEED)[
         "sigma_sweep"
     ]
     assert outcome.points < outcome.max_points
     first = outcome.failures()[0].message
     assert all(word in first for word in words), first
+
+
+# --------------------------------------------------------------------------- the seed sweep
+# ``tests/test_seed_sweep.py`` runs every answer below over many seeds.
+
+
+def _function(name: str, source: str) -> object:
+    namespace: dict = {}
+    exec(textwrap.dedent(source), namespace)
+    return namespace[name]
+
+
+_CATALOGUE = {
+    "noisy_expectation": (NOISY_RIGHT, NOISY_WRONG),
+    "interpolate": (INTERPOLATE_RIGHT, INTERPOLATE_WRONG),
+    "sigma_sweep": (SIGMA_RIGHT, SIGMA_WRONG),
+}
+SWEEP_RIGHT = {
+    name: {variant: _function(name, source) for variant, source in right.items()}
+    for name, (right, _) in _CATALOGUE.items()
+}
+SWEEP_WRONG = {
+    name: {variant: _function(name, source) for variant, (source, _) in wrong.items()}
+    for name, (_, wrong) in _CATALOGUE.items()
+}

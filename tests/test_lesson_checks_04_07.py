@@ -147,10 +147,10 @@ def iwae_bound(log_weights):
     return logsumexp(log_weights, axis=1) - np.log(log_weights.shape[1])
 
 
-def kl_warmup_weight(epoch, warmup_epochs, target=1.0):
-    if warmup_epochs <= 0:
+def kl_warmup_weight(step, warmup_updates, target=1.0):
+    if warmup_updates <= 0:
         return float(target)
-    return float(target) * min(1.0, epoch / warmup_epochs)
+    return float(target) * min(1.0, step / warmup_updates)
 
 
 def test_iwae_bound_checks_pass_on_reference():
@@ -174,8 +174,8 @@ def test_kl_warmup_weight_checks_pass_on_reference():
 
 
 def test_kl_warmup_weight_checks_catch_a_division_by_zero():
-    def no_guard(epoch, warmup_epochs, target=1.0):
-        return target * min(1.0, epoch / warmup_epochs)
+    def no_guard(step, warmup_updates, target=1.0):
+        return target * min(1.0, step / warmup_updates)
 
     assert "divided by zero" in _messages("kl_warmup_weight", no_guard)
 
@@ -193,7 +193,7 @@ def test_kl_warmup_callback_checks_fail_every_check_on_the_stub_class():
             super().__init__()
             self.schedule = schedule
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_train_batch_begin(self, batch, logs=None):
             raise NotImplementedError("Exercise kl_warmup_callback: write it")
 
     outcome = run_checks("kl_warmup_callback", KLWarmup, seed=SEED)

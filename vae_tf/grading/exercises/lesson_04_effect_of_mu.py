@@ -179,6 +179,19 @@ def _noisy_sigma_verdict(inputs: Inputs, answer: Any) -> None:
     sigma = float(np.sqrt(variance))
     tried = _many_tried(inputs, f"log_var = log({variance:g}), so sigma = {sigma:g}")
     offsets = _offsets(inputs, answer, tried)
+    # Across the images of one dimension, sigma * eps varies by sigma (at least 5 here) and u
+    # by 0.58: a spread below 1.5 in every dimension means no eps of each image's own.
+    spread_per_dimension = offsets.std(axis=0)
+    if np.all(spread_per_dimension < 1.5):
+        raise CheckFailed(
+            "Every image got the same eps, or none: within one latent dimension the codes of "
+            "all images moved alike, not each by sigma * eps with an eps of its own. Draw eps "
+            "with the shape of mu, one value per image and dimension.",
+            tried=tried,
+            expected=f"standard deviation over the images about {np.sqrt(variance + 1 / 3):.3g} "
+            "in every dimension",
+            got=f"standard deviation over the images {short(spread_per_dimension, 3)}",
+        )
     # u adds 1/3 to the variance; the spread of 4000+ draws is known within about 2 percent.
     expected_std = float(np.sqrt(variance + 1.0 / 3.0))
     spread = float(offsets.std())

@@ -19,7 +19,7 @@ import numpy as np
 
 from vae_tf.grading.answers import array_of, number_of, raise_if_raised, type_name
 from vae_tf.grading.exercises._helpers import call_each, short
-from vae_tf.grading.registry import CheckFailed, Inputs, exercise
+from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "06_loss_terms"
 
@@ -366,7 +366,10 @@ def _knn_identical_verdict(inputs: Inputs, answer: Any) -> None:
 def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
     # On a line: one mislabelled training code right at the test point, four of the
     # other digit a little further. One neighbour says `wrong`; five neighbours say `right`.
-    right, wrong = (int(v) for v in rng.choice(10, size=2, replace=False))
+    # Digits at least 3 apart: the rounded mean of the five labels is then neither digit, so
+    # a vote by mean label fails here on every seed (and is named).
+    right = int(rng.integers(0, 10))
+    wrong = int(rng.choice([d for d in range(10) if abs(d - right) >= 3]))
     far = float(rng.uniform(8.0, 20.0))
     train_codes = np.array(
         [[0.0], [0.3], [-0.3], [0.4], [-0.4], [far], [far + 0.2]], dtype=np.float32
@@ -385,18 +388,56 @@ def _knn_uses_k_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
 
 
+@judge_only
+def _knn_variant_accuracy(args: tuple, k: int, *, skip: int = 0, rule: str = "majority") -> float:
+    """The accuracy of a kNN that skips ``skip`` nearest codes and votes by ``rule``."""
+    train_codes, train_labels, test_codes, test_labels = (np.asarray(a) for a in args)
+    distances = np.sum((test_codes[:, None, :] - train_codes[None, :, :]) ** 2, axis=-1)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, skip : skip + k]
+    votes = train_labels[nearest]
+    if rule == "mean":
+        predicted = np.rint(votes.mean(axis=1)).astype(int)
+    else:
+        predicted = np.array([np.bincount(row, minlength=10).argmax() for row in votes])
+    return float(np.mean(predicted == test_labels))
+
+
 @knn_latent_accuracy_exercise.verdict("uses k neighbours, not just the nearest one")
 def _knn_uses_k_verdict(inputs: Inputs, answer: Any) -> None:
     with_five, with_one = _accuracy(answer[0]), _accuracy(answer[1])
-    if abs(with_five - 1.0) > 1e-6 or abs(with_one - 0.5) > 1e-6:
-        raise CheckFailed(
-            "The k argument should set how many neighbours vote.",
-            tried="a test code whose nearest training code has the wrong label but whose "
-            "next four have the right one; k = 5 and k = 1",
-            expected="1.0 with k = 5 and 0.5 with k = 1",
-            got=f"{with_five:.4g} with k = 5 and {with_one:.4g} with k = 1",
-            hint="the k nearest training codes vote, not only the nearest one",
+    if abs(with_five - 1.0) <= 1e-6 and abs(with_one - 0.5) <= 1e-6:
+        return
+    args = inputs["calls"][0][0]
+
+    def gives(**variant: Any) -> bool:
+        five = _knn_variant_accuracy(args, 5, **variant)
+        one = _knn_variant_accuracy(args, 1, **variant)
+        return abs(with_five - five) <= 1e-6 and abs(with_one - one) <= 1e-6
+
+    what = "The k argument should set how many neighbours vote."
+    hint = "the k nearest training codes vote, not only the nearest one"
+    if gives(skip=1):
+        what = (
+            "The nearest training code was skipped: the vote comes from neighbours 2 to k + 1. "
+            "A test code is not among the training codes, so nothing needs leaving out: the k "
+            "nearest are the first k of the sorted distances, the nearest included."
         )
+        hint = "take the first k indices of each sorted row, starting at 0"
+    elif gives(rule="mean"):
+        what = (
+            "The neighbours' labels were averaged (and rounded): digits are categories, not "
+            "amounts, and the mean of a 1 and a 7 is a 4 that no neighbour carries. The "
+            "prediction is the digit most of the k neighbours carry (a majority vote)."
+        )
+        hint = "count the votes per digit (np.bincount with minlength=10) and take the argmax"
+    raise CheckFailed(
+        what,
+        tried="a test code whose nearest training code has the wrong label but whose "
+        "next four have the right one; k = 5 and k = 1",
+        expected="1.0 with k = 5 and 0.5 with k = 1",
+        got=f"{with_five:.4g} with k = 5 and {with_one:.4g} with k = 1",
+        hint=hint,
+    )
 
 
 def _scores_test_inputs(rng: np.random.Generator) -> Inputs:

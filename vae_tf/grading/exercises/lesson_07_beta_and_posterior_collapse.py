@@ -6,12 +6,15 @@ Three exercises:
   - log q(z_i|x)`` of k samples per image, shape ``(N, k)``, the importance-weighted bound
   ``log (1/k) sum_i w_i`` on log p(x) of each image, shape ``(N,)``, in nats, computed
   without over- or underflow (``logsumexp``).
-- ``kl_warmup_weight(epoch, warmup_epochs, target=1.0)``: a linear ramp from 0 at epoch 0
-  to ``target`` at ``warmup_epochs``, flat after; ``warmup_epochs = 0`` means no warm-up.
+- ``kl_warmup_weight(step, warmup_updates, target=1.0)``: a linear ramp over updates, from 0
+  at step 0 to ``target`` at ``warmup_updates``, flat after; ``warmup_updates = 0`` means no
+  warm-up (the target at once).
 - ``KLWarmup(schedule)``: a Keras callback that sets the VAE's KL weight to
-  ``schedule(epoch)`` at the start of every epoch. It is checked inside ``fit`` of a real
-  VAE, compiled with ``tf.function`` and with XLA, by reading the weight that the compiled
-  step really used from the logged losses (trained on the KL term alone, loss = weight x KL).
+  ``schedule(step)`` before every update, ``step`` being the number of updates done so far
+  (the optimizer's ``iterations``). It is checked inside ``fit`` of a real VAE, compiled
+  with ``tf.function`` and with XLA running 2 updates per call (``steps_per_execution``), by
+  reading the weight that the compiled step really used from the logged losses (trained on
+  the KL term alone, loss = weight x KL).
 
 Each check's inputs are drawn from the run's seed; its probe calls the student's code,
 its verdict compares and explains a failure in plain words.
@@ -254,21 +257,28 @@ def _iwae_equal_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 # --------------------------------------------------------------------------- kl_warmup_weight
+# --------------------------------------------------------------------------- kl_warmup_weight
 
 kl_warmup_weight_exercise = exercise(
     "kl_warmup_weight",
     lesson=LESSON,
     symbol="kl_warmup_weight",
-    description="linear KL warm-up: 0 at epoch 0, target at warmup_epochs, flat after",
+    description="linear KL warm-up over updates: 0 at step 0, target at warmup_updates, flat after",
     hints=(
-        "Write down the values for warmup_epochs = 4 and target 1 by hand: epochs 0, 1, 2, 3, "
+        "Write down the values for warmup_updates = 4 and target 1 by hand: steps 0, 1, 2, 3, "
         "4, 5 give 0, 0.25, 0.5, 0.75, 1, 1.",
-        "The fraction of the warm-up done at `epoch` is epoch / warmup_epochs; it must not "
+        "The fraction of the warm-up done at `step` is step / warmup_updates; it must not "
         "exceed 1.",
-        "target scales the whole ramp; warmup_epochs = 0 is a case of its own (no warm-up), "
+        "target scales the whole ramp: the weight is target times that fraction, so with "
+        "target 4 it rises by 4 / warmup_updates per update, not by 1 / warmup_updates.",
+        "warmup_updates = 0 is a case of its own (no warm-up: the target, whatever it is), "
         "decided before any division.",
     ),
 )
+
+# Targets of the checks: never 1, so that a ramp that ignores the target (or returns 1
+# where the target belongs) fails on every seed.
+_TARGETS = (0.5, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
 def _weights(answer: list) -> list[float]:
@@ -281,7 +291,7 @@ def _rounded(values: Any) -> str:
 
 def _ramp_inputs(rng: np.random.Generator) -> Inputs:
     warmup = int(rng.integers(3, 9))
-    return {"calls": [((epoch, warmup), {}) for epoch in range(warmup)], "warmup": warmup}
+    return {"calls": [((step, warmup), {}) for step in range(warmup)], "warmup": warmup}
 
 
 @kl_warmup_weight_exercise.probe("starts at 0 and rises linearly", inputs=_ramp_inputs)
@@ -290,16 +300,16 @@ def _warmup_ramp_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
 
 
 @judge_only
-def _off_by_one(got: list[float], warmup: int, epochs: list[int], target: float) -> str | None:
+def _off_by_one(got: list[float], warmup: int, steps: list[int], target: float) -> str | None:
     """Name an off-by-one ramp, or None."""
     ramps = {
-        "The ramp is one epoch ahead: epoch 0 (the first epoch) must give 0, epoch 1 "
-        "gives target / warmup_epochs.": [min(1.0, (e + 1) / warmup) for e in epochs],
-        "The ramp is one epoch late: it should reach the target at epoch == warmup_epochs, "
-        "not one epoch after.": [min(1.0, e / (warmup + 1)) for e in epochs],
-        "The ramp reaches the target one epoch early (at warmup_epochs - 1): the fraction "
-        "done at `epoch` is epoch / warmup_epochs.": [
-            min(1.0, e / max(warmup - 1, 1)) for e in epochs
+        "The ramp is one update ahead: step 0 (the first update) must give 0, step 1 "
+        "gives target / warmup_updates.": [min(1.0, (s + 1) / warmup) for s in steps],
+        "The ramp is one update late: it should reach the target at step == warmup_updates, "
+        "not one update after.": [min(1.0, s / (warmup + 1)) for s in steps],
+        "The ramp reaches the target one update early (at warmup_updates - 1): the fraction "
+        "done at `step` is step / warmup_updates.": [
+            min(1.0, s / max(warmup - 1, 1)) for s in steps
         ],
     }
     for what, ramp in ramps.items():
@@ -311,17 +321,17 @@ def _off_by_one(got: list[float], warmup: int, epochs: list[int], target: float)
 @kl_warmup_weight_exercise.verdict("starts at 0 and rises linearly")
 def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
     warmup = inputs["warmup"]
-    epochs = list(range(warmup))
+    steps = list(range(warmup))
     got = _weights(answer)
-    expected = [epoch / warmup for epoch in epochs]
+    expected = [step / warmup for step in steps]
     if not np.allclose(got, expected, atol=1e-6):
-        what = _off_by_one(got, warmup, epochs, 1.0) or (
-            "During warm-up the weight should grow linearly from 0 at epoch 0 to the target at "
-            "epoch warmup_epochs."
+        what = _off_by_one(got, warmup, steps, 1.0) or (
+            "During warm-up the weight should grow linearly from 0 at step 0 to the target at "
+            "step warmup_updates."
         )
         raise CheckFailed(
             what,
-            tried=f"epochs 0 to {warmup - 1} with warmup_epochs = {warmup}, target 1",
+            tried=f"steps 0 to {warmup - 1} with warmup_updates = {warmup}, target 1",
             expected=_rounded(expected),
             got=_rounded(got),
         )
@@ -329,8 +339,8 @@ def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
 
 def _flat_inputs(rng: np.random.Generator) -> Inputs:
     warmup = int(rng.integers(3, 9))
-    epochs = [warmup, warmup + 1, warmup + int(rng.integers(3, 10)), 100]
-    return {"calls": [((epoch, warmup), {}) for epoch in epochs], "warmup": warmup}
+    steps = [warmup, warmup + 1, warmup + int(rng.integers(3, 10)), 100_000]
+    return {"calls": [((step, warmup), {}) for step in steps], "warmup": warmup}
 
 
 @kl_warmup_weight_exercise.probe("reaches the target and stays there", inputs=_flat_inputs)
@@ -342,18 +352,18 @@ def _warmup_flat_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
 def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
     got = _weights(answer)
     if not np.allclose(got, 1.0, atol=1e-6):
-        epochs = [args[0] for args, _ in inputs["calls"]]
-        what = "From epoch warmup_epochs on the weight should be the target."
+        steps = [args[0] for args, _ in inputs["calls"]]
+        what = "From step warmup_updates on the weight should be the target."
         if all(value > 1.0 + 1e-6 for value in got[1:]):
             what = (
-                "The weight keeps growing after the warm-up: from epoch warmup_epochs on it "
+                "The weight keeps growing after the warm-up: from step warmup_updates on it "
                 "should be the target, never more."
             )
         elif np.allclose(got[1:], 1.0, atol=1e-6):
-            what = "The weight at epoch == warmup_epochs should already be the target."
+            what = "The weight at step == warmup_updates should already be the target."
         raise CheckFailed(
             what,
-            tried=f"epochs {epochs} with warmup_epochs = {inputs['warmup']}, target 1",
+            tried=f"steps {steps} with warmup_updates = {inputs['warmup']}, target 1",
             expected=_rounded([1.0] * len(got)),
             got=_rounded(got),
         )
@@ -361,10 +371,10 @@ def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
 
 def _target_inputs(rng: np.random.Generator) -> Inputs:
     warmup = 2 * int(rng.integers(2, 6))
-    target = float(rng.integers(2, 9)) / 2.0
-    epochs = [0, warmup // 2, warmup, 2 * warmup]
+    target = float(rng.choice(_TARGETS))
+    steps = [0, warmup // 2, warmup, 2 * warmup]
     return {
-        "calls": [((epoch, warmup), {"target": target}) for epoch in epochs],
+        "calls": [((step, warmup), {"target": target}) for step in steps],
         "warmup": warmup,
         "target": target,
     }
@@ -379,57 +389,80 @@ def _warmup_target_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
 def _warmup_target_verdict(inputs: Inputs, answer: Any) -> None:
     warmup, target = inputs["warmup"], inputs["target"]
     got = _weights(answer)
-    epochs = [args[0] for args, _ in inputs["calls"]]
-    ramp = [min(1.0, epoch / warmup) for epoch in epochs]
+    steps = [args[0] for args, _ in inputs["calls"]]
+    ramp = [min(1.0, step / warmup) for step in steps]
     expected = [target * value for value in ramp]
     if np.allclose(got, expected, atol=1e-6):
         return
+    capped = [min(target, step / warmup) for step in steps]
     if np.allclose(got, ramp, atol=1e-6):
         what = "The ramp should end at the target weight (beta), not at 1."
-    elif not np.allclose(np.asarray(got) / target, np.asarray(got[2]) / target * np.asarray(ramp)):
+    elif np.allclose(got, capped, atol=1e-6):
+        what = (
+            "The weight is capped at the target but rises by 1 / warmup_updates per update "
+            "whatever the target (min(target, step / warmup_updates)): it should be target "
+            "x min(1, step / warmup_updates), so that it reaches the target exactly at "
+            "step warmup_updates."
+        )
+    elif np.allclose(got[1:3], [target / 2.0, target], atol=1e-6):
+        what = (
+            "The ramp is right up to the target but not after it: from step warmup_updates "
+            "on the weight should stay at the target."
+        )
+    else:
         what = (
             "The shape of the ramp is wrong, not only its height; "
             f"{FIX_EARLIER} (starts at 0 / reaches the target)."
         )
-    else:
-        what = f"The ramp should end at target = {target:g}."
     raise CheckFailed(
         what,
-        tried=f"epochs {epochs} with warmup_epochs = {warmup}, target = {target:g}",
+        tried=f"steps {steps} with warmup_updates = {warmup}, target = {target:g}",
         expected=_rounded(expected),
         got=_rounded(got),
     )
 
 
 def _none_inputs(rng: np.random.Generator) -> Inputs:
-    target = float(rng.integers(2, 9)) / 2.0
-    return {"calls": [((epoch, 0), {"target": target}) for epoch in (0, 3)], "target": target}
+    target = float(rng.choice(_TARGETS))
+    steps = (0, int(rng.integers(1, 1000)))
+    return {
+        "calls": [((step, 0), {"target": target}) for step in steps],
+        "steps": steps,
+        "target": target,
+    }
 
 
-@kl_warmup_weight_exercise.probe("warmup_epochs = 0 means no warm-up", inputs=_none_inputs)
+@kl_warmup_weight_exercise.probe("warmup_updates = 0 means no warm-up", inputs=_none_inputs)
 def _warmup_none_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
     return _probe(kl_warmup_weight, inputs)
 
 
-@kl_warmup_weight_exercise.verdict("warmup_epochs = 0 means no warm-up")
+@kl_warmup_weight_exercise.verdict("warmup_updates = 0 means no warm-up")
 def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
     target = inputs["target"]
     raised = answer[0].get("raised") if isinstance(answer[0], dict) else None
     if isinstance(raised, dict) and raised.get("type") == "ZeroDivisionError":
         raise CheckFailed(
-            "warmup_epochs = 0 divided by zero; it should mean 'no warm-up': the target at once.",
+            "warmup_updates = 0 divided by zero; it should mean 'no warm-up': the target at once.",
             tried=f"kl_warmup_weight(0, 0, target={target:g})",
             expected=f"{target:g}",
             got="ZeroDivisionError",
         )
     got = _weights(answer)
-    if not np.allclose(got, target, atol=1e-6):
-        raise CheckFailed(
-            "warmup_epochs = 0 means no warm-up: the weight is the target from epoch 0.",
-            tried=f"epochs 0 and 3 with warmup_epochs = 0, target = {target:g}",
-            expected=_rounded([target, target]),
-            got=_rounded(got),
+    if np.allclose(got, target, atol=1e-6):
+        return
+    what = "warmup_updates = 0 means no warm-up: the weight is the target from step 0."
+    if np.allclose(got, 1.0, atol=1e-6):
+        what = (
+            "warmup_updates = 0 returned 1, not the target: with no warm-up the weight is "
+            "target (beta) from the first update, whatever target is."
         )
+    raise CheckFailed(
+        what,
+        tried=f"steps {list(inputs['steps'])} with warmup_updates = 0, target = {target:g}",
+        expected=_rounded([target, target]),
+        got=_rounded(got),
+    )
 
 
 # --------------------------------------------------------------------------- KLWarmup
@@ -438,19 +471,23 @@ kl_warmup_callback_exercise = exercise(
     "kl_warmup_callback",
     lesson=LESSON,
     symbol="KLWarmup",
-    description="a keras.callbacks.Callback setting the VAE's KL weight to schedule(epoch) "
-    "at the start of every epoch",
+    description="a keras.callbacks.Callback setting the VAE's KL weight to schedule(step) "
+    "before every update, step = the updates done so far",
     hints=(
-        "Keras calls a callback's hooks around each epoch, with the model being trained "
-        "in self.model; pick the hook that runs BEFORE the epoch's first batch.",
-        "The schedule is given to the constructor; the epoch number Keras passes to the "
-        "hook is the one to ask the schedule about (0 for the first epoch).",
+        "Keras calls a callback's hooks around each epoch and around each batch, with the "
+        "model being trained in self.model; pick the hook that runs BEFORE an update.",
+        "The step to ask the schedule about is the number of updates done since training "
+        "began: the optimizer counts them (self.model.optimizer.iterations, a variable; int() "
+        "reads it). The batch number Keras passes to the hook starts again at 0 every epoch.",
+        "With steps_per_execution > 1 Keras runs several updates per call from Python and "
+        "calls the batch hooks once per call: a counter of your own counts calls, the "
+        "optimizer counts updates.",
         "The compiled training step reads the KL weight from a variable: change the value "
         "of that variable (the VAE's kl_weight property does it), never replace it.",
     ),
 )
 
-FIT_EPOCHS = 3
+FIT_EPOCHS = 2
 
 
 def _check_is_callback(KLWarmup: Any) -> None:
@@ -464,12 +501,26 @@ def _check_is_callback(KLWarmup: Any) -> None:
         )
 
 
-def _fit_with(KLWarmup: Any, schedule: Any, images: np.ndarray, *, jit_compile: bool) -> Any:
+def _fit_with(
+    KLWarmup: Any,
+    schedule: Any,
+    batch: np.ndarray,
+    *,
+    batches_per_epoch: int,
+    steps_per_execution: int,
+    jit_compile: bool,
+) -> Any:
     """Fit a small real VAE on the KL term alone with the student's callback.
 
-    One batch per epoch, so each epoch's logged loss is that batch's ``kl_weight * KL``:
-    ``loss / kl_loss`` is the weight the compiled step really used. Returns, per epoch,
-    ``[loss, kl_loss, float(model.kl_weight) after the epoch]``.
+    Every batch of every epoch holds the images of ``batch``, and the learning rate is 0:
+    the KL of every update is the same number, so the loss of each update, ``kl_weight *
+    KL``, gives the weight used to float32 precision (a model that learned would drive its
+    KL toward 0 within an update or two, and the weight would drown in rounding).
+    After every call of the compiled step, a recorder logs
+    the epoch, the optimizer's update count and Keras' running means of ``loss`` and
+    ``kl_loss`` over the epoch (and ``float(model.kl_weight)``); the verdict recovers from
+    them the weight the compiled step really used in each call. Returns the rows
+    ``[epoch, updates, mean loss, mean KL, model.kl_weight]``.
     """
     import keras
 
@@ -478,14 +529,25 @@ def _fit_with(KLWarmup: Any, schedule: Any, images: np.ndarray, *, jit_compile: 
     _check_is_callback(KLWarmup)
     keras.utils.set_random_seed(0)
     model = VAE(latent_dim=2, hidden_units=8, kl_weight=0.0, reconstruction_weight=0.0, seed=0)
-    model.compile(jit_compile=jit_compile, steps_per_execution=1)
+    model.compile(
+        keras.optimizers.SGD(learning_rate=0.0),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     rows: list[list[float]] = []
 
     class Record(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             logs = logs or {}
             rows.append(
                 [
+                    float(self.epoch),
+                    float(int(model.optimizer.iterations.numpy())),
                     float(logs.get("loss", np.nan)),
                     float(logs.get("kl_loss", np.nan)),
                     float(model.kl_weight),
@@ -493,9 +555,9 @@ def _fit_with(KLWarmup: Any, schedule: Any, images: np.ndarray, *, jit_compile: 
             )
 
     model.fit(
-        images,
+        np.tile(batch, (batches_per_epoch, 1, 1, 1)),
         epochs=FIT_EPOCHS,
-        batch_size=len(images),
+        batch_size=len(batch),
         shuffle=False,
         verbose=0,
         callbacks=[KLWarmup(schedule), Record()],
@@ -503,82 +565,153 @@ def _fit_with(KLWarmup: Any, schedule: Any, images: np.ndarray, *, jit_compile: 
     return describe(np.asarray(rows, dtype=np.float64))
 
 
-def _used_weights(answer: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The weight each epoch's compiled step used (loss / KL) and the property after it."""
+@judge_only
+def _used_weights(answer: Any, calls: int, per_call: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weight each call of the compiled step used, and ``model.kl_weight`` after it.
+
+    Keras logs running means over the epoch; ``mean x updates so far`` is a running sum,
+    and the difference of two running sums is the loss (or KL) of the updates between them.
+    """
+    raise_if_raised(answer)
     rows = array_of(answer, "the logged losses").astype(np.float64)
-    if rows.shape != (FIT_EPOCHS, 3):
+    if rows.ndim != 2 or rows.shape != (calls, 5):
         raise CheckFailed(
-            f"fit did not run {FIT_EPOCHS} epochs with the callback.",
-            got=f"{len(rows)} epochs logged",
+            f"fit did not run {FIT_EPOCHS} epochs of {calls // FIT_EPOCHS} calls with the "
+            "callback.",
+            got=f"{len(rows)} calls logged",
         )
-    loss, kl, attribute = rows[:, 0], rows[:, 1], rows[:, 2]
-    return loss / np.maximum(kl, 1e-30), attribute
+    epoch, updates, loss, kl, attribute = rows.T
+    if not np.array_equal(updates, per_call * np.arange(1, calls + 1)):
+        raise CheckFailed(
+            "fit did not make one update per batch: the callback changed the training itself.",
+            got=f"update counts {updates.tolist()}",
+        )
+    used = np.empty(calls)
+    epoch_start = loss_before = kl_before = 0.0
+    for call in range(calls):
+        if call == 0 or epoch[call] != epoch[call - 1]:
+            epoch_start, loss_before, kl_before = updates[call] - per_call, 0.0, 0.0
+        done = updates[call] - epoch_start  # updates of this epoch so far
+        loss_sum, kl_sum = loss[call] * done, kl[call] * done
+        used[call] = (loss_sum - loss_before) / max(kl_sum - kl_before, 1e-30)
+        loss_before, kl_before = loss_sum, kl_sum
+    return used, attribute
 
 
 @judge_only
-def _diagnose_fit(used: np.ndarray, attribute: np.ndarray, schedule: list[float]) -> str:
-    expected = np.asarray(schedule)
+def _diagnose_fit(
+    used: np.ndarray, attribute: np.ndarray, schedule: Any, per_call: int, per_epoch: int
+) -> str:
+    calls = len(used)
+    steps = per_call * np.arange(calls)  # updates done before each call
+    expected = np.asarray([schedule(step) for step in steps], dtype=np.float64)
+
+    def same(values: Any) -> bool:
+        return bool(np.allclose(used, np.asarray(values, dtype=np.float64), atol=1e-4))
+
     if np.allclose(attribute, expected, atol=1e-4) and np.allclose(used, used[0], atol=1e-4):
         return (
             "model.kl_weight reports the schedule, but the compiled training step kept using "
-            f"the weight of the first epoch ({used[0]:.4g}): the weight was stored where the "
+            f"the weight of the first update ({used[0]:.4g}): the weight was stored where the "
             "compiled step does not read it (a Python number replacing the variable is frozen "
             "into the compiled step). Change the variable's value, e.g. through the "
             "model.kl_weight property."
         )
     if np.allclose(used, 0.0, atol=1e-6):
-        return "The compiled step used weight 0 in every epoch: the KL weight was never changed."
-    if np.allclose(used[1:], expected[:-1], atol=1e-4):
+        return "The compiled step used weight 0 at every update: the KL weight was never changed."
+    if same([schedule(i) for i in range(calls)]) and per_call > 1:
         return (
-            "The weight is one epoch late: epoch e trained with schedule(e - 1). Set it in "
-            "the hook that runs before the epoch, with the epoch that begins."
+            "The step given to the schedule counts calls of the hook, not updates: with "
+            f"steps_per_execution = {per_call} Keras runs {per_call} updates per call and calls "
+            "the batch hooks once per call. Ask the optimizer how many updates were done "
+            "(self.model.optimizer.iterations)."
         )
-    if np.allclose(used[:-1], expected[1:], atol=1e-4):
+    calls_per_epoch = per_epoch // per_call
+    epochs = np.arange(calls) // calls_per_epoch
+    if same([schedule(per_call * (i % calls_per_epoch)) for i in range(calls)]) or same(
+        [schedule(i % calls_per_epoch) for i in range(calls)]
+    ):
         return (
-            "The weight is one epoch ahead: epoch e trained with schedule(e + 1). Use "
-            "schedule(epoch) for the epoch that begins."
+            "The step starts again at 0 every epoch: the batch number Keras passes to the hook "
+            "counts the batches of the epoch. The step is the number of updates since training "
+            "began (self.model.optimizer.iterations)."
+        )
+    if same([schedule(e) for e in epochs]) or same([schedule(per_epoch * e) for e in epochs]):
+        return (
+            "The weight changes once per epoch, not before every update: set it in the hook "
+            "that runs before each batch, with the number of updates done so far."
+        )
+    if same(np.r_[0.0, expected[:-1]]):
+        return (
+            "The weight is one update late: update t trained with schedule(t - 1). Set it in "
+            "the hook that runs before the update, with the number of updates done so far."
+        )
+    if same([schedule(step + per_call) for step in steps]) or same(
+        [schedule(step + 1) for step in steps]
+    ):
+        return (
+            "The weight is one update ahead: update t trained with schedule(t + 1). The first "
+            "update is step 0: use the number of updates done before it."
         )
     if np.allclose(used, used[0], atol=1e-4):
-        return "The weight did not change between epochs: it should be schedule(epoch) in each."
+        return "The weight did not change between updates: it should be schedule(step) at each."
     if np.allclose(used, attribute, atol=1e-4):
         return (
-            "The weight reaches the training step, but it is not schedule(epoch): the callback "
+            "The weight reaches the training step, but it is not schedule(step): the callback "
             "should use the schedule it was built with, whatever it is, not a formula of its own."
         )
-    return "The weight used by the training step in each epoch should be schedule(epoch)."
+    return "The weight used by the training step at each update should be schedule(step)."
 
 
 def _fit_inputs(rng: np.random.Generator) -> Inputs:
     return {
-        "slope": round(float(rng.uniform(0.2, 0.6)), 3),
-        "images": rng.random((16, 28, 28, 1)).astype(np.float32),
+        # Below 0.45: never a round number a fixed formula of the student's could match.
+        "slope": round(float(rng.uniform(0.2, 0.45)), 3),
+        "batch": rng.random((4, 28, 28, 1)).astype(np.float32),
     }
 
 
+def _rising(slope: float) -> Any:
+    def schedule(step: int) -> float:
+        return slope * (int(step) + 1)
+
+    return schedule
+
+
+_FIT_UPDATES_PER_EPOCH = 3  # 6 updates in all, one per call from Python
+
+
 @kl_warmup_callback_exercise.probe(
-    "the compiled step of fit uses schedule(epoch) in every epoch", inputs=_fit_inputs
+    "the compiled step of fit uses schedule(step) at every update", inputs=_fit_inputs
 )
 def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
-    slope = inputs["slope"]
     return _fit_with(
-        KLWarmup, lambda epoch: slope * (epoch + 1), inputs["images"], jit_compile=False
+        KLWarmup,
+        _rising(inputs["slope"]),
+        inputs["batch"],
+        batches_per_epoch=_FIT_UPDATES_PER_EPOCH,
+        steps_per_execution=1,
+        jit_compile=False,
     )
 
 
-@kl_warmup_callback_exercise.verdict("the compiled step of fit uses schedule(epoch) in every epoch")
+@kl_warmup_callback_exercise.verdict("the compiled step of fit uses schedule(step) at every update")
 def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
     slope = inputs["slope"]
-    expected = [slope * (epoch + 1) for epoch in range(FIT_EPOCHS)]
-    used, attribute = _used_weights(answer)
+    per_epoch = _FIT_UPDATES_PER_EPOCH
+    calls = FIT_EPOCHS * per_epoch
+    schedule = _rising(slope)
+    expected = [schedule(step) for step in range(calls)]
+    used, attribute = _used_weights(answer, calls, 1)
     if np.allclose(used, expected, atol=1e-4):
         return
     raise CheckFailed(
-        _diagnose_fit(used, attribute, expected),
-        tried=f"a small VAE fitted {FIT_EPOCHS} epochs (one batch each, tf.function) with "
-        f"schedule = lambda epoch: {slope:g} * (epoch + 1); the weight used is read from the "
-        "logged loss = weight x KL",
+        _diagnose_fit(used, attribute, schedule, 1, per_epoch),
+        tried=f"a small VAE fitted {FIT_EPOCHS} epochs of {per_epoch} updates (tf.function) "
+        f"with schedule = lambda step: {slope:g} * (step + 1); the weight used is read from "
+        "the logged loss = weight x KL",
         expected=f"weights used {_rounded(expected)}",
-        got=f"weights used {_rounded(used)}; model.kl_weight after each epoch "
+        got=f"weights used {_rounded(used)}; model.kl_weight after each update "
         f"{_rounded(attribute)}",
     )
 
@@ -586,37 +719,54 @@ def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
 def _xla_inputs(rng: np.random.Generator) -> Inputs:
     return {
         "start": float(rng.integers(4, 9)) / 2.0,
-        "images": rng.random((16, 28, 28, 1)).astype(np.float32),
+        "batch": rng.random((2, 28, 28, 1)).astype(np.float32),
     }
 
 
 def _decreasing(start: float) -> Any:
-    def schedule(epoch: int) -> np.float32:
-        return np.float32(start / (epoch + 1))
+    def schedule(step: int) -> np.float32:
+        return np.float32(start / (int(step) + 1))
 
     return schedule
 
 
+_XLA_UPDATES_PER_EPOCH, _XLA_PER_CALL = 8, 2  # 4 calls from Python per epoch
+
+
 @kl_warmup_callback_exercise.probe(
-    "follows any schedule it is given, in an XLA-compiled step", inputs=_xla_inputs
+    "follows any schedule, per update, in an XLA step running 2 updates per call",
+    inputs=_xla_inputs,
 )
 def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
-    return _fit_with(KLWarmup, _decreasing(inputs["start"]), inputs["images"], jit_compile=True)
+    return _fit_with(
+        KLWarmup,
+        _decreasing(inputs["start"]),
+        inputs["batch"],
+        batches_per_epoch=_XLA_UPDATES_PER_EPOCH,
+        steps_per_execution=_XLA_PER_CALL,
+        jit_compile=True,
+    )
 
 
-@kl_warmup_callback_exercise.verdict("follows any schedule it is given, in an XLA-compiled step")
+@kl_warmup_callback_exercise.verdict(
+    "follows any schedule, per update, in an XLA step running 2 updates per call"
+)
 def _callback_xla_verdict(inputs: Inputs, answer: Any) -> None:
     start = inputs["start"]
-    expected = [float(np.float32(start / (epoch + 1))) for epoch in range(FIT_EPOCHS)]
-    used, attribute = _used_weights(answer)
+    per_epoch = _XLA_UPDATES_PER_EPOCH
+    calls = FIT_EPOCHS * per_epoch // _XLA_PER_CALL
+    schedule = _decreasing(start)
+    expected = [float(schedule(_XLA_PER_CALL * call)) for call in range(calls)]
+    used, attribute = _used_weights(answer, calls, _XLA_PER_CALL)
     if np.allclose(used, expected, atol=1e-4):
         return
-    what = _diagnose_fit(used, attribute, expected)
     raise CheckFailed(
-        what,
-        tried=f"a small VAE fitted {FIT_EPOCHS} epochs with XLA (jit_compile=True) and "
-        f"schedule = lambda epoch: np.float32({start:g} / (epoch + 1))",
-        expected=f"weights used {_rounded(expected)}",
-        got=f"weights used {_rounded(used)}; model.kl_weight after each epoch "
+        _diagnose_fit(used, attribute, schedule, _XLA_PER_CALL, per_epoch),
+        tried=f"a small VAE fitted {FIT_EPOCHS} epochs of {per_epoch} updates with XLA "
+        f"(jit_compile=True) and steps_per_execution = {_XLA_PER_CALL} (the batch hooks run "
+        f"before updates 0, 2, 4, ...), schedule = lambda step: np.float32({start:g} / "
+        "(step + 1))",
+        expected=f"weights used per call {_rounded(expected)}",
+        got=f"weights used per call {_rounded(used)}; model.kl_weight after each call "
         f"{_rounded(attribute)}",
     )
