@@ -199,3 +199,47 @@ def activation_named(values_small: np.ndarray, values_all: np.ndarray) -> str | 
     if biggest <= 1.0 + 1e-6:
         return "tanh"
     return None
+
+
+@judge_only
+def head_activation_message(name: str, kind: str) -> tuple[str, str]:
+    """The message and hint for an encoder head (``mu`` or ``log_var``) of a bounding activation.
+
+    ``kind`` is what :func:`activation_named` found.
+    """
+    linear = f"leave the {name} head linear (a Dense layer with no activation)"
+    if kind == "tanh":
+        if name == "log_var":
+            what = (
+                "log_var is bounded to [-1, 1]: its head has a tanh (or another squashing "
+                "activation), so sigma = exp(log_var / 2) can only lie between 0.61 and 1.65, "
+                "while a trained encoder needs sigmas far below 1 (often near 0.1)."
+            )
+        else:
+            what = (
+                "mu is bounded to [-1, 1]: its head has a tanh (or another squashing "
+                "activation), while the means of q(z|x) must spread over the prior N(0, I), "
+                "beyond +-1."
+            )
+        return what, linear
+    activation = {
+        "sigmoid": "a sigmoid",
+        "relu": "a ReLU",
+        "positive": "softplus, exp or another positive activation",
+        "nonpositive": "an activation that is never positive",
+    }[kind]
+    if kind == "nonpositive":
+        what = f"{name} is never positive: its head has {activation}."
+    elif name == "log_var":
+        what = (
+            f"log_var is never negative: its head has {activation} that bounds it. A "
+            "log-variance below 0 (sigma < 1) must be possible."
+        )
+    else:
+        what = (
+            f"mu is never negative: its head has {activation}. The means of q(z|x) lie on "
+            "both sides of 0, like the prior N(0, I) that the KL term pulls them toward."
+        )
+    if kind == "sigmoid":
+        what += " It stays inside [0, 1] however large the input."
+    return what, linear

@@ -186,50 +186,13 @@ def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     return [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES]
 
 
-@judge_only
-def _head_failure(name: str, kind: str) -> tuple[str, str]:
-    """The message and hint for a head whose outputs reveal a bounding activation."""
-    linear = f"leave the {name} head linear (a Dense layer with no activation)"
-    if kind == "tanh":
-        if name == "log_var":
-            what = (
-                "log_var is bounded to [-1, 1]: its head has a tanh (or another squashing "
-                "activation), so sigma = exp(log_var / 2) can only lie between 0.61 and 1.65, "
-                "while a trained encoder needs sigmas far below 1 (often near 0.1)."
-            )
-        else:
-            what = (
-                "mu is bounded to [-1, 1]: its head has a tanh (or another squashing "
-                "activation), while the means of q(z|x) must spread over the prior N(0, I), "
-                "beyond +-1."
-            )
-        return what, linear
-    activation = {
-        "sigmoid": "a sigmoid",
-        "relu": "a ReLU",
-        "positive": "softplus, exp or another positive activation",
-        "nonpositive": "an activation that is never positive",
-    }[kind]
-    if kind == "nonpositive":
-        what = f"{name} is never positive: its head has {activation}."
-    elif name == "log_var":
-        what = (
-            f"log_var is never negative: its head has {activation} that bounds it. A "
-            "log-variance below 0 (sigma < 1) must be possible."
-        )
-    else:
-        what = (
-            f"mu is never negative: its head has {activation}. The means of q(z|x) lie on "
-            "both sides of 0, like the prior N(0, I) that the KL term pulls them toward."
-        )
-    if kind == "sigmoid":
-        what += " It stays inside [0, 1] however large the input."
-    return what, linear
-
-
 @encoder_exercise.verdict("mu and log_var can be any real number (no activation on the heads)")
 def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import activation_named, finite_values
+    from vae_tf.grading.exercises._helpers import (
+        activation_named,
+        finite_values,
+        head_activation_message,
+    )
 
     if len(answer) != len(INPUT_SCALES):
         raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
@@ -244,7 +207,7 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
         kind = activation_named(small.ravel(), every)
         if kind is None:
             continue
-        what, hint = _head_failure(name, kind)
+        what, hint = head_activation_message(name, kind)
         raise CheckFailed(
             what,
             tried="64 images of both signs, scaled by 1 to 1000; weights set so that every "
