@@ -161,7 +161,7 @@ INPUT_SCALES = (1.0, 10.0, 100.0, 1000.0)
 def _controlled_inputs(rng: np.random.Generator) -> Inputs:
     return {
         "latent_dim": int(rng.integers(3, 7)),
-        # More hidden units than 2 * latent_dim, so no kernel is mistaken for a head's.
+        # At least 16 hidden units: each head unit mixes many features of both signs.
         "hidden_units": int(rng.integers(16, 33)),
         # Images of both signs: every hidden ReLU switches on some and off others.
         "x": rng.normal(0.0, 1.0, size=(64, 28, 28, 1)).astype(np.float32),
