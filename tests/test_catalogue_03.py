@@ -38,17 +38,19 @@ def assert_full_marks(name: str, obj, seed: int) -> None:
 # --------------------------------------------------------------------------- build_encoder
 
 
-def _encoder(head, *, hidden=None, heads="two"):
+def _encoder(head, *, hidden=None, heads="two", mu_head=None, hidden_activation="relu"):
+    """An encoder with one deliberate change from a right one (the defaults are right)."""
+
     def build_encoder(latent_dim, hidden_units):
         inputs = keras.Input(shape=(28, 28, 1))
         h = layers.Flatten()(inputs)
-        h = layers.Dense(hidden or hidden_units, activation="relu")(h)
+        h = layers.Dense(hidden or hidden_units, activation=hidden_activation)(h)
         if heads == "chunks_of_2":  # the original study's split
             out = layers.Dense(2 * latent_dim)(h)
             return keras.Model(inputs, [out[:, :2], out[:, 2:]])
         if heads == "one":
             return keras.Model(inputs, layers.Dense(2 * latent_dim)(h))
-        mu = layers.Dense(latent_dim)(h)
+        mu = layers.Dense(latent_dim, activation=mu_head)(h)
         log_var = layers.Dense(latent_dim, activation=head)(h)
         return keras.Model(inputs, [mu, mu if heads == "same" else log_var])
 
@@ -63,13 +65,51 @@ def encoder_split_by_latent_dim(latent_dim, hidden_units):
     return keras.Model(inputs, [mu, log_var])
 
 
+class SubclassedEncoder(keras.Model):
+    """A subclassed encoder: it has no weights until its first call builds it."""
+
+    def __init__(self, latent_dim, hidden_units):
+        super().__init__()
+        self.flatten = layers.Flatten()
+        self.hidden = layers.Dense(hidden_units, activation="relu")
+        self.mu = layers.Dense(latent_dim)
+        self.log_var = layers.Dense(latent_dim)
+
+    def call(self, images):
+        h = self.hidden(self.flatten(images))
+        return [self.mu(h), self.log_var(h)]
+
+
+def encoder_subclassed(latent_dim, hidden_units):
+    return SubclassedEncoder(latent_dim, hidden_units)
+
+
+def encoder_solution(latent_dim, hidden_units=512):
+    # The solution notebook's encoder, as written there.
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    h = layers.Flatten()(inputs)
+    h = layers.Dense(hidden_units, activation="relu", name="hidden")(h)
+    mu = layers.Dense(latent_dim, name="mu")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(inputs, [mu, log_var], name="encoder")
+
+
 ENCODER_MISTAKES = {
-    "split in chunks of 2": (_encoder(None, heads="chunks_of_2"), "chunks of 2"),
-    "ReLU on log_var": (_encoder("relu"), "never negative"),
-    "softplus on log_var": (_encoder("softplus"), "never negative"),
-    "the same head twice": (_encoder(None, heads="same"), "same numbers"),
-    "hidden units hard-coded to 512": (_encoder(None, hidden=512), "512 units"),
-    "one output instead of two": (_encoder(None, heads="one"), "two tensors"),
+    "split in chunks of 2": (_encoder(None, heads="chunks_of_2"), ["chunks of 2"]),
+    "ReLU on log_var": (_encoder("relu"), ["log_var is never negative", "ReLU"]),
+    "softplus on log_var": (_encoder("softplus"), ["log_var is never negative", "softplus"]),
+    "exp on log_var": (_encoder("exponential"), ["log_var is never negative", "exp"]),
+    "tanh on log_var": (_encoder("tanh"), ["log_var is bounded to [-1, 1]", "tanh", "0.61"]),
+    "ReLU on mu": (_encoder(None, mu_head="relu"), ["mu is never negative", "ReLU"]),
+    "sigmoid on mu": (_encoder(None, mu_head="sigmoid"), ["mu is never negative", "sigmoid"]),
+    "tanh on mu": (_encoder(None, mu_head="tanh"), ["mu is bounded to [-1, 1]", "tanh"]),
+    "a hidden layer with no activation": (
+        _encoder(None, hidden_activation=None),
+        ["linear function of the image", "no activation"],
+    ),
+    "the same head twice": (_encoder(None, heads="same"), ["same numbers"]),
+    "hidden units hard-coded to 512": (_encoder(None, hidden=512), ["512 units"]),
+    "one output instead of two": (_encoder(None, heads="one"), ["two tensors"]),
 }
 
 
@@ -77,15 +117,31 @@ ENCODER_MISTAKES = {
 def test_encoder_mistakes_lose_points_and_are_named(mistake):
     build_encoder, words = ENCODER_MISTAKES[mistake]
     for seed in SEEDS:
-        assert words in first_failure("build_encoder", build_encoder, seed)
+        message = first_failure("build_encoder", build_encoder, seed)
+        assert all(word in message for word in words), message
+        assert "earlier" not in message, message
 
 
-@pytest.mark.parametrize(
-    "right", [_encoder(None), encoder_split_by_latent_dim], ids=["two_dense_heads", "ops_split"]
-)
+ENCODER_RIGHT = {
+    "the solution's own": encoder_solution,
+    "two_dense_heads": _encoder(None),
+    "ops_split": encoder_split_by_latent_dim,
+    "a subclassed keras.Model": encoder_subclassed,
+    "tanh hidden layer": _encoder(None, hidden_activation="tanh"),
+}
+
+
+@pytest.mark.parametrize("right", ENCODER_RIGHT)
 def test_encoder_written_differently_gets_full_marks(right):
     for seed in SEEDS:
-        assert_full_marks("build_encoder", right, seed)
+        assert_full_marks("build_encoder", ENCODER_RIGHT[right], seed)
+
+
+# ---- seed sweep: build_encoder (tests/test_seed_sweep.py runs these over many seeds)
+SWEEP_RIGHT_ENCODER = {"build_encoder": dict(ENCODER_RIGHT)}
+SWEEP_WRONG_ENCODER = {
+    "build_encoder": {mistake: obj for mistake, (obj, _) in ENCODER_MISTAKES.items()}
+}
 
 
 # --------------------------------------------------------------------------- Sampling
@@ -616,7 +672,5 @@ SWEEP_WRONG_PARTS = {
     "train_step": {mistake: obj for mistake, (obj, _) in TRAIN_STEP_MISTAKES.items()},
 }
 
-SWEEP_RIGHT_ENCODER: dict = {}  # filled by the build_encoder block
-SWEEP_WRONG_ENCODER: dict = {}  # filled by the build_encoder block
 SWEEP_RIGHT = {**SWEEP_RIGHT_ENCODER, **SWEEP_RIGHT_PARTS}
 SWEEP_WRONG = {**SWEEP_WRONG_ENCODER, **SWEEP_WRONG_PARTS}

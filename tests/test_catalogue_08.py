@@ -69,6 +69,59 @@ def build_conv_encoder(latent_dim):
     h = body(inputs)
     return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
 """,
+    "the solution's own": """
+def build_conv_encoder(latent_dim):
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    h = layers.Dense(256, activation="relu")(h)
+    mu = layers.Dense(latent_dim, name="mu")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(inputs, [mu, log_var], name="conv_encoder")
+""",
+    "BatchNormalization after each convolution": """
+def build_conv_encoder(latent_dim):
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(inputs)
+    h = layers.Activation("relu")(layers.BatchNormalization()(h))
+    h = layers.Conv2D(64, 3, strides=2, padding="same", use_bias=False)(h)
+    h = layers.Activation("relu")(layers.BatchNormalization()(h))
+    h = layers.Dense(128, activation="relu")(layers.Flatten()(h))
+    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
+""",
+    "a subclassed keras.Model": """
+class ConvEncoder(keras.Model):
+    def __init__(self, latent_dim):
+        super().__init__()
+        self.convolutions = [
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
+        ]
+        self.flatten = layers.Flatten()
+        self.hidden = layers.Dense(256, activation="relu")
+        self.mu = layers.Dense(latent_dim)
+        self.log_var = layers.Dense(latent_dim)
+
+    def call(self, images):
+        h = images
+        for convolution in self.convolutions:
+            h = convolution(h)
+        h = self.hidden(self.flatten(h))
+        return [self.mu(h), self.log_var(h)]
+
+
+def build_conv_encoder(latent_dim):
+    return ConvEncoder(latent_dim)
+""",
+    "convolutions straight into the heads": """
+def build_conv_encoder(latent_dim):
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
+    h = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
+""",
 }
 
 
@@ -157,6 +210,30 @@ ENCODER_MISTAKES = {
         _encoder(STRIDED, "mu = layers.Dense(2)(h)\nlog_var = layers.Dense(2)(h)"),
         ["latent_dim units"],
     ),
+    "tanh on the log_var head": (
+        _encoder(
+            STRIDED,
+            "mu = layers.Dense(latent_dim)(h)\n"
+            "log_var = layers.Dense(latent_dim, activation='tanh')(h)",
+        ),
+        ["log_var is bounded to [-1, 1]", "tanh", "0.61"],
+    ),
+    "ReLU on the mu head": (
+        _encoder(
+            STRIDED,
+            "mu = layers.Dense(latent_dim, activation='relu')(h)\n"
+            "log_var = layers.Dense(latent_dim)(h)",
+        ),
+        ["mu is never negative", "ReLU"],
+    ),
+    "the hidden Dense layer without activation": (
+        _encoder(STRIDED.replace('Dense(64, activation="relu")', "Dense(64)"), LINEAR_HEADS),
+        ["hidden Dense layer has no activation"],
+    ),
+    "no activation anywhere": (
+        _encoder(STRIDED.replace(', activation="relu"', ""), LINEAR_HEADS),
+        ["linear function of the image", "no layer has an activation"],
+    ),
 }
 
 
@@ -165,6 +242,7 @@ def test_build_conv_encoder_mistakes_lose_points_and_are_named(mistake):
     source, words = ENCODER_MISTAKES[mistake]
     message = first_failure("build_conv_encoder", _function(source, "build_conv_encoder"))
     assert all(word in message for word in words), message
+    assert "earlier" not in message, message
 
 
 # --------------------------------------------------------------------------- build_conv_decoder
@@ -192,6 +270,26 @@ def build_conv_decoder(latent_dim):
         layers.Conv2D(16, 3, padding="same", activation="relu"),
         layers.Conv2D(1, 3, padding="same"),
     ])
+""",
+    "the solution's own": """
+def build_conv_decoder(latent_dim):
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(256, activation="relu")(inputs)
+    h = layers.Dense(7 * 7 * 64, activation="relu")(h)
+    h = layers.Reshape((7, 7, 64))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+    return keras.Model(inputs, logits, name="conv_decoder")
+""",
+    "a final Conv2D after the transposed convolutions": """
+def build_conv_decoder(latent_dim):
+    inputs = keras.Input(shape=(latent_dim,))
+    h = layers.Dense(7 * 7 * 64, activation="relu")(inputs)
+    h = layers.Reshape((7, 7, 64))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    return keras.Model(inputs, layers.Conv2D(1, 3, padding="same")(h))
 """,
 }
 
@@ -275,6 +373,23 @@ DECODER_MISTAKES = {
         ),
         ["raised", "(latent_dim,)"],
     ),
+    "tanh on the last layer": (
+        _decoder(
+            "(latent_dim,)",
+            UP,
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same', "
+            "activation='tanh')(h))",
+        ),
+        ["bounded to [-1, 1]", "tanh", "logit"],
+    ),
+    "no activation anywhere": (
+        _decoder(
+            "(latent_dim,)",
+            UP.replace(', activation="relu"', ""),
+            "return keras.Model(inputs, layers.Conv2DTranspose(1, 3, padding='same')(h))",
+        ),
+        ["linear function of the code", "no layer has an activation"],
+    ),
 }
 
 
@@ -283,6 +398,28 @@ def test_build_conv_decoder_mistakes_lose_points_and_are_named(mistake):
     source, words = DECODER_MISTAKES[mistake]
     message = first_failure("build_conv_decoder", _function(source, "build_conv_decoder"))
     assert all(word in message for word in words), message
+    assert "earlier" not in message, message
+
+
+# ---- seed sweep: build_conv_encoder / build_conv_decoder (tests/test_seed_sweep.py)
+SWEEP_RIGHT_NETWORKS = {
+    "build_conv_encoder": {
+        name: _function(source, "build_conv_encoder") for name, source in ENCODER_RIGHT.items()
+    },
+    "build_conv_decoder": {
+        name: _function(source, "build_conv_decoder") for name, source in DECODER_RIGHT.items()
+    },
+}
+SWEEP_WRONG_NETWORKS = {
+    "build_conv_encoder": {
+        name: _function(source, "build_conv_encoder")
+        for name, (source, _) in ENCODER_MISTAKES.items()
+    },
+    "build_conv_decoder": {
+        name: _function(source, "build_conv_decoder")
+        for name, (source, _) in DECODER_MISTAKES.items()
+    },
+}
 
 
 # --------------------------------------------------------------------------- sample_prior
@@ -871,3 +1008,6 @@ SWEEP_WRONG_NEW = {
         for name, (source, _) in AGGREGATE_MISTAKES.items()
     },
 }
+
+SWEEP_RIGHT = {**SWEEP_RIGHT_NETWORKS, **SWEEP_RIGHT_NEW}
+SWEEP_WRONG = {**SWEEP_WRONG_NETWORKS, **SWEEP_WRONG_NEW}

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import describe, exception_record
+from vae_tf.grading.registry import judge_only
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -60,3 +61,185 @@ def call_each(function: Any, calls: list[Call], *, tensors: bool = False) -> lis
 def short(array: Any, precision: int = 4) -> str:
     """A few numbers of ``array``, for a message."""
     return np.array2string(np.asarray(array), precision=precision, separator=", ", threshold=12)
+
+
+# --------------------------------------------------------------------------- controlled networks
+#
+# A check that asks "can this head take any real value?" or "is this network nonlinear?"
+# must give the same answer for every seed. Random weights do not: a random bias can
+# dominate an output and hide its sign. So the probes below set every weight of the
+# student's network by rule instead (probe side), and the verdicts read only the raw
+# outputs (judge side):
+#
+# - biases, ``beta`` and ``moving_mean`` are 0, ``gamma`` and ``moving_variance`` are 1:
+#   with them every layer of a ReLU network is positively homogeneous, f(c x) = c f(x),
+#   so scaling the input by c scales every pre-activation by c (BatchNormalization in
+#   inference mode becomes a fixed scale, never a division by a negative variance);
+# - every kernel is normal with He's scale and *doubly centred* (its sums over the inputs
+#   of each unit and over the units fed by each input are 0), so that the common positive
+#   mean of ReLU features cancels and every pre-activation is centred at 0 across inputs.
+
+
+def set_controlled_weights(
+    model: Any, sample: Any, seed: int, *, nonnegative_convolutions: bool = False
+) -> None:
+    """Set every weight of ``model`` by the rules above (after one call that builds it).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The student's network; a subclassed model is built by calling it on ``sample``.
+    sample : array
+        One batch of valid inputs, e.g. ``(1, 28, 28, 1)`` images or ``(1, latent_dim)`` codes.
+    seed : int
+        Seed of the kernels' values.
+    nonnegative_convolutions : bool
+        Convolution kernels (3 axes or more) take ``|w|`` instead of centred values, so that
+        on non-negative images every convolution's pre-activation is >= 0 and a ReLU after it
+        acts as the identity: the convolutions are then linear, and only the Dense layers'
+        activations can bend the network.
+    """
+    model(tensor(sample))  # builds a subclassed model; a functional one is built already
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        if not np.dtype(getattr(variable.dtype, "name", variable.dtype)).kind == "f":
+            continue
+        name = str(getattr(variable, "name", "")).rsplit("/", 1)[-1]
+        shape = tuple(int(size) for size in variable.shape)
+        if name in ("bias", "beta", "moving_mean"):
+            value = np.zeros(shape)
+        elif name in ("gamma", "moving_variance"):
+            value = np.ones(shape)
+        elif len(shape) >= 2:
+            std = np.sqrt(2.0 / max(int(np.prod(shape[:-1])), 1))
+            if nonnegative_convolutions and len(shape) >= 3:
+                value = np.abs(rng.normal(0.0, std, size=shape))
+            else:
+                value = _doubly_centred(rng.normal(0.0, 1.0, size=shape)) * std
+        else:
+            continue  # a weight of another kind (e.g. a PReLU slope) keeps its value
+        variable.assign(np.asarray(value, dtype=np.float32))
+
+
+def _doubly_centred(w: np.ndarray) -> np.ndarray:
+    """``w`` with zero sums over every axis but the last and every axis but the one before.
+
+    Dense kernels are (inputs, units); Conv2D kernels (h, w, inputs, filters) and
+    Conv2DTranspose kernels (h, w, filters, inputs): centring both ways covers both
+    conventions. Rescaled to unit standard deviation; a kernel too small to centre (one
+    weight per unit) is left as drawn.
+    """
+    axes = tuple(range(w.ndim))
+    centred = w - w.mean(axis=axes[:-1], keepdims=True)
+    centred = centred - centred.mean(axis=axes[:-2] + axes[-1:], keepdims=True)
+    spread = centred.std()
+    return centred / spread if spread > 1e-3 else w
+
+
+def outputs_described(model: Any, x: np.ndarray) -> list[dict[str, Any]] | dict[str, Any]:
+    """``model(x)`` described: a list for several outputs (at most 4), a dict for one."""
+    outputs = model(tensor(x))
+    if isinstance(outputs, (list, tuple)):
+        return [describe(output) for output in list(outputs)[:4]]
+    return describe(outputs)
+
+
+def kernel_shapes(model: Any) -> list[list[int]]:
+    """The shape of every weight of two axes or more (the kernels), at most 200."""
+    return [
+        [int(size) for size in variable.shape]
+        for variable in model.weights
+        if len(variable.shape) >= 2
+    ][:200]
+
+
+@judge_only
+def affine_residual(f_a: np.ndarray, f_b: np.ndarray, f_ab: np.ndarray, f_0: np.ndarray) -> float:
+    """How far f is from affine on (a, b, a + b, 0), relative to the size of its outputs.
+
+    ``f(a) + f(b) - f(a + b) - f(0)`` is 0 for an affine f whatever a and b are (up to
+    float32 rounding, about 1e-6 of the outputs); a ReLU that switches between a, b and
+    a + b makes it a sizeable fraction of them.
+    """
+    arrays = [np.asarray(v, dtype=np.float64) for v in (f_a, f_b, f_ab, f_0)]
+    scale = max(float(np.max(np.abs(v))) for v in arrays[:3])
+    if scale == 0.0:
+        return 0.0
+    return float(np.max(np.abs(arrays[0] + arrays[1] - arrays[2] - arrays[3])) / scale)
+
+
+@judge_only
+def finite_values(described: Any) -> np.ndarray:
+    """The finite numbers of a described array (an exp head overflows on large inputs)."""
+    array = described.get("array") if isinstance(described, dict) else None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        return np.zeros(0)
+    values = array.astype(np.float64).ravel()
+    return values[np.isfinite(values)]
+
+
+@judge_only
+def activation_named(values_small: np.ndarray, values_all: np.ndarray) -> str | None:
+    """The kind of bounded output activation that raw outputs reveal, or None if unbounded.
+
+    ``values_small`` are outputs at the smallest input scale (every one finite), and
+    ``values_all`` the finite outputs at every scale, up to 1000 times larger inputs. A
+    linear output takes both signs and grows with the input without bound.
+    """
+    low, high = float(values_small.min()), float(values_small.max())
+    biggest = float(np.max(np.abs(values_all)))
+    if low >= 0.0:
+        if np.all((values_all >= 0.0) & (values_all <= 1.0)):
+            return "sigmoid"
+        if np.mean(values_small == 0.0) > 0.05:
+            return "relu"
+        return "positive"
+    if high <= 0.0:
+        return "nonpositive"
+    if biggest <= 1.0 + 1e-6:
+        return "tanh"
+    return None
+
+
+@judge_only
+def head_activation_message(name: str, kind: str) -> tuple[str, str]:
+    """The message and hint for an encoder head (``mu`` or ``log_var``) of a bounding activation.
+
+    ``kind`` is what :func:`activation_named` found.
+    """
+    linear = f"leave the {name} head linear (a Dense layer with no activation)"
+    if kind == "tanh":
+        if name == "log_var":
+            what = (
+                "log_var is bounded to [-1, 1]: its head has a tanh (or another squashing "
+                "activation), so sigma = exp(log_var / 2) can only lie between 0.61 and 1.65, "
+                "while a trained encoder needs sigmas far below 1 (often near 0.1)."
+            )
+        else:
+            what = (
+                "mu is bounded to [-1, 1]: its head has a tanh (or another squashing "
+                "activation), while the means of q(z|x) must spread over the prior N(0, I), "
+                "beyond +-1."
+            )
+        return what, linear
+    activation = {
+        "sigmoid": "a sigmoid",
+        "relu": "a ReLU",
+        "positive": "softplus, exp or another positive activation",
+        "nonpositive": "an activation that is never positive",
+    }[kind]
+    if kind == "nonpositive":
+        what = f"{name} is never positive: its head has {activation}."
+    elif name == "log_var":
+        what = (
+            f"log_var is never negative: its head has {activation} that bounds it. A "
+            "log-variance below 0 (sigma < 1) must be possible."
+        )
+    else:
+        what = (
+            f"mu is never negative: its head has {activation}. The means of q(z|x) lie on "
+            "both sides of 0, like the prior N(0, I) that the KL term pulls them toward."
+        )
+    if kind == "sigmoid":
+        what += " It stays inside [0, 1] however large the input."
+    return what, linear

@@ -153,45 +153,115 @@ def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-def _unbounded_inputs(rng: np.random.Generator) -> Inputs:
-    inputs = _encoder_inputs(rng)
-    # Inputs of both signs make the hidden units vary a lot from one input to the next,
-    # so that a linear head takes values of both signs (a ReLU or softplus head cannot).
-    inputs["x"] = rng.normal(0.0, 1.0, size=(256, 28, 28, 1)).astype(np.float32)
+# The heads and the hidden layer are probed with weights set by rule, not drawn at random
+# (see `_helpers.set_controlled_weights`): biases 0 and centred kernels make every
+# pre-activation centred at 0 and proportional to the input's scale, so the verdicts below
+# read the same facts from the outputs on every seed.
+INPUT_SCALES = (1.0, 10.0, 100.0, 1000.0)
+
+
+def _controlled_inputs(rng: np.random.Generator) -> Inputs:
+    return {
+        "latent_dim": int(rng.integers(3, 7)),
+        # At least 16 hidden units: each head unit mixes many features of both signs.
+        "hidden_units": int(rng.integers(16, 33)),
+        # Images of both signs: every hidden ReLU switches on some and off others.
+        "x": rng.normal(0.0, 1.0, size=(64, 28, 28, 1)).astype(np.float32),
+        "weight_seed": int(rng.integers(2**31)),
+    }
+
+
+def _controlled_model(build_encoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import set_controlled_weights
+
+    model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
+    set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
+    return model
+
+
+@encoder_exercise.probe(
+    "mu and log_var can be any real number (no activation on the heads)",
+    inputs=_controlled_inputs,
+)
+def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
+    model = _controlled_model(build_encoder, inputs)
+    return [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES]
+
+
+@encoder_exercise.verdict("mu and log_var can be any real number (no activation on the heads)")
+def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
+    from vae_tf.grading.exercises._helpers import (
+        activation_named,
+        finite_values,
+        head_activation_message,
+    )
+
+    if len(answer) != len(INPUT_SCALES):
+        raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
+    try:
+        mu, log_var = _two_heads(inputs, answer[0])
+    except CheckFailed:
+        raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
+    for index, (name, small) in enumerate((("mu", mu), ("log_var", log_var))):
+        every = np.concatenate(
+            [finite_values(outputs[index]) for outputs in answer if len(outputs) == 2]
+        )
+        kind = activation_named(small.ravel(), every)
+        if kind is None:
+            continue
+        what, hint = head_activation_message(name, kind)
+        raise CheckFailed(
+            what,
+            tried="64 images of both signs, scaled by 1 to 1000; weights set so that every "
+            "pre-activation is centred at 0 and grows with the input",
+            expected=f"{name} values of both signs, growing with the input",
+            got=f"{name} between {every.min():.3g} and {every.max():.3g}",
+            hint=hint,
+        )
+
+
+def _pairs_inputs(rng: np.random.Generator) -> Inputs:
+    inputs = _controlled_inputs(rng)
+    inputs["x"] = rng.normal(0.0, 1.0, size=(2, 16, 28, 28, 1)).astype(np.float32)
     return inputs
 
 
 @encoder_exercise.probe(
-    "log_var can be any real number (no ReLU, softplus or exp)", inputs=_unbounded_inputs
+    "the hidden layer has an activation (the encoder is not linear)", inputs=_pairs_inputs
 )
-def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
+def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import set_controlled_weights
+
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    rng = np.random.default_rng(inputs["weight_seed"])
-    # Random weights of both signs, scaled by fan-in: a fresh network, whatever its layout.
-    model.set_weights(
-        [
-            rng.normal(0.0, 1.0 / np.sqrt(w.shape[0]) if w.ndim > 1 else 1.0, size=w.shape)
-            for w in model.get_weights()
-        ]
-    )
-    return _encoder_outputs(model, inputs["x"])
+    a, b = inputs["x"]
+    set_controlled_weights(model, a[:1], inputs["weight_seed"])
+    return [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))]
 
 
-@encoder_exercise.verdict("log_var can be any real number (no ReLU, softplus or exp)")
-def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
+@encoder_exercise.verdict("the hidden layer has an activation (the encoder is not linear)")
+def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
+    from vae_tf.grading.exercises._helpers import affine_residual
+
+    if len(answer) != 4:
+        raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
+    pair_inputs = {**inputs, "x": inputs["x"][0]}
     try:
-        _, log_var = _two_heads(inputs, answer)
+        heads = [_two_heads(pair_inputs, outputs) for outputs in answer]
     except CheckFailed:
         raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
-    if log_var.min() >= 0.0:
-        raise CheckFailed(
-            "log_var is never negative: its head has an activation (ReLU, softplus, exp, ...) "
-            "that bounds it. A log-variance below 0 (sigma < 1) must be possible.",
-            tried="256 inputs, random weights of both signs",
-            expected="log_var values of both signs",
-            got=f"log_var between {log_var.min():.3g} and {log_var.max():.3g}",
-            hint="leave the log_var head linear: the exponential in sampling makes sigma positive",
-        )
+    for index, name in enumerate(("mu", "log_var")):
+        residual = affine_residual(*(head[index] for head in heads))
+        # Float32 rounding leaves about 1e-6 of a linear map; a ReLU that switches, 1e-1.
+        if residual < 1e-3:
+            raise CheckFailed(
+                f"{name} is a linear function of the image: the hidden layer has no activation, "
+                "so the encoder is one linear map (two linear layers in a row are one linear "
+                "layer) and cannot bend the data into a code.",
+                tried="images a, b and a + b: a linear encoder gives f(a) + f(b) = f(a + b) + f(0)",
+                expected="a hidden layer with an activation (ReLU), so that f(a + b) differs",
+                got=f"f(a) + f(b) - f(a + b) - f(0) is {residual:.1e} of the outputs' size",
+                hint="give the hidden Dense layer activation='relu'",
+            )
 
 
 @encoder_exercise.probe(
@@ -199,10 +269,9 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
 )
 def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    return {
-        "count": describe(int(model.count_params())),
-        "outputs": _encoder_outputs(model, inputs["x"]),
-    }
+    # The call first: a subclassed model has no weights until it is built by one.
+    outputs = _encoder_outputs(model, inputs["x"])
+    return {"count": describe(int(model.count_params())), "outputs": outputs}
 
 
 @encoder_exercise.verdict("has the parameters of 784 -> hidden_units -> 2 x latent_dim")

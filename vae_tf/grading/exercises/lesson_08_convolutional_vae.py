@@ -290,30 +290,51 @@ def _encoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-def _unbounded_inputs(rng: np.random.Generator) -> Inputs:
+# The heads, the logits and the activations are probed with weights set by rule, not drawn
+# at random (see `_helpers.set_controlled_weights`): with biases 0 and centred kernels every
+# pre-activation is centred at 0 and proportional to the input's scale, and
+# BatchNormalization is a fixed scale, so the verdicts read the same facts on every seed.
+INPUT_SCALES = (1.0, 10.0, 100.0, 1000.0)
+# Latent sizes whose heads (latent_dim or 2 * latent_dim units) no hidden layer has.
+ODD_LATENT_DIMS = (5, 7, 11, 13)
+
+
+def _heads_inputs(rng: np.random.Generator) -> Inputs:
     return {
-        "latent_dim": int(rng.integers(4, 17)),
-        "x": rng.random((64, 28, 28, 1)).astype(np.float32),
+        "latent_dim": int(rng.choice(ODD_LATENT_DIMS)),
+        # Images of both signs: every ReLU switches on for some and off for others.
+        "x": rng.normal(0.0, 1.0, size=(64, 28, 28, 1)).astype(np.float32),
         "weight_seed": int(rng.integers(2**31)),
     }
 
 
-@encoder_exercise.probe(
-    "mu and log_var are two different, unbounded heads", inputs=_unbounded_inputs
-)
+@encoder_exercise.probe("mu and log_var are two different, unbounded heads", inputs=_heads_inputs)
 def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import outputs_described, set_controlled_weights
+
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
-    _random_weights(model, inputs["weight_seed"])
-    return _encoder_outputs(model, inputs["x"])
+    set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
+    return [outputs_described(model, scale * inputs["x"]) for scale in INPUT_SCALES]
 
 
 @encoder_exercise.verdict("mu and log_var are two different, unbounded heads")
 def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
+    from vae_tf.grading.exercises._helpers import (
+        activation_named,
+        finite_values,
+        head_activation_message,
+    )
+
+    if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
+        raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
     try:
-        mu, log_var = _heads(len(inputs["x"]), inputs["latent_dim"], answer)
+        mu, log_var = _heads(len(inputs["x"]), inputs["latent_dim"], answer[0])
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    tried = f"64 images, random weights of both signs, latent_dim {inputs['latent_dim']}"
+    tried = (
+        f"64 images of both signs, scaled by 1 to 1000, latent_dim {inputs['latent_dim']}; "
+        "weights set so that every pre-activation is centred at 0 and grows with the input"
+    )
     if np.allclose(mu, log_var):
         raise CheckFailed(
             "mu and log_var are the same numbers: one head returned twice. They should come "
@@ -328,16 +349,119 @@ def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
             tried=tried,
             got=f"log_var constant at {short(log_var[0][:4], 3)}...",
         )
-    for name, values in (("mu", mu), ("log_var", log_var)):
-        if values.min() >= 0.0:
-            squashed = values.max() <= 1.0 and values.min() > 0.0
-            kind = "a sigmoid" if squashed else "ReLU, softplus or exp"
+    for index, (name, small) in enumerate((("mu", mu), ("log_var", log_var))):
+        every = np.concatenate(
+            [
+                finite_values(outputs[index])
+                for outputs in answer
+                if isinstance(outputs, list) and len(outputs) == 2
+            ]
+        )
+        kind = activation_named(small.ravel(), every)
+        if kind is not None:
+            what, hint = head_activation_message(name, kind)
             raise CheckFailed(
-                f"{name} is never negative: its head has an activation ({kind}) that bounds "
-                f"it. A mean and a log-variance can be any real number: leave the heads linear.",
+                what,
                 tried=tried,
-                expected=f"{name} values of both signs",
-                got=f"{name} between {values.min():.3g} and {values.max():.3g}",
+                expected=f"{name} values of both signs, growing with the input",
+                got=f"{name} between {every.min():.3g} and {every.max():.3g}",
+                hint=hint,
+            )
+
+
+def _nonlinear_inputs(rng: np.random.Generator) -> Inputs:
+    inputs = _heads_inputs(rng)
+    inputs["x"] = rng.normal(0.0, 1.0, size=(2, 16, 28, 28, 1)).astype(np.float32)
+    # Non-negative images, each bright in one random 10 x 10 patch only: the features of
+    # two such images differ enough for a Dense unit's pre-activation to change sign.
+    patches = np.zeros((2, 16, 28, 28, 1), dtype=np.float32)
+    corners = rng.integers(0, 19, size=(2, 16, 2))
+    for pair, image in np.ndindex(2, 16):
+        row, column = corners[pair, image]
+        patches[pair, image, row : row + 10, column : column + 10, 0] = rng.random((10, 10))
+    inputs["patches"] = patches
+    return inputs
+
+
+@encoder_exercise.probe(
+    "is nonlinear: activations after the convolutions and the hidden Dense layer",
+    inputs=_nonlinear_inputs,
+)
+def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import (
+        kernel_shapes,
+        outputs_described,
+        set_controlled_weights,
+    )
+
+    model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
+    found: dict[str, Any] = {}
+    for key, images, nonnegative in (
+        ("all", inputs["x"], False),
+        ("dense", inputs["patches"], True),
+    ):
+        a, b = images
+        set_controlled_weights(
+            model, a[:1], inputs["weight_seed"], nonnegative_convolutions=nonnegative
+        )
+        found[key] = [outputs_described(model, x) for x in (a, b, a + b, np.zeros_like(a))]
+    found["kernels"] = kernel_shapes(model)
+    return found
+
+
+@judge_only
+def _affine_heads(inputs: Inputs, outputs: Any) -> list[tuple[str, float]]:
+    """Each head's distance from an affine map, from its outputs on a, b, a + b and 0."""
+    from vae_tf.grading.exercises._helpers import affine_residual
+
+    if not isinstance(outputs, list) or len(outputs) != 4:
+        raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
+    try:
+        heads = [_heads(16, inputs["latent_dim"], described) for described in outputs]
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    return [
+        (name, affine_residual(*(head[index] for head in heads)))
+        for index, name in enumerate(("mu", "log_var"))
+    ]
+
+
+@encoder_exercise.verdict(
+    "is nonlinear: activations after the convolutions and the hidden Dense layer"
+)
+def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
+    latent_dim = inputs["latent_dim"]
+    # Float32 rounding leaves about 1e-6 of an affine map; a ReLU that switches, 1e-1.
+    for name, residual in _affine_heads(inputs, answer["all"]):
+        if residual < 1e-3:
+            raise CheckFailed(
+                f"{name} is a linear function of the image: no layer has an activation, so the "
+                "convolutions and Dense layers add up to one linear map (linear layers in a "
+                "row are one linear layer).",
+                tried="images a, b and a + b: a linear encoder gives f(a) + f(b) = f(a + b) + f(0)",
+                expected="activations (ReLU) after the convolutions and the hidden Dense layer",
+                got=f"f(a) + f(b) - f(a + b) - f(0) is {residual:.1e} of the outputs' size",
+                hint="give the hidden layers activation='relu'; only the two heads stay linear",
+            )
+    kernels = [shape for shape in answer["kernels"] if isinstance(shape, list)]
+    hidden_dense = [
+        shape
+        for shape in kernels
+        if len(shape) == 2 and shape[-1] not in (latent_dim, 2 * latent_dim)
+    ]
+    if not hidden_dense:
+        return  # convolutions straight into the heads: nothing more to bend
+    for name, residual in _affine_heads(inputs, answer["dense"]):
+        if residual < 1e-3:
+            raise CheckFailed(
+                f"The hidden Dense layer has no activation: once the convolutions are fixed, "
+                f"{name} is a linear function of their features, so that Dense layer and the "
+                "heads are one linear map and the layer adds nothing.",
+                tried="non-negative images and convolution weights (every ReLU after a "
+                "convolution passes its input through); features a, b and a + b",
+                expected=f"{name}(a) + {name}(b) != {name}(a + b) + {name}(0), from a ReLU",
+                got=f"the difference is {residual:.1e} of the outputs' size",
+                hint="give the hidden Dense layer activation='relu'",
             )
 
 
@@ -463,51 +587,103 @@ def _logit_inputs(rng: np.random.Generator) -> Inputs:
     latent_dim = int(rng.integers(4, 17))
     return {
         "latent_dim": latent_dim,
-        "codes": rng.normal(0.0, 2.0, size=(16, latent_dim)).astype(np.float32),
+        "codes": rng.normal(0.0, 1.0, size=(16, latent_dim)).astype(np.float32),
         "weight_seed": int(rng.integers(2**31)),
     }
 
 
-@decoder_exercise.probe("returns logits (no sigmoid or ReLU at the end)", inputs=_logit_inputs)
+@decoder_exercise.probe(
+    "returns logits (no sigmoid, ReLU or tanh at the end)", inputs=_logit_inputs
+)
 def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import set_controlled_weights
+
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
-    _random_weights(model, inputs["weight_seed"])
-    return call_described(model, tensor(inputs["codes"]))
+    codes = inputs["codes"]
+    set_controlled_weights(model, codes[:1], inputs["weight_seed"])
+    return [call_described(model, tensor(scale * codes)) for scale in INPUT_SCALES]
 
 
-@decoder_exercise.verdict("returns logits (no sigmoid or ReLU at the end)")
+@decoder_exercise.verdict("returns logits (no sigmoid, ReLU or tanh at the end)")
 def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
+    from vae_tf.grading.exercises._helpers import activation_named, finite_values
+
     count = len(inputs["codes"])
+    if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
+        raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
     try:
-        logits = _decoder_shape(count, inputs["latent_dim"], answer)
+        logits = _decoder_shape(count, inputs["latent_dim"], answer[0])
     except CheckFailed as failure:
         raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    tried = f"{count} codes drawn from N(0, 2^2), random weights of both signs"
-    low, high = float(logits.min()), float(logits.max())
-    got = f"every output between {low:.3g} and {high:.3g}"
-    if low >= 0.0 and np.mean(logits == 0.0) > 0.05:
+    every = np.concatenate([finite_values(described) for described in answer])
+    kind = activation_named(logits.ravel(), every)
+    if kind is None:
+        return
+    tried = (
+        f"{count} codes of both signs, scaled by 1 to 1000; weights set so that every "
+        "pre-activation is centred at 0 and grows with the code"
+    )
+    got = f"every output between {every.min():.3g} and {every.max():.3g}"
+    what = {
+        "relu": "The outputs are never negative and many are exactly 0: the last layer has a "
+        "ReLU. Logits must be able to be negative (a pixel more likely off than on).",
+        "sigmoid": "The outputs all lie in [0, 1]: the last layer applies a sigmoid. The "
+        "decoder returns logits; the loss (from logits) and VAE.decode apply the sigmoid.",
+        "tanh": "The outputs are bounded to [-1, 1]: the last layer has a tanh, so every "
+        "pixel's probability sigmoid(logit) is stuck between 0.27 and 0.73, never a clean "
+        "black or white. Logits can be any real number: leave the last layer linear.",
+        "positive": "The outputs are never negative: the last layer's activation bounds them. "
+        "Logits can be any real number: leave the last layer linear.",
+        "nonpositive": "The outputs are never positive: the last layer's activation bounds "
+        "them. Logits can be any real number: leave the last layer linear.",
+    }[kind]
+    raise CheckFailed(
+        what, tried=tried, expected="logits of both signs, growing with the code", got=got
+    )
+
+
+def _decoder_pairs_inputs(rng: np.random.Generator) -> Inputs:
+    latent_dim = int(rng.integers(4, 17))
+    return {
+        "latent_dim": latent_dim,
+        "codes": rng.normal(0.0, 1.0, size=(2, 16, latent_dim)).astype(np.float32),
+        "weight_seed": int(rng.integers(2**31)),
+    }
+
+
+@decoder_exercise.probe(
+    "is nonlinear: activations between its layers", inputs=_decoder_pairs_inputs
+)
+def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
+    from vae_tf.grading.exercises._helpers import set_controlled_weights
+
+    model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
+    a, b = inputs["codes"]
+    set_controlled_weights(model, a[:1], inputs["weight_seed"])
+    return [call_described(model, tensor(z)) for z in (a, b, a + b, np.zeros_like(a))]
+
+
+@decoder_exercise.verdict("is nonlinear: activations between its layers")
+def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
+    from vae_tf.grading.exercises._helpers import affine_residual
+
+    if not isinstance(answer, list) or len(answer) != 4:
+        raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
+    try:
+        outputs = [_decoder_shape(16, inputs["latent_dim"], described) for described in answer]
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+    residual = affine_residual(*outputs)
+    # Float32 rounding leaves about 1e-6 of an affine map; a ReLU that switches, 1e-1.
+    if residual < 1e-3:
         raise CheckFailed(
-            "The outputs are never negative and many are exactly 0: the last layer has a ReLU. "
-            "Logits must be able to be negative (a pixel more likely off than on).",
-            tried=tried,
-            expected="logits of both signs",
-            got=got,
-        )
-    if low >= 0.0 and high <= 1.0:
-        raise CheckFailed(
-            "The outputs all lie in [0, 1]: the last layer applies a sigmoid. The decoder "
-            "returns logits; the loss (from logits) and VAE.decode apply the sigmoid.",
-            tried=tried,
-            expected="logits of both signs",
-            got=got,
-        )
-    if low >= 0.0:
-        raise CheckFailed(
-            "The outputs are never negative: the last layer's activation bounds them. Logits "
-            "can be any real number: leave the last layer linear.",
-            tried=tried,
-            expected="logits of both signs",
-            got=got,
+            "The logits are a linear function of the code: no layer has an activation, so the "
+            "Dense and convolution layers add up to one linear map (linear layers in a row are "
+            "one linear layer), and a linear decoder can only draw blends of fixed images.",
+            tried="codes a, b and a + b: a linear decoder gives f(a) + f(b) = f(a + b) + f(0)",
+            expected="activations (ReLU) after every layer but the last",
+            got=f"f(a) + f(b) - f(a + b) - f(0) is {residual:.1e} of the outputs' size",
+            hint="give the hidden layers activation='relu'; only the last layer stays linear",
         )
 
 
