@@ -9,9 +9,11 @@ catalogue module (``tests/test_catalogue_*.py``) lists its answers for this swee
 - ``SWEEP_WRONG = {exercise: {variant: obj}}``: typical mistakes; each must lose at least
   one point on every seed.
 
-The number of seeds is ``VAE_TF_SWEEP_SEEDS`` (default 300 for the cheap exercises, whose
-checks are NumPy; the exercises whose checks build and train Keras models sweep
-``VAE_TF_SWEEP_SEEDS_KERAS`` seeds, default 20, because 300 of them take hours on 2 cores).
+The number of seeds is ``VAE_TF_SWEEP_SEEDS`` for the exercises whose checks are NumPy
+(default 40) and ``VAE_TF_SWEEP_SEEDS_KERAS`` for those whose checks build and train Keras
+models (default 0: skipped). The defaults keep the test suite within CI's time; the full sweep
+is ``VAE_TF_SWEEP_SEEDS=300 VAE_TF_SWEEP_SEEDS_KERAS=40 pytest tests/test_seed_sweep.py``
+(hours on 2 cores). The catalogue tests themselves run every answer on one seed.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import pytest
 from catalogue import failing_seeds
 
 HERE = Path(__file__).resolve().parent
-SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS", "300"))
-KERAS_SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS_KERAS", "20"))
+SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS", "40"))
+KERAS_SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS_KERAS", "0"))
 
 # Exercises whose checks build or train Keras models (seconds per seed).
 KERAS_EXERCISES = {
@@ -74,6 +76,8 @@ def test_every_exercise_of_every_lesson_has_right_and_wrong_answers_in_the_sweep
 @pytest.mark.parametrize(("exercise", "variant", "obj"), RIGHT, ids=lambda v: str(v)[:40])
 def test_right_answer_gets_full_points_on_every_seed(exercise, variant, obj):
     seeds = _seeds(exercise)
+    if not seeds:
+        pytest.skip(f"{exercise} builds Keras models: set VAE_TF_SWEEP_SEEDS_KERAS to sweep it")
     failed = failing_seeds(exercise, obj, seeds, right=True)
     assert not failed, f"{exercise} / {variant}: lost points on seeds {failed} of {len(seeds)}"
 
@@ -82,5 +86,7 @@ def test_right_answer_gets_full_points_on_every_seed(exercise, variant, obj):
 @pytest.mark.parametrize(("exercise", "variant", "obj"), WRONG, ids=lambda v: str(v)[:40])
 def test_wrong_answer_loses_points_on_every_seed(exercise, variant, obj):
     seeds = _seeds(exercise)
+    if not seeds:
+        pytest.skip(f"{exercise} builds Keras models: set VAE_TF_SWEEP_SEEDS_KERAS to sweep it")
     failed = failing_seeds(exercise, obj, seeds, right=False)
     assert not failed, f"{exercise} / {variant}: full points on seeds {failed} of {len(seeds)}"
