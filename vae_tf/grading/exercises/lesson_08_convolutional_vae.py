@@ -1,13 +1,18 @@
 """Checks for lesson 08 (a convolutional VAE that generates).
 
-Three exercises:
+Six exercises:
 
 - ``build_conv_encoder(latent_dim)``: images (N, 28, 28, 1) -> ``[mu, log_var]``, each
   (N, latent_dim), through convolutions that downsample, with two unbounded heads;
 - ``build_conv_decoder(latent_dim)``: codes (N, latent_dim) -> **logits** (N, 28, 28, 1),
   through transposed convolutions (or upsampling + convolutions);
 - ``sample_prior(decoder, n, rng)``: n codes z ~ N(0, I) of the decoder's latent size,
-  drawn with ``rng``, decoded to pixel probabilities.
+  drawn with ``rng``, decoded to pixel probabilities;
+- ``bernoulli_sample(probabilities, rng)``: binary images x ~ p(x|z), one uniform per pixel;
+- ``sample_quality(probabilities)``: the digit classifier's confidence, mean entropy and
+  label entropy (nats) over samples;
+- ``aggregate_posterior_codes(mu, log_var, n, rng)``: codes drawn from q(z), the average of
+  the posteriors of the given images (the "holes" experiment).
 
 Both networks are also trained for a few steps inside ``fit`` of a real ``VAE``, paired with
 a small dense network of the check's own (not convolutional, so it is no answer to copy).
