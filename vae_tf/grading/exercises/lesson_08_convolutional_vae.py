@@ -26,7 +26,6 @@ from the probabilities (the logit of p), and tests them against N(0, I).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -79,16 +78,6 @@ def _layers_of(model: Any) -> list[dict[str, Any]]:
             }
         )
     return found[:200]
-
-
-def _random_weights(model: Any, seed: int) -> None:
-    """Random weights of both signs, scaled by fan-in: a fresh network, whatever its layout."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for w in model.get_weights():
-        fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 1
-        weights.append(rng.normal(0.0, 1.0 / math.sqrt(max(fan_in, 1)), size=w.shape))
-    model.set_weights(weights)
 
 
 def _dense_encoder(latent_dim: int) -> Any:
