@@ -532,8 +532,9 @@ def test_lesson_08_catalogue_through_the_sandbox_with_the_redacted_package():
         seed=SEED,
         timeout=600,
     )
-    for name, outcome in right.items():
-        assert outcome.passed, (name, outcome.verdict())
+    # The new exercises of lesson 08 have their own sandbox test below; here, these three.
+    for name in ("build_conv_encoder", "build_conv_decoder", "sample_prior"):
+        assert right[name].passed, (name, right[name].verdict())
     wrong = graded_in_sandbox(
         "08_convolutional_vae",
         {
@@ -574,7 +575,8 @@ def test_the_package_networks_earn_no_points_while_grading():
         "    return ops.sigmoid(decoder(z))\n",
     }
     graded = graded_in_sandbox("08_convolutional_vae", cells, seed=SEED, timeout=600)
-    for name, outcome in graded.items():
+    for name in cells:
+        outcome = graded[name]
         assert outcome.points == 0, (name, outcome.verdict())
         assert "not available while grading" in outcome.failures()[0].message, outcome.verdict()
 
