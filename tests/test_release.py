@@ -153,8 +153,7 @@ def test_validation_finds_unlisted_and_unregistered_exercises(course: tuple[Path
 
 def test_committed_lessons_match_generation_from_solutions() -> None:
     solutions, lessons = REPO_ROOT / "solutions", REPO_ROOT / "lessons"
-    if not list(solutions.glob("*.ipynb")):
-        pytest.skip("solutions/ has no notebooks yet, so there are no lessons to compare")
+    assert list(solutions.glob("*.ipynb")), "solutions/ holds no notebook: nothing to compare"
     problems = check_release(solutions, lessons)
     assert problems == [], "lessons differ from generation (run `vae-tf release`):\n" + "\n".join(
         problems
@@ -163,13 +162,19 @@ def test_committed_lessons_match_generation_from_solutions() -> None:
 
 def test_committed_solutions_are_clean_and_registered() -> None:
     solutions = REPO_ROOT / "solutions"
-    if not list(solutions.glob("*.ipynb")):
-        pytest.skip("solutions/ has no notebooks yet")
+    assert list(solutions.glob("*.ipynb")), "solutions/ holds no notebook: nothing to validate"
     problems = validate_solutions(solutions)
     assert problems == [], "\n".join(problems)
 
 
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "lessons").glob("*.ipynb"))
+
+
+def test_every_solution_has_its_lesson_so_the_lesson_tests_below_have_cases():
+    # The tests parametrized by LESSONS would pass vacuously, with no case, on an empty list.
+    solutions = sorted(path.name for path in (REPO_ROOT / "solutions").glob("*.ipynb"))
+    assert solutions, "solutions/ holds no notebook"
+    assert [path.name for path in LESSONS] == solutions
 
 
 @pytest.mark.slow
