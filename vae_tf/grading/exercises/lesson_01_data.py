@@ -110,6 +110,8 @@ def _scale_shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"dtype {result.dtype}",
             hint="choose the type of the result explicitly",
         )
+    # The right form of the wrong numbers (zeros, ones, the input) earns nothing here either.
+    _scale_values_verdict(inputs, answer)
 
 
 @scale_pixels_exercise.probe("scales 0..255 to 0..1", inputs=_scale_inputs)
@@ -214,6 +216,8 @@ def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
             what,
             hint="build the result as a new array instead of changing images in place",
         )
+    # Leaving the input alone is worth a point only next to a right result (not `return 0`).
+    _scale_values_verdict(inputs, answer["result"])
 
 
 # --------------------------------------------------------------------------- binarize
@@ -290,6 +294,69 @@ def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
         elif result.dtype == np.float64:
             what = "The result is float64; the model works in float32."
         raise CheckFailed(what, expected="dtype float32", got=f"dtype {result.dtype}")
+    # Zeros and ones of the right form are not yet a binarization: they must follow the pixels.
+    _require_intensity_draw(images.astype(np.float64), result.astype(np.float64))
+
+
+@judge_only
+def _require_intensity_draw(images: np.ndarray, result: np.ndarray) -> None:
+    """Fail unless ``result`` (0/1) looks like one Bernoulli draw per pixel of ``images``.
+
+    Loose enough for any right answer on 3 to 9 images (6 standard errors of the mean), tight
+    enough for a constant, a fixed threshold, a reversed comparison or a coin of fixed bias.
+    """
+    values = np.unique(result)
+    if values.size == 1:
+        raise CheckFailed(
+            f"Every pixel became {values[0]:g}, whatever the pixel values from 0 to 1: "
+            "nothing is drawn at random (a constant, or a fixed threshold no pixel reaches).",
+            tried=f"images of shape {images.shape} with grey values from 0 to 1",
+            expected="1 with probability equal to each pixel's value",
+            got=f"{values[0]:g} everywhere",
+        )
+    _require_no_threshold(images, result)
+    tolerance = 6.0 * np.sqrt(0.25 / images.size)
+    mean_ok = abs(result.mean() - images.mean()) <= tolerance
+    dark = images < 0.05
+    if not mean_ok or result[dark].mean() > 0.1:
+        what = "On average a pixel should be 1 as often as its intensity says."
+        bright = images > 0.95 * images.max()
+        if abs(result.mean() - (1.0 - images.mean())) <= tolerance:
+            what = (
+                "Pixels are 1 with probability 1 - intensity: the comparison is reversed "
+                "(dark pixels became ink)."
+            )
+        elif abs(result[dark].mean() - result[bright].mean()) < 0.1:
+            what = (
+                "Dark and bright pixels are 1 equally often: the draw does not depend on the "
+                "pixel's intensity (a coin of fixed bias, or a threshold at the wrong level)."
+            )
+        raise CheckFailed(
+            what,
+            tried=f"images of shape {images.shape}",
+            expected=f"a mean close to the pixel mean {images.mean():.3f}",
+            got=f"a mean of {result.mean():.3f}, dark pixels 1 in {result[dark].mean():.0%} of cases",
+        )
+
+
+@judge_only
+def _require_no_threshold(images: np.ndarray, result: np.ndarray) -> None:
+    # One draw per grey pixel is a threshold only by a fluke of about 2^-1000.
+    if _is_threshold(images, result):
+        raise CheckFailed(
+            "Every pixel above one level became 1 and every pixel below it 0: a fixed threshold "
+            "on the pixel values is not a random draw.",
+            tried=f"images of shape {images.shape} with grey values from 0 to 1",
+            expected="grey pixels sometimes 1 and sometimes 0, at random",
+        )
+
+
+def _require_zeros_and_ones(result: np.ndarray) -> None:
+    if np.setdiff1d(np.unique(result.astype(np.float64)), [0.0, 1.0]).size:
+        raise CheckFailed(
+            "The result holds values other than 0 and 1: fix the check 'returns float32 zeros "
+            "and ones' first."
+        )
 
 
 @binarize_exercise.probe(
@@ -309,6 +376,7 @@ def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
 def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
     first, second, other = (array_of(result, "binarize") for result in answer[:3])
     _same_shape(first, inputs["images"])
+    _require_zeros_and_ones(first)  # random numbers of a seeded generator are not binary images
     if first.shape != second.shape or not np.array_equal(first, second):
         raise CheckFailed(
             "The same seed gave different images: the draws are not made from the seed "
@@ -355,6 +423,8 @@ def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"].astype(np.float64)
     result = array_of(answer, "binarize").astype(np.float64)
     _same_shape(result, images)
+    _require_zeros_and_ones(result)  # the grey images themselves have the right mean
+    _require_no_threshold(images, result)  # rounding keeps the mean of bright images
     # 156,800 independent Bernoulli draws: the standard error of the mean is below 0.0013.
     if abs(result.mean() - images.mean()) <= 0.01 and result[images < 0.05].mean() <= 0.1:
         return
