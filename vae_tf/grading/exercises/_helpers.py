@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import describe, exception_record
-from vae_tf.grading.registry import judge_only
+from vae_tf.grading.registry import CheckFailed, judge_only
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -243,3 +243,29 @@ def head_activation_message(name: str, kind: str) -> tuple[str, str]:
     if kind == "sigmoid":
         what += " It stays inside [0, 1] however large the input."
     return what, linear
+
+
+@judge_only
+def require_values(
+    result: np.ndarray,
+    expected: np.ndarray,
+    explain: Any,
+    *,
+    what: str,
+    rtol: float = 0.05,
+    atol: float = 1e-3,
+) -> None:
+    """Fail unless ``result`` is close to ``expected``: a form check earns nothing for zeros.
+
+    A check of the form of an answer (its shape, its type) would otherwise give a point to
+    ``return zeros`` of the right shape. The tolerance is loose, so that the form check does
+    not take over the values check's job; ``explain()`` is that values check, called first so
+    that a wrong answer is named the same way whichever check sees it first. If it does not
+    raise, ``what`` is the message.
+    """
+    result = np.asarray(result, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if result.shape == expected.shape and np.allclose(result, expected, rtol=rtol, atol=atol):
+        return
+    explain()
+    raise CheckFailed(what, expected=short(expected), got=short(result))

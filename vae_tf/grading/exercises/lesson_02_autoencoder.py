@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of, describe, exception_record, number_of
-from vae_tf.grading.exercises._helpers import call_described, call_each, short
+from vae_tf.grading.exercises._helpers import call_described, call_each, require_values, short
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "02_autoencoder"
@@ -116,6 +116,13 @@ def _loss_shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"shape {result.shape}",
             hint=hint,
         )
+    # One number per image, and the right numbers: zeros of shape (N,) earn nothing.
+    require_values(
+        result,
+        reference_reconstruction_loss(*inputs["calls"][0][0]),
+        lambda: _loss_values_verdict(inputs, answer),
+        what="One number per image, but not the cross-entropy of each image.",
+    )
 
 
 @reconstruction_loss_exercise.probe(

@@ -32,7 +32,7 @@ from vae_tf.grading.answers import (
     exception_record,
     number_of,
 )
-from vae_tf.grading.exercises._helpers import call_each, keras_message, tensor
+from vae_tf.grading.exercises._helpers import call_each, keras_message, require_values, tensor
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "03_vae"
@@ -711,11 +711,21 @@ def _kl_shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"shape {result.shape}",
             hint=hint,
         )
+    # One number per image, and the right numbers: zeros of shape (N,) earn nothing.
+    mu, log_var = (np.asarray(v, dtype=np.float64) for v in inputs["calls"][0][0])
+    require_values(
+        result,
+        reference_kl(mu, log_var),
+        lambda: _kl_values_verdict(inputs, answer),
+        what="One number per image, but not the KL divergence of each image.",
+    )
 
 
 def _kl_zero_inputs(rng: np.random.Generator) -> Inputs:
     zeros = np.zeros((int(rng.integers(2, 6)), int(rng.integers(2, 6))), dtype=np.float32)
-    return {"calls": [((zeros, zeros), {})]}
+    # A second call away from the prior: `return 0` is right at the prior only.
+    other = _kl_random_inputs(rng)["calls"][0]
+    return {"calls": [((zeros, zeros), {}), other]}
 
 
 @kl_exercise.probe("is 0 when q(z|x) is the prior N(0, I)", inputs=_kl_zero_inputs)
@@ -737,6 +747,14 @@ def _kl_zero_verdict(inputs: Inputs, answer: Any) -> None:
             got=_fmt(result[:4]),
             hint="KL = -1/2 * sum(1 + log_var - mu^2 - exp(log_var)); check the '1 +' term",
         )
+    (mu, log_var), _ = inputs["calls"][1]
+    require_values(
+        array_of(answer[1], "kl_divergence").reshape(-1),
+        reference_kl(mu.astype(np.float64), log_var.astype(np.float64)),
+        lambda: None,
+        what="The KL is 0 at the prior, but not right away from it (0 everywhere is not the "
+        "KL): fix the check 'matches the closed form on random input' first.",
+    )
 
 
 @kl_exercise.probe("matches the closed form on random input", inputs=_kl_random_inputs)
@@ -777,6 +795,12 @@ def _kl_values_verdict(inputs: Inputs, answer: Any) -> None:
     if np.allclose(result, -0.5 * np.sum(1 + log_var - mu**2 - np.exp(2 * log_var), -1)):
         what = "exp(2 * log_var) is used as the variance."
         hint = "the variance is exp(log_var)"
+    elif np.allclose(result, expected + 0.5 * latent_dim, rtol=1e-4, atol=1e-4):
+        what = (
+            "The '1 +' term is missing: KL(N(0, I) || N(0, I)) should be exactly 0, and this "
+            f"gives {0.5 * latent_dim:g} there."
+        )
+        hint = "KL = -1/2 * sum(1 + log_var - mu^2 - exp(log_var)); check the '1 +' term"
     raise CheckFailed(
         what,
         tried=f"mu ~ N(0, 1.5^2), log_var ~ N(0, 1), shape {mu.shape}",
