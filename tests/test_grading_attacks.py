@@ -1,8 +1,11 @@
 """Hostile submissions against ``vae-tf grade``: OS isolation, files and names, output.
 
-The attack classes 3, 4 and 5 of issue 8, each as a small lesson-01 notebook (the lesson's
-stubs plus an attack in a cell and, where it matters, in an exercise cell, which runs in
-the checks' sandbox). All of them and two honest students go into ONE folder, graded once
+The attack classes 3, 4 and 5 of issue 8, each as a small lesson-01 notebook: a right
+scale_pixels and a wrong binarize (all zeros: 0 points when graded honestly), plus an attack
+in a cell and, where it matters, atop the scale_pixels exercise cell, which runs in the
+checks' sandbox. So an attacker's row shows what the attack did: a forged grade shows as
+binarize points, an attack that broke its own checks as scale_pixels points lost. (Stubs as
+attackers would score 0 whatever the attack did.) All of them and two honest students go into ONE folder, graded once
 by ``vae-tf grade`` as a subprocess (``--jobs 2 --fast --lesson 01_data``), with a fake
 secret in the grader's environment and HOME. Each test then asserts on that run: the
 attacker's row, the honest rows, the submissions and the package byte for byte, nothing
@@ -29,7 +32,7 @@ import nbformat
 import psutil
 import pytest
 from lesson01_example import lesson01_notebook
-from test_judge_attacks import FORGED_ANSWER, IMPORTED, MONKEYPATCH, READ_THE_FILE
+from test_judge_attacks import FORGED_ANSWER, IMPORTED, MONKEYPATCH, READ_THE_FILE, WRONG_BINARIZE
 
 from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, package_dir
 from vae_tf.release import generate_lesson
@@ -160,13 +163,15 @@ with open("bomb.bin", "wb") as file:
 
 
 def _attacker(cell: str, *, in_checks: bool = True) -> nbformat.NotebookNode:
-    """The lesson's stubs with ``cell`` as an extra cell and (``in_checks``) atop an exercise cell.
+    """Right scale_pixels, wrong binarize, ``cell`` as an extra cell and (``in_checks``) atop
+    the scale_pixels exercise cell.
 
     An exercise cell runs in the checks' sandbox, an extra cell in the notebook's.
     """
-    notebook = generate_lesson(lesson01_notebook(extra_cells=[cell]))
+    notebook = lesson01_notebook(binarize_source=WRONG_BINARIZE, extra_cells=[cell])
     if in_checks:
         exercise = next(c for c in notebook.cells if c.metadata.get("vae_course"))
+        assert exercise.metadata["vae_course"]["exercise"] == "scale_pixels"
         exercise.source = cell + "\n" + exercise.source
     return notebook
 
@@ -336,13 +341,32 @@ def test_honest_students_keep_full_marks_next_to_attackers(attacked: dict) -> No
         )
 
 
+# What each attacker's code earns when its attack fails: binarize 0 (it returns zeros; a
+# forged grade would show here), scale_pixels 4 (right) unless the attack stops its own
+# exercise cell or its own checks. The killer, in the checks' sandbox, sees only that
+# sandbox's processes: the checks run to the end. The leaker raises in the cell, so
+# scale_pixels is undefined. The flood's 300 MB of output end the checks' sandbox, which
+# then counts nothing. The file bomb is not in an exercise cell: its checks run as usual.
+ATTACKER_POINTS = {
+    "a_killer": ("4", "0"),
+    "b_rewriter": ("4", "0"),
+    "c_daemon": ("4", "0"),
+    "d_package": ("4", "0"),
+    "e_leaker": ("0", "0"),
+    "m_flood": ("0", "0"),
+    "n_file_bomb": ("4", "0"),
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "student", ["a_killer", "b_rewriter", "c_daemon", "d_package", "e_leaker", "m_flood"]
-)
-def test_attackers_score_zero(attacked: dict, student: str) -> None:
+@pytest.mark.parametrize("student", sorted(ATTACKER_POINTS))
+def test_attackers_get_what_their_code_earns_and_no_more(attacked: dict, student: str) -> None:
     row = _row(attacked, student)
-    assert (row["lesson"], row["total"], row["max_total"]) == ("01_data", "0", "8")
+    scale_pixels, binarize = ATTACKER_POINTS[student]
+    total = str(int(scale_pixels) + int(binarize))
+    assert (row["lesson"], row["max_total"]) == ("01_data", "8")
+    got = (row["scale_pixels"], row["binarize"], row["total"])
+    assert got == (scale_pixels, binarize, total), (row["status"], _feedback(attacked, student)[:800])
 
 
 @pytest.mark.slow
@@ -474,7 +498,7 @@ def test_output_flood_stays_out_of_the_grader_and_the_html(attacked: dict) -> No
 @pytest.mark.slow
 def test_file_size_bomb_is_stopped(attacked: dict) -> None:
     row = _row(attacked, "n_file_bomb")
-    assert row["total"] == "0" and row["status"] in {"kernel-died", "error"}
+    assert row["status"] in {"kernel-died", "error"}
     assert not any(
         path.stat().st_size > 64 * 2**20 for path in attacked["root"].rglob("*") if path.is_file()
     )
