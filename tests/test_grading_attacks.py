@@ -366,7 +366,10 @@ def test_attackers_get_what_their_code_earns_and_no_more(attacked: dict, student
     total = str(int(scale_pixels) + int(binarize))
     assert (row["lesson"], row["max_total"]) == ("01_data", "8")
     got = (row["scale_pixels"], row["binarize"], row["total"])
-    assert got == (scale_pixels, binarize, total), (row["status"], _feedback(attacked, student)[:800])
+    assert got == (scale_pixels, binarize, total), (
+        row["status"],
+        _feedback(attacked, student)[:800],
+    )
 
 
 @pytest.mark.slow
