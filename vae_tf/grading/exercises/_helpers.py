@@ -269,3 +269,44 @@ def require_values(
         return
     explain()
     raise CheckFailed(what, expected=short(expected), got=short(result))
+
+
+# --------------------------------------------------------------------------- companion calls
+#
+# A check whose right answer is one constant (accuracy 1 on separated clusters, KL 0 at the
+# prior, the target weight after the warm-up) gives a point to `return` that constant. So
+# such checks make one more call, a *companion*, whose right answer is drawn afresh, and
+# their verdict ends by checking it: a constant is right on at most one of the two.
+
+
+def with_companion(inputs_function: Any, companion: Any) -> Any:
+    """``inputs_function`` whose ``calls`` end with one more call, ``companion(rng)``.
+
+    The check's own inputs are drawn first, from the same generator as before.
+    """
+
+    def inputs(rng: np.random.Generator) -> dict[str, Any]:
+        drawn = inputs_function(rng)
+        drawn["calls"] = [*drawn["calls"], companion(rng)]
+        return drawn
+
+    inputs.__name__ = getattr(inputs_function, "__name__", "inputs")
+    return inputs
+
+
+def then_companion(exercise: Any, companion_verdict: Any) -> None:
+    """Every check of ``exercise`` ends with ``companion_verdict(inputs, answer, check_name)``.
+
+    Its verdicts run first, unchanged, so a wrong answer is named as before; the companion
+    verdict (judge side) reads the last call's answer.
+    """
+
+    def wrap(verdict: Any, name: str) -> Any:
+        def verdict_then_companion(inputs: dict[str, Any], answer: Any) -> None:
+            verdict(inputs, answer)
+            companion_verdict(inputs, answer, name)
+
+        return verdict_then_companion
+
+    for check in exercise.checks:
+        check.verdict = wrap(check.verdict, check.name)

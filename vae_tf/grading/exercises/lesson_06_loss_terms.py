@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of, number_of, raise_if_raised, type_name
-from vae_tf.grading.exercises._helpers import call_each, short
+from vae_tf.grading.exercises._helpers import (
+    call_each,
+    require_values,
+    short,
+    then_companion,
+    with_companion,
+)
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "06_loss_terms"
@@ -101,6 +107,8 @@ def _moments_shapes_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"cov of shape {cov.shape}",
             hint="np.cov treats each row as a variable by default; here each column is one",
         )
+    # The right shapes of the wrong numbers (zeros, the prior's 0 and I) earn nothing.
+    _moments_values_verdict(inputs, answer)
 
 
 @aggregate_moments_exercise.probe("matches np.mean and np.cov", inputs=_codes_inputs)
@@ -188,7 +196,8 @@ def _normal_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @aggregate_moments_exercise.probe(
-    "gives the standard normal's moments on N(0, I) samples", inputs=_normal_inputs
+    "gives the standard normal's moments on N(0, I) samples",
+    inputs=with_companion(_normal_inputs, lambda rng: _codes_inputs(rng)["calls"][0]),
 )
 def _moments_normal_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
     return _probe(aggregate_moments, inputs)
@@ -210,6 +219,20 @@ def _moments_normal_verdict(inputs: Inputs, answer: Any) -> None:
             tried="5,000 codes drawn from N(0, I) in 2 dimensions",
             expected="mean ~ [0, 0], cov ~ [[1, 0], [0, 1]]",
             got=f"mean {short(mean.reshape(-1)[:2])}, cov {short(cov.reshape(-1)[:4])}",
+        )
+    # The prior's own moments, 0 and I, returned whatever the codes, are right here only.
+    ((other,), _) = inputs["calls"][-1]
+    other_mean, other_cov = _moments(answer[-1], other)
+    other = other.astype(np.float64)
+    for got, expected in ((other_mean, other.mean(axis=0)), (other_cov, np.cov(other.T))):
+        require_values(
+            got,
+            expected,
+            lambda: None,
+            what="Right on N(0, I) samples, but not on other codes (the prior's 0 and I are "
+            "not the moments of any codes): fix the check 'matches np.mean and np.cov' first.",
+            rtol=1e-4,
+            atol=1e-5,
         )
 
 
@@ -245,6 +268,44 @@ def _clusters(
     return (centres + rng.normal(scale=0.5, size=centres.shape)).astype(np.float32), labels
 
 
+def _knn_companion(rng: np.random.Generator) -> Any:
+    """Separated clusters with some test labels changed: the right accuracy is a fraction
+    drawn afresh, so that no constant answer passes the check that makes this call too."""
+    spacing = float(rng.uniform(8.0, 15.0))
+    train_codes, train_labels = _clusters(rng, 10, spacing)
+    test_codes, test_labels = _clusters(rng, 4, spacing)
+    changed = rng.choice(len(test_labels), size=int(rng.integers(7, 34)), replace=False)
+    test_labels[changed] = (test_labels[changed] + 1) % 10
+    return ((train_codes, train_labels, test_codes, test_labels), {"k": 5})
+
+
+@judge_only
+def _knn_companion_verdict(inputs: Inputs, answer: Any, check: str) -> None:
+    (_, _, _, test_labels), _ = inputs["calls"][-1]
+    changed = int(np.sum(test_labels != np.repeat(np.arange(10), 4)))
+    expected = 1.0 - changed / len(test_labels)
+    got = _accuracy(answer[-1])
+    if abs(got - expected) > 1e-6:
+        what = (
+            f"The answer to '{check}' is right, but so would a constant be: on separated "
+            f"clusters with {changed} of {len(test_labels)} test labels changed, the accuracy "
+            "is wrong."
+        )
+        if got > expected:
+            what += (
+                " The votes agree with test_labels more often than the training codes around "
+                "them allow: the neighbours (or their labels) came from the test set. "
+                "Neighbours are training codes; test_labels only score the votes."
+            )
+        raise CheckFailed(
+            what,
+            tried="10 far-apart clusters, 4 test codes in each, some labelled with another digit",
+            expected=f"{expected:.4g}",
+            got=f"{got:.4g}",
+            hint="compute the accuracy from the neighbours' votes, for any codes and labels",
+        )
+
+
 def _separated_inputs(rng: np.random.Generator) -> Inputs:
     spacing = float(rng.uniform(8.0, 15.0))
     train_codes, train_labels = _clusters(rng, int(rng.integers(15, 25)), spacing)
@@ -255,7 +316,9 @@ def _separated_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@knn_latent_accuracy_exercise.probe("separated clusters give accuracy 1", inputs=_separated_inputs)
+@knn_latent_accuracy_exercise.probe(
+    "separated clusters give accuracy 1", inputs=with_companion(_separated_inputs, _knn_companion)
+)
 def _knn_separated_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
 
@@ -305,7 +368,8 @@ def _train_only_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @knn_latent_accuracy_exercise.probe(
-    "predicts from the training codes and labels only", inputs=_train_only_inputs
+    "predicts from the training codes and labels only",
+    inputs=with_companion(_train_only_inputs, _knn_companion),
 )
 def _knn_train_only_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
@@ -342,7 +406,7 @@ def _identical_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @knn_latent_accuracy_exercise.probe(
-    "identical codes give chance accuracy", inputs=_identical_inputs
+    "identical codes give chance accuracy", inputs=with_companion(_identical_inputs, _knn_companion)
 )
 def _knn_identical_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
@@ -382,7 +446,8 @@ def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @knn_latent_accuracy_exercise.probe(
-    "uses k neighbours, not just the nearest one", inputs=_uses_k_inputs
+    "uses k neighbours, not just the nearest one",
+    inputs=with_companion(_uses_k_inputs, _knn_companion),
 )
 def _knn_uses_k_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
@@ -452,7 +517,8 @@ def _scores_test_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @knn_latent_accuracy_exercise.probe(
-    "scores the test codes against the test labels", inputs=_scores_test_inputs
+    "scores the test codes against the test labels",
+    inputs=with_companion(_scores_test_inputs, _knn_companion),
 )
 def _knn_scores_test_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
     return _probe(knn_latent_accuracy, inputs)
@@ -470,3 +536,6 @@ def _knn_scores_test_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{got:.4g}",
             hint="neighbours come from the training codes; test_labels only score the votes",
         )
+
+
+then_companion(knn_latent_accuracy_exercise, _knn_companion_verdict)
