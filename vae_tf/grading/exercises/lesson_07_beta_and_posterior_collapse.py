@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of, describe, number_of, raise_if_raised
-from vae_tf.grading.exercises._helpers import call_each, short
+from vae_tf.grading.exercises._helpers import call_each, require_values, short, with_companion
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "07_beta_and_posterior_collapse"
@@ -113,7 +113,16 @@ def _iwae_shape_probe(iwae_bound: Any, inputs: Inputs) -> Any:
 @iwae_bound_exercise.verdict("returns one value per image")
 def _iwae_shape_verdict(inputs: Inputs, answer: Any) -> None:
     ((log_weights,), _) = inputs["calls"][0]
-    _bound_values(answer[0], log_weights)
+    got = _bound_values(answer[0], log_weights)
+    # One value per image, and the right values: zeros of shape (N,) earn nothing.
+    require_values(
+        got,
+        _log_mean_exp(log_weights),
+        lambda: _iwae_value_verdict(inputs, answer),
+        what="One value per image, but not the IWAE bound of each image.",
+        rtol=1e-3,
+        atol=1e-2,
+    )
 
 
 def _moderate_inputs(rng: np.random.Generator) -> Inputs:
@@ -225,7 +234,8 @@ def _equal_inputs(rng: np.random.Generator) -> Inputs:
 
 
 @iwae_bound_exercise.probe(
-    "k equal weights give that weight's log (the 1/k of the mean)", inputs=_equal_inputs
+    "k equal weights give that weight's log (the 1/k of the mean)",
+    inputs=with_companion(_equal_inputs, lambda rng: _moderate_inputs(rng)["calls"][0]),
 )
 def _iwae_equal_probe(iwae_bound: Any, inputs: Inputs) -> Any:
     return _probe(iwae_bound, inputs)
@@ -241,6 +251,17 @@ def _iwae_equal_verdict(inputs: Inputs, answer: Any) -> None:
         raise CheckFailed(f"{failure.what} ({FIX_EARLIER})", got=failure.got) from None
     expected = log_weights[:, 0].astype(np.float64)
     if np.allclose(got, expected, atol=1e-3):
+        # Any one of k equal log-weights is right here; unequal ones tell them apart.
+        ((other,), _) = inputs["calls"][-1]
+        require_values(
+            _bound_values(answer[-1], other),
+            _log_mean_exp(other),
+            lambda: None,
+            what="Right for equal weights, but not for unequal ones (one log-weight of each "
+            f"row is not the bound): {FIX_EARLIER}.",
+            rtol=1e-4,
+            atol=1e-4,
+        )
         return
     what = "The average of k equal weights is that weight, so the bound is its log."
     if np.allclose(got, expected + math.log(k), atol=1e-3):
@@ -337,22 +358,46 @@ def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
+def _mid_ramp_call(rng: np.random.Generator) -> Any:
+    """A call partway up a ramp to the default target 1: step / warmup_updates, never 0 or 1,
+    so that returning the target (or 1, or 0) whatever the step is wrong here."""
+    warmup = int(rng.integers(4, 9))
+    return ((int(rng.integers(1, warmup)), warmup), {})
+
+
+@judge_only
+def _mid_ramp_verdict(inputs: Inputs, answer: Any, check: str) -> None:
+    (step, warmup), _ = inputs["calls"][-1]
+    expected = step / warmup
+    got = _weights(answer[-1:])[0]
+    if abs(got - expected) > 1e-6:
+        raise CheckFailed(
+            f"Right for '{check}', but the weight is the same during the warm-up (a constant "
+            f"is right here only): {FIX_EARLIER}.",
+            tried=f"kl_warmup_weight({step}, {warmup}) (target 1)",
+            expected=f"{expected:.4g}",
+            got=f"{got:.4g}",
+        )
+
+
 def _flat_inputs(rng: np.random.Generator) -> Inputs:
     warmup = int(rng.integers(3, 9))
     steps = [warmup, warmup + 1, warmup + int(rng.integers(3, 10)), 100_000]
     return {"calls": [((step, warmup), {}) for step in steps], "warmup": warmup}
 
 
-@kl_warmup_weight_exercise.probe("reaches the target and stays there", inputs=_flat_inputs)
+@kl_warmup_weight_exercise.probe(
+    "reaches the target and stays there", inputs=with_companion(_flat_inputs, _mid_ramp_call)
+)
 def _warmup_flat_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
     return _probe(kl_warmup_weight, inputs)
 
 
 @kl_warmup_weight_exercise.verdict("reaches the target and stays there")
 def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _weights(answer)
+    got = _weights(answer[:-1])  # the last call is the companion, checked below
     if not np.allclose(got, 1.0, atol=1e-6):
-        steps = [args[0] for args, _ in inputs["calls"]]
+        steps = [args[0] for args, _ in inputs["calls"][:-1]]
         what = "From step warmup_updates on the weight should be the target."
         if all(value > 1.0 + 1e-6 for value in got[1:]):
             what = (
@@ -367,6 +412,8 @@ def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
             expected=_rounded([1.0] * len(got)),
             got=_rounded(got),
         )
+
+    _mid_ramp_verdict(inputs, answer, "reaches the target and stays there")
 
 
 def _target_inputs(rng: np.random.Generator) -> Inputs:
@@ -432,7 +479,9 @@ def _none_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_warmup_weight_exercise.probe("warmup_updates = 0 means no warm-up", inputs=_none_inputs)
+@kl_warmup_weight_exercise.probe(
+    "warmup_updates = 0 means no warm-up", inputs=with_companion(_none_inputs, _mid_ramp_call)
+)
 def _warmup_none_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
     return _probe(kl_warmup_weight, inputs)
 
@@ -448,8 +497,9 @@ def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
             expected=f"{target:g}",
             got="ZeroDivisionError",
         )
-    got = _weights(answer)
+    got = _weights(answer[:-1])  # the last call is the companion
     if np.allclose(got, target, atol=1e-6):
+        _mid_ramp_verdict(inputs, answer, "warmup_updates = 0 means no warm-up")
         return
     what = "warmup_updates = 0 means no warm-up: the weight is the target from step 0."
     if np.allclose(got, 1.0, atol=1e-6):
