@@ -1052,6 +1052,8 @@ def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
 def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _binary_images(answer["many"], inputs["probabilities"].shape)
     _binary_images(answer["small"], inputs["small"].shape)
+    # Zeros, ones or the rounded probabilities are 0/1 images of the right shape too.
+    _bernoulli_frequency_verdict(inputs, answer)
 
 
 @bernoulli_exercise.probe("each pixel is 1 with its own probability", inputs=_bernoulli_inputs)
@@ -1138,6 +1140,8 @@ def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
     failure = _dependence_failure(x, p_images[0].reshape(-1))
     if failure is not None:
         raise failure
+    # Coin flips of one fixed bias are independent too: the draw must follow p.
+    _bernoulli_frequency_verdict(inputs, answer)
 
 
 @bernoulli_exercise.probe("draws with the rng it is given", inputs=_bernoulli_inputs)
@@ -1175,6 +1179,8 @@ def _bernoulli_rng_verdict(inputs: Inputs, answer: Any) -> None:
             expected="new images from a new generator or a later call",
             got="the same images",
         )
+    # Any coin drawn with rng passes the above: the draw must follow p as well.
+    _bernoulli_frequency_verdict(inputs, answer)
 
 
 # --------------------------------------------------------------------------- sample_quality
@@ -1308,6 +1314,10 @@ def _close(value: float, target: float) -> bool:
 def _quality_structure_verdict(inputs: Inputs, answer: Any) -> None:
     for key in QUALITY_KEYS:
         _quality_value(inputs, answer, key)
+    # Three numbers under the right keys are not yet an answer: zeros or chance earn nothing.
+    _quality_confidence_verdict(inputs, answer)
+    _quality_mean_entropy_verdict(inputs, answer)
+    _quality_label_entropy_verdict(inputs, answer)
 
 
 @judge_only
@@ -1532,6 +1542,16 @@ def _aggregate_shape_verdict(inputs: Inputs, answer: Any) -> None:
     m, d = inputs["mu"].shape
     _codes(answer["mixture"], inputs["n"], d, m)
     _codes(answer["single"], inputs["n"], d, 1)
+    # n codes of the right size that are zeros, mu, or drawn from the prior earn nothing.
+    _aggregate_draws_right(inputs, answer)
+
+
+@judge_only
+def _aggregate_draws_right(inputs: Inputs, answer: Any) -> None:
+    """The checks of the draws themselves, on an answer that holds the single and mixture calls."""
+    _aggregate_single_verdict(inputs, answer)
+    _aggregate_mixture_verdict(inputs, answer)
+    _aggregate_pairing_verdict(inputs, answer)
 
 
 ONE_GAUSSIAN = (
@@ -1751,3 +1771,5 @@ def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
             expected="new codes from a new generator or a later call",
             got="the same codes",
         )
+    # Any numbers drawn with rng pass the above: the codes must be draws of q(z) as well.
+    _aggregate_draws_right(inputs, answer)
