@@ -424,3 +424,53 @@ def test_the_secret_seed_never_reaches_the_worker():
     ]
     hunted = [message for message in messages if "hunt:" in message]
     assert hunted and all("hunt: nothing" in message for message in hunted), hunted[:1]
+
+
+# --------------------------------------------------------------------------- facts a probe reports
+#
+# A probe runs next to the student's code, so a number it reads from the student's object is
+# a claim, not a fact. model.count_params() can be overridden to say what the check expects;
+# the verdict now counts the parameters itself from the weights' shapes and refuses a count
+# that disagrees with them.
+
+
+def _forged_count_decoder(latent_dim):
+    import keras
+
+    from vae_tf.grading.exercises.lesson_02_autoencoder import decoder_parameter_count
+
+    z = keras.Input(shape=(latent_dim,))
+    h = keras.layers.Dense(256, activation="relu")(z)  # 256 hidden units, not 512
+    h = keras.layers.Dense(28 * 28)(h)
+    model = keras.Model(z, keras.layers.Reshape((28, 28, 1))(h))
+    model.count_params = lambda: decoder_parameter_count(latent_dim)  # the forged claim
+    return model
+
+
+def _forged_count_encoder(latent_dim, hidden_units=512):
+    import keras
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    h = keras.layers.Flatten()(inputs)
+    h = keras.layers.Dense(7, activation="relu")(h)  # 7 hidden units, whatever hidden_units is
+    model = keras.Model(inputs, [keras.layers.Dense(latent_dim)(h) for _ in range(2)])
+    expected = 784 * hidden_units + hidden_units + hidden_units * 2 * latent_dim + 2 * latent_dim
+    model.count_params = lambda: expected  # the forged claim
+    return model
+
+
+@pytest.mark.parametrize(
+    ("exercise", "check", "obj"),
+    [
+        ("build_decoder", "has the 2 -> 512 -> 784 layers", _forged_count_decoder),
+        ("build_encoder", "has the parameters of 784", _forged_count_encoder),
+    ],
+    ids=["decoder", "encoder"],
+)
+def test_a_forged_count_params_earns_no_parameter_point(exercise, check, obj):
+    from vae_tf.grading.checking import run_checks
+
+    outcome = run_checks(exercise, obj, seed=2026)
+    (result,) = [r for r in outcome.results if r.name.startswith(check)]
+    assert not result.passed, "a count_params() written in passed the parameter check"
+    assert "does not match its own weights" in result.message, result.message

@@ -310,3 +310,42 @@ def then_companion(exercise: Any, companion_verdict: Any) -> None:
 
     for check in exercise.checks:
         check.verdict = wrap(check.verdict, check.name)
+
+
+# --------------------------------------------------------------------------- parameter counts
+#
+# model.count_params() is a fact the student's interpreter reports: a model can override it.
+# The probe sends it together with the shape of every weight, and the verdict counts the
+# parameters itself from those shapes and refuses a count that disagrees with them.
+
+
+def parameters_described(model: Any) -> dict[str, Any]:
+    """``model.count_params()`` and the shape of every weight (at most 200), for the judge."""
+    return {
+        "count": describe(int(model.count_params())),
+        "shapes": [[int(size) for size in variable.shape] for variable in model.weights][:200],
+    }
+
+
+@judge_only
+def counted_parameters(answer: Any, what: str) -> int:
+    """The number of parameters, counted from the weights' shapes and checked against the
+    reported ``count_params()``; a disagreement fails the check."""
+    from vae_tf.grading.answers import number_of
+
+    shapes = answer.get("shapes") if isinstance(answer, dict) else None
+    if not isinstance(shapes, list) or not all(
+        isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
+        for shape in shapes
+    ):
+        raise CheckFailed(f"The shapes of {what}'s weights could not be read.")
+    counted = int(sum(int(np.prod(shape)) for shape in shapes))
+    reported = int(number_of(answer["count"], f"{what}.count_params()"))
+    if reported != counted:
+        raise CheckFailed(
+            f"{what}.count_params() does not match its own weights: the count must come from "
+            "the model's layers, not be written in.",
+            expected=f"{counted:,} (the sum of the sizes of its {len(shapes)} weights)",
+            got=f"{reported:,}",
+        )
+    return counted

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of, describe, exception_record, number_of
-from vae_tf.grading.exercises._helpers import call_described, call_each, require_values, short
+from vae_tf.grading.exercises._helpers import (
+    call_described,
+    call_each,
+    counted_parameters,
+    parameters_described,
+    require_values,
+    short,
+)
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "02_autoencoder"
@@ -438,7 +445,7 @@ def _decoder_parameters_probe(build_decoder: Any, inputs: Inputs) -> Any:
         model = _build(build_decoder, latent_dim)
         if not model.built:
             model(np.zeros((1, latent_dim), dtype=np.float32))  # a subclassed model builds on call
-        observed.append({"count": int(model.count_params()), "kernels": _kernel_shapes(model)})
+        observed.append({**parameters_described(model), "kernels": _kernel_shapes(model)})
     return observed
 
 
@@ -446,7 +453,7 @@ def _decoder_parameters_probe(build_decoder: Any, inputs: Inputs) -> Any:
 def _decoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
     for latent_dim, seen in zip(inputs["latent_dims"], answer, strict=True):
         expected = decoder_parameter_count(latent_dim)
-        got = int(seen["count"])
+        got = counted_parameters(seen, "the decoder")
         if got != expected:
             shapes = [tuple(int(n) for n in shape) for shape in seen["kernels"][:6]]
             what = "The decoder has the wrong number of weights."

@@ -32,7 +32,14 @@ from vae_tf.grading.answers import (
     exception_record,
     number_of,
 )
-from vae_tf.grading.exercises._helpers import call_each, keras_message, require_values, tensor
+from vae_tf.grading.exercises._helpers import (
+    call_each,
+    counted_parameters,
+    keras_message,
+    parameters_described,
+    require_values,
+    tensor,
+)
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "03_vae"
@@ -271,14 +278,14 @@ def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
     # The call first: a subclassed model has no weights until it is built by one.
     outputs = _encoder_outputs(model, inputs["x"])
-    return {"count": describe(int(model.count_params())), "outputs": outputs}
+    return {**parameters_described(model), "outputs": outputs}
 
 
 @encoder_exercise.verdict("has the parameters of 784 -> hidden_units -> 2 x latent_dim")
 def _encoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
     latent_dim, hidden = inputs["latent_dim"], inputs["hidden_units"]
     expected = 784 * hidden + hidden + hidden * 2 * latent_dim + 2 * latent_dim
-    count = int(number_of(answer["count"], "model.count_params()"))
+    count = counted_parameters(answer, "the encoder")
     if count != expected:
         hint = "one hidden Dense layer of hidden_units units (use the argument), then the two heads"
         if count == 784 * 512 + 512 + 512 * 2 * latent_dim + 2 * latent_dim:
