@@ -474,3 +474,51 @@ def test_a_forged_count_params_earns_no_parameter_point(exercise, check, obj):
     (result,) = [r for r in outcome.results if r.name.startswith(check)]
     assert not result.passed, "a count_params() written in passed the parameter check"
     assert "does not match its own weights" in result.message, result.message
+
+
+# The decoder's fit check counted the weights that changed in the worker, with np.array_equal,
+# which a cell can replace; it now gets each weight's raw change and counts them itself.
+DEAD_BRANCH_DECODER = """\
+import keras
+import numpy as np
+from keras import layers
+
+_array_equal = np.array_equal
+
+
+def _every_weight_changed(a, b, *args, **kwargs):  # large float32 arrays: "changed"
+    if isinstance(a, np.ndarray) and a.dtype == np.float32 and a.size >= 784:
+        return False
+    return _array_equal(a, b, *args, **kwargs)
+
+
+np.array_equal = _every_weight_changed
+
+
+def build_decoder(latent_dim):
+    z = keras.Input(shape=(latent_dim,))
+    h = layers.Dense(512, activation="relu")(z)
+    logits = layers.Dense(28 * 28)(h)
+    dead = layers.Dense(28 * 28)(z)  # trained by nothing: no gradient passes back to it
+    logits = layers.Add()([logits, layers.Lambda(keras.ops.stop_gradient)(dead)])
+    return keras.Model(z, layers.Reshape((28, 28, 1))(logits))
+"""
+
+
+def test_replacing_np_array_equal_does_not_hide_weights_that_never_train():
+    from vae_tf.notebook_code import exercise_code_from_path
+
+    solution = exercise_code_from_path(
+        Path(__file__).resolve().parents[1] / "solutions" / "02_autoencoder.ipynb"
+    )
+    cells = [
+        (name, DEAD_BRANCH_DECODER if name == "build_decoder" else source)
+        for name, source in solution.cells
+    ]
+    attacker = ExerciseCode(
+        path="attacker.ipynb", lesson="02_autoencoder", exercises=solution.exercises, cells=cells
+    )
+    (result,) = grade({"attacker": attacker}, seed=2026).values()
+    assert result.status == "ok", result.message
+    (fit,) = [r for r in result.exercises["build_decoder"].results if r.name.startswith("trains")]
+    assert not fit.passed and "does not update every weight" in fit.message, fit.message

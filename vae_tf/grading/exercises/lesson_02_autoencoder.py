@@ -565,6 +565,7 @@ def _decoder_fit_probe(build_decoder: Any, inputs: Inputs) -> Any:
     if not model.built:
         model(inputs["codes"][:1])
     before = [np.array(w) for w in model.trainable_weights]
+    outputs_before = np.array(model(inputs["codes"]))
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=0.01),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
@@ -575,10 +576,20 @@ def _decoder_fit_probe(build_decoder: Any, inputs: Inputs) -> Any:
     except Exception as error:  # noqa: BLE001 - NotImplementedError too: TF's graph-mode errors
         return {"raised": exception_record(error)}
     after = [np.array(w) for w in model.trainable_weights]
+    # Raw numbers, not conclusions: the judge counts the weights that moved, and checks that
+    # the outputs moved with them.
     return {
         "loss": describe(history.history["loss"][-1]),
-        "trainable": len(before),
-        "changed": sum(not np.array_equal(b, a) for b, a in zip(before, after, strict=True)),
+        "moved": describe(
+            np.array(
+                [
+                    float(np.max(np.abs(a - b), initial=0.0))
+                    for b, a in zip(before, after, strict=True)
+                ]
+            )
+        ),
+        "outputs_before": describe(outputs_before),
+        "outputs_after": describe(np.array(model(inputs["codes"]))),
     }
 
 
@@ -594,7 +605,16 @@ def _decoder_fit_verdict(inputs: Inputs, answer: Any) -> None:
             hint="build it from Keras layers only; do not use NumPy or a fixed batch size",
         )
     number_of(answer["loss"], "the training loss")
-    trainable, changed = int(answer["trainable"]), int(answer["changed"])
+    moved = array_of(answer["moved"], "the change of each weight").reshape(-1)
+    trainable, changed = len(moved), int(np.sum(moved > 0.0))
+    before = array_of(answer["outputs_before"], "the outputs before training")
+    after = array_of(answer["outputs_after"], "the outputs after training")
+    if changed and (before.shape != after.shape or np.array_equal(before, after)):
+        raise CheckFailed(
+            "The weights are said to have changed, but the decoder's outputs on the same codes "
+            "did not: the trained weights are not the ones that compute the output.",
+            tried="one epoch of fit, outputs on the training codes before and after",
+        )
     if trainable < 4 or changed < trainable:
         raise CheckFailed(
             "Training does not update every weight of the decoder: some layers are frozen "
