@@ -90,13 +90,17 @@ def _shapes_inputs(rng: np.random.Generator) -> Inputs:
     "returns one code per image, for any latent_dim", inputs=_shapes_inputs
 )
 def _noisy_shapes_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return [_noisy_call(noisy_expectation, *case) for case in inputs["cases"]]
+    answers = [_noisy_call(noisy_expectation, *case) for case in inputs["cases"]]
+    mu, log_var, seed = inputs["cases"][1]
+    # The same noise around mu + 10: codes that ignore mu do not move with it.
+    return [*answers, _noisy_call(noisy_expectation, mu + np.float32(10.0), log_var, seed)]
 
 
 @noisy_expectation_exercise.verdict("returns one code per image, for any latent_dim")
 def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
     two_dimensional_ok = False
-    for (mu, _, _), described in zip(inputs["cases"], answer, strict=True):
+    cases = inputs["cases"]
+    for (mu, log_var, _), described in zip(cases, answer[: len(cases)], strict=True):
         latent_dim = mu.shape[1]
         tried = f"mu and log_var of shape {mu.shape} (latent_dim = {latent_dim})"
         raised = isinstance(described, dict) and "raised" in described
@@ -104,7 +108,8 @@ def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
             None if raised else np.shape(described.get("array")) if "array" in described else None
         )
         if not raised and shape == mu.shape:
-            _noisy(described, tried)  # the right shape is not enough: no NaN, inf or None
+            result = _noisy(described, tried)  # the right shape is not enough: no NaN, inf or None
+            _require_noise(result, mu, log_var, tried)  # nor mu itself, log_var or a constant
             two_dimensional_ok = two_dimensional_ok or latent_dim == 2
             continue
         if two_dimensional_ok and latent_dim != 2:
@@ -128,6 +133,53 @@ def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
             expected=f"shape {mu.shape}",
             got=f"shape {result.shape}",
             hint="draw eps and u with size=mu.shape, so that everything is element-wise",
+        )
+
+    _require_follows_mu(
+        cases[1][0], answer[1], answer[-1], "mu and mu + 10, the same seed", exactly=False
+    )
+
+
+@judge_only
+def _require_follows_mu(
+    mu: np.ndarray, at_mu: Any, at_shifted: Any, tried: str, *, exactly: bool = True
+) -> None:
+    """Fail unless the codes for mu + 10 are those for mu moved by 10 (the same noise).
+
+    Not ``exactly``: only fail codes that do not move with mu at all (a later check names
+    the other mistakes, e.g. mu added twice or unseeded noise).
+    """
+    moved = _noisy(at_shifted, tried) - _noisy(at_mu, tried)
+    if exactly:
+        wrong = moved.shape != mu.shape or not np.allclose(moved, 10.0, rtol=0.0, atol=1e-3)
+    else:
+        wrong = moved.shape != mu.shape or abs(float(np.mean(moved))) < 5.0
+    if wrong:
+        raise CheckFailed(
+            "With the same rng seed, mu + 10 should give the same codes moved by 10: the codes "
+            "are mu plus noise, and here they do not follow mu.",
+            tried=tried,
+            expected="result(mu + 10) - result(mu) = 10 everywhere",
+            got=f"differences {short(moved.reshape(-1)[:4])}",
+        )
+
+
+@judge_only
+def _require_noise(result: np.ndarray, mu: np.ndarray, log_var: np.ndarray, tried: str) -> None:
+    """Fail for codes of the right shape that are no noisy codes: mu, log_var or one constant."""
+    what = None
+    if np.allclose(result, mu, rtol=0.0, atol=1e-6):
+        what = "The codes are mu itself: nothing was added."
+    elif np.allclose(result, log_var, rtol=0.0, atol=1e-6):
+        what = "The codes are log_var: the codes are mu plus noise."
+    elif result.size > 1 and np.unique(result).size == 1:
+        what = f"Every code is {result.reshape(-1)[0]:g}: the codes are mu plus noise."
+    if what is not None:
+        raise CheckFailed(
+            what + " Add sigma * eps + u to mu (the checks below test each part).",
+            tried=tried,
+            expected="mu + exp(log_var / 2) * eps + u, new noise in every entry",
+            got=short(result.reshape(-1)[:4]),
         )
 
 
@@ -282,17 +334,16 @@ def _seeded_inputs(rng: np.random.Generator) -> Inputs:
 
 @noisy_expectation_exercise.probe("draws its noise from the rng it is given", inputs=_seeded_inputs)
 def _noisy_seeded_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return [
-        _noisy_call(noisy_expectation, inputs["mu"], inputs["log_var"], seed)
-        for seed in inputs["seeds"]
-    ]
+    mu, log_var, seeds = inputs["mu"], inputs["log_var"], inputs["seeds"]
+    answers = [_noisy_call(noisy_expectation, mu, log_var, seed) for seed in seeds]
+    return [*answers, _noisy_call(noisy_expectation, mu + np.float32(10.0), log_var, seeds[0])]
 
 
 @noisy_expectation_exercise.verdict("draws its noise from the rng it is given")
 def _noisy_seeded_verdict(inputs: Inputs, answer: Any) -> None:
     seeds = inputs["seeds"]
     tried = f"the same mu and log_var with rng seeded {seeds[0]}, again {seeds[0]}, then {seeds[2]}"
-    first, again, other = (_noisy(described, tried) for described in answer)
+    first, again, other = (_noisy(described, tried) for described in answer[:3])
     if not (first.shape == again.shape == other.shape == inputs["mu"].shape):
         raise CheckFailed(
             "The result does not have the shape of mu; fix the earlier check first.", tried=tried
@@ -314,6 +365,9 @@ def _noisy_seeded_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{short(first[0][:3])} both times",
         )
 
+    # Noise drawn with rng and nothing else (mu ignored) passes the above.
+    _require_follows_mu(inputs["mu"], answer[0], answer[3], "mu and mu + 10, the same seed")
+
 
 def _centred_inputs(rng: np.random.Generator) -> Inputs:
     inputs = _many(rng, float(rng.uniform(-1.0, 0.5)))
@@ -333,6 +387,17 @@ def _noisy_centred_verdict(inputs: Inputs, answer: Any) -> None:
     bias = offsets.mean(axis=0)
     # Each mean of 4000 offsets has a standard error below 0.022: 0.15 is 6.8 of them.
     if np.all(np.abs(bias) < 0.15):
+        # Centred, and with the spread of sigma * eps + u (mu itself or u alone is centred too).
+        expected = float(np.mean(np.exp(inputs["log_var"].astype(np.float64)))) + 1.0 / 3.0
+        spread = float(offsets.var())
+        if not 0.8 < spread / expected < 1.25:
+            raise CheckFailed(
+                "The codes sit on mu on average, but do not spread like sigma * eps + u around "
+                "it: fix the checks on sigma and on u first.",
+                tried=tried,
+                expected=f"a variance of result - mu near sigma^2 + 1/3 = {expected:.3g}",
+                got=f"{spread:.3g}",
+            )
         return
     mu = inputs["mu"].astype(np.float64)
     slope = float(np.sum(offsets * mu) / np.sum(mu * mu))
