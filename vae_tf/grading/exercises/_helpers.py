@@ -349,3 +349,22 @@ def counted_parameters(answer: Any, what: str) -> int:
             got=f"{reported:,}",
         )
     return counted
+
+
+@judge_only
+def require_correlated(
+    result: np.ndarray, expected: np.ndarray, explain: Any, *, what: str, minimum: float = 0.25
+) -> None:
+    """Fail unless ``result`` follows ``expected`` (Pearson correlation of all values >= minimum).
+
+    For pictures a VAE decodes: a wrong answer that decodes other codes with the same model
+    still follows the reference (correlation about 0.5 to 0.9), while zeros, ones, random
+    numbers or the input images do not (below 0.06). ``explain()`` names the mistake if it can.
+    """
+    result = np.asarray(result, dtype=np.float64).reshape(-1)
+    expected = np.asarray(expected, dtype=np.float64).reshape(-1)
+    if result.shape == expected.shape and result.std() > 0 and expected.std() > 0:
+        if float(np.corrcoef(result, expected)[0, 1]) >= minimum:
+            return
+    explain()
+    raise CheckFailed(what, expected=f"values like {short(expected[:4])}", got=short(result[:4]))

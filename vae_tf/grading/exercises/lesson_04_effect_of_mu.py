@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of
-from vae_tf.grading.exercises._helpers import call_described, short
+from vae_tf.grading.exercises._helpers import call_described, require_correlated, short
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "04_effect_of_mu"
@@ -523,6 +523,26 @@ def _interpolate_shape_verdict(inputs: Inputs, answer: Any) -> None:
                 got=f"values from {frames.min():.3g} to {frames.max():.3g}",
                 hint="vae.decode applies the sigmoid; vae.decoder alone does not",
             )
+    _require_decoded(inputs, answer[0])
+
+
+@judge_only
+def _require_decoded(inputs: Inputs, described: Any) -> None:
+    """Pictures of the right shape must be the VAE's decodings: not zeros, noise or pixels."""
+    steps = inputs["steps"]
+    frames = _frames(described, steps, _tried(inputs, steps))
+
+    def explain() -> None:
+        _interpolate_ends_verdict(inputs, [described])
+        _interpolate_between_verdict(inputs, [described])
+
+    require_correlated(
+        frames,
+        _interpolate_reference(inputs, steps),
+        explain,
+        what="These pictures are not decodings of the VAE given (constant, random or pixel "
+        "mixtures): decode the codes on the line between the two means.",
+    )
 
 
 @interpolate_exercise.probe(
@@ -545,6 +565,7 @@ def _interpolate_mu_verdict(inputs: Inputs, answer: Any) -> None:
             expected="the same pictures twice",
             got=f"pictures differing by up to {np.abs(first - second).max():.3g}",
         )
+    _require_decoded(inputs, answer[0])  # zeros are deterministic too
 
 
 @interpolate_exercise.probe(
