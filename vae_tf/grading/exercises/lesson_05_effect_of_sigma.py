@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of
-from vae_tf.grading.exercises._helpers import call_described, short
+from vae_tf.grading.exercises._helpers import call_described, require_correlated, short
 from vae_tf.grading.exercises.lesson_04_effect_of_mu import _raised, build_check_vae
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
@@ -135,6 +135,15 @@ def _shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"values from {blocks.min():.3g} to {blocks.max():.3g}",
             hint="vae.decode applies the sigmoid; vae.decoder alone does not",
         )
+    # Probabilities of the right shape must be the VAE's decodings: not zeros, noise or the
+    # images themselves (a wrong factor or noise still decodes with the same model).
+    require_correlated(
+        blocks,
+        _reference(inputs),
+        lambda: None,
+        what="These pictures are not decodings of the VAE given (constant, random or the "
+        "input images): decode mu + factor * sigma * eps for each factor.",
+    )
 
 
 @sigma_sweep_exercise.probe("factor 0 decodes mu", inputs=_inputs([0.0]))
