@@ -797,6 +797,9 @@ def _prior_shape_verdict(inputs: Inputs, answer: Any) -> None:
     first, second = inputs["latent_dims"]
     _prior_images(answer["a"], inputs["n"], first)
     _prior_images(answer["other_size"], 8, second)
+    # n images of zeros, ones or uniform pixels earn nothing: they must decode prior codes.
+    _prior_probabilities_verdict(inputs, answer)
+    _prior_normal_verdict(inputs, answer)
 
 
 @sample_prior_exercise.probe(
@@ -831,6 +834,8 @@ def _prior_probabilities_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"values between {pixels.min():.3g} and {pixels.max():.3g}, "
             f"{short(rest[0, :4], 3)} where the logit is 0",
         )
+    # The probabilities of the decoding of z = 0 are probabilities too: of no prior draw.
+    _prior_normal_verdict(inputs, answer)
 
 
 @judge_only
@@ -930,6 +935,9 @@ def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
             expected="new images from a new generator or a later call",
             got="the same images",
         )
+    # Uniform pixels drawn with rng pass the above: the images must decode prior codes.
+    _prior_probabilities_verdict(inputs, answer)
+    _prior_normal_verdict(inputs, answer)
 
 
 # --------------------------------------------------------------------------- bernoulli_sample
