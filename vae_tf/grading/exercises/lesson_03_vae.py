@@ -346,9 +346,13 @@ def _call_layer(layer: Any, inputs: list) -> Any:
 
 def _sample_each(Sampling: Any, inputs: Inputs) -> list[dict[str, Any]]:
     layer = _make_layer(Sampling)
-    return call_each(
-        lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs["calls"], tensors=True
-    )
+    calls = inputs["calls"]
+    if "moments" in inputs:  # the companion call goes to a layer of its own, as in its check
+        calls = calls[:-1]
+    answers = call_each(lambda mu, log_var: _call_layer(layer, [mu, log_var]), calls, tensors=True)
+    if "moments" in inputs:
+        answers += _sample_each(Sampling, {"calls": inputs["calls"][-1:]})
+    return answers
 
 
 def _shape_inputs(rng: np.random.Generator) -> Inputs:
@@ -357,7 +361,25 @@ def _shape_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, rng.normal(size=shape).astype(np.float32)), {})]}
 
 
-@sampling_exercise.probe("returns z with the shape of mu", inputs=_shape_inputs)
+def _with_moments(inputs_function: Any) -> Any:
+    """``inputs_function`` plus one more call, the moments check's: the right answer's samples
+    have mean mu and spread sigma, which z = mu, zeros or noise alone do not."""
+
+    def inputs(rng: np.random.Generator) -> Inputs:
+        drawn = inputs_function(rng)
+        drawn["moments"] = _moments_inputs(rng)
+        drawn["calls"] = [*drawn.get("calls", []), drawn["moments"]["calls"][0]]
+        return drawn
+
+    return inputs
+
+
+@judge_only
+def _require_moments(inputs: Inputs, answer: Any) -> None:
+    _sampling_moments_verdict(inputs["moments"], [answer[-1]])
+
+
+@sampling_exercise.probe("returns z with the shape of mu", inputs=_with_moments(_shape_inputs))
 def _sampling_shape_probe(Sampling: Any, inputs: Inputs) -> Any:
     return _sample_each(Sampling, inputs)
 
@@ -374,6 +396,7 @@ def _sampling_shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"shape {z.shape}",
             hint="draw eps with keras.random.normal(keras.ops.shape(mu)), the shape of mu",
         )
+    _require_moments(inputs, answer)  # z of the right shape: mu itself, zeros or noise alone?
 
 
 def _moments_inputs(rng: np.random.Generator) -> Inputs:
@@ -561,7 +584,7 @@ def _noise_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, log_var), {})] * 2}
 
 
-@sampling_exercise.probe("draws new noise on every call", inputs=_noise_inputs)
+@sampling_exercise.probe("draws new noise on every call", inputs=_with_moments(_noise_inputs))
 def _sampling_noise_probe(Sampling: Any, inputs: Inputs) -> Any:
     return _sample_each(Sampling, inputs)
 
@@ -583,6 +606,7 @@ def _sampling_noise_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{_fmt(first[0])} and {_fmt(second[0])}",
             hint="draw eps inside call(), with the seed generator created once in __init__",
         )
+    _require_moments(inputs, answer)  # noise alone is new on every call too
 
 
 def _compiled_inputs(rng: np.random.Generator) -> Inputs:
@@ -596,7 +620,7 @@ def _compiled_inputs(rng: np.random.Generator) -> Inputs:
 
 @sampling_exercise.probe(
     "works in a compiled function, with an unknown batch size, new noise each call",
-    inputs=_compiled_inputs,
+    inputs=_with_moments(_compiled_inputs),
 )
 def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     import tensorflow as tf
@@ -619,7 +643,7 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
             return {"raised": exception_record(error)}
         except Exception as error:  # noqa: BLE001 - reported by the verdict
             return {"raised": exception_record(error)}
-    return results
+    return [*results, *_sample_each(Sampling, {"calls": inputs["calls"][-1:]})]
 
 
 @sampling_exercise.verdict(
@@ -637,7 +661,7 @@ def _sampling_compiled_verdict(inputs: Inputs, answer: Any) -> None:
             "eps with keras.random (or tf.random), shaped with keras.ops.shape(mu)",
         )
     mu = inputs["mu"]
-    first, second = (array_of(item, "the compiled layer") for item in answer)
+    first, second = (array_of(item, "the compiled layer") for item in answer[:2])
     if first.shape != mu.shape or second.shape != mu.shape:
         raise CheckFailed(
             "Inside a compiled function z has the wrong shape.",
@@ -653,6 +677,8 @@ def _sampling_compiled_verdict(inputs: Inputs, answer: Any) -> None:
             hint="draw eps with keras.random (or tf.random): an operation of the graph, "
             "run at every call (NumPy draws only once, while tracing)",
         )
+
+    _require_moments(inputs, answer)  # noise alone works in a compiled function too
 
 
 # --------------------------------------------------------------------------- kl_divergence
