@@ -411,13 +411,15 @@ def _shape_inputs(rng: np.random.Generator) -> Inputs:
 @build_decoder_exercise.probe("maps (N, latent_dim) codes to (N, 28, 28, 1)", inputs=_shape_inputs)
 def _decoder_shape_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
-    return call_described(model, inputs["codes"])
+    output = call_described(model, inputs["codes"])
+    parameters = {**parameters_described(model), "kernels": _kernel_shapes(model)}
+    return {"output": output, "parameters": parameters}
 
 
 @build_decoder_exercise.verdict("maps (N, latent_dim) codes to (N, 28, 28, 1)")
 def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["codes"])
-    result = array_of(answer, "the decoder")
+    result = array_of(answer["output"], "the decoder")
     if result.shape != (count, 28, 28, 1):
         what = "The decoder should output one 28x28x1 image of logits per code."
         if result.shape == (count, PIXELS):
@@ -431,6 +433,9 @@ def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"output shape {result.shape}",
         )
 
+    # The right shape from no network (zeros, one linear layer) earns nothing: the layers are
+    # checked as in the parameters check, with its words.
+    _decoder_parameters_verdict({"latent_dims": [2]}, [answer["parameters"]])
 
 def _parameter_inputs(rng: np.random.Generator) -> Inputs:
     return {"latent_dims": [2, int(rng.integers(3, 9))]}
