@@ -437,6 +437,7 @@ def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     # checked as in the parameters check, with its words.
     _decoder_parameters_verdict({"latent_dims": [2]}, [answer["parameters"]])
 
+
 def _parameter_inputs(rng: np.random.Generator) -> Inputs:
     return {"latent_dims": [2, int(rng.integers(3, 9))]}
 
