@@ -101,8 +101,8 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
 
 @encoder_exercise.probe("returns mu and log_var, each (N, latent_dim)", inputs=_encoder_inputs)
 def _encoder_shape_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    return _encoder_outputs(model, inputs["x"])
+    # The parameters too: the right shapes from no network (zeros, linear heads) earn nothing.
+    return _encoder_parameters_probe(build_encoder, inputs)
 
 
 def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +137,9 @@ def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @encoder_exercise.verdict("returns mu and log_var, each (N, latent_dim)")
 def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
-    _two_heads(inputs, answer)
+    _two_heads(inputs, answer["outputs"])
+    # Then the two heads and the parameters, with their own checks' words.
+    _encoder_separate_verdict(inputs, answer)
 
 
 @encoder_exercise.probe("mu and log_var are two different heads", inputs=_encoder_inputs)
@@ -148,7 +150,7 @@ def _encoder_separate_probe(build_encoder: Any, inputs: Inputs) -> Any:
 @encoder_exercise.verdict("mu and log_var are two different heads")
 def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
     try:
-        mu, log_var = _two_heads(inputs, answer)
+        mu, log_var = _two_heads(inputs, answer["outputs"])
     except CheckFailed:
         raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
     if np.allclose(mu, log_var):
@@ -158,6 +160,7 @@ def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
             got="mu == log_var for every image",
             hint="two Dense layers (or two different halves of one), not the same tensor twice",
         )
+    _encoder_parameters_verdict(inputs, answer)  # two different heads of no network: no point
 
 
 # The heads and the hidden layer are probed with weights set by rule, not drawn at random
