@@ -368,3 +368,28 @@ def require_correlated(
             return
     explain()
     raise CheckFailed(what, expected=f"values like {short(expected[:4])}", got=short(result[:4]))
+
+
+def also_probe(exercise: Any, extra_probe: Any, extra_verdict: Any, *, skip: tuple = ()) -> None:
+    """Every check of ``exercise`` (but ``skip``) also sends ``extra_probe(obj)`` and ends with
+    ``extra_verdict`` on it: e.g. "is convolutional", which a Dense-only network fails, so that
+    it earns no other point either. The check's own verdict runs first, on its own answer.
+    """
+
+    def wrap_probe(probe: Any) -> Any:
+        def probe_and_extra(obj: Any, inputs: dict[str, Any]) -> Any:
+            return {"answer": probe(obj, inputs), "extra": extra_probe(obj)}
+
+        return probe_and_extra
+
+    def wrap_verdict(verdict: Any) -> Any:
+        def verdict_and_extra(inputs: dict[str, Any], answer: Any) -> None:
+            verdict(inputs, answer["answer"])
+            extra_verdict(inputs, answer["extra"])
+
+        return verdict_and_extra
+
+    for check in exercise.checks:
+        if check.name not in skip:
+            check.probe = wrap_probe(check.probe)
+            check.verdict = wrap_verdict(check.verdict)

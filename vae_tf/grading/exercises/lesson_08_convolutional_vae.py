@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from vae_tf.grading.answers import array_of, describe, raise_if_raised
-from vae_tf.grading.exercises._helpers import call_described, short, tensor
+from vae_tf.grading.exercises._helpers import also_probe, call_described, short, tensor
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "08_convolutional_vae"
@@ -1781,3 +1781,19 @@ def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
         )
     # Any numbers drawn with rng pass the above: the codes must be draws of q(z) as well.
     _aggregate_draws_right(inputs, answer)
+
+
+# A Dense-only network (or a model of zeros) is not an answer to a convolutional exercise:
+# every other check of the two networks also asks for the convolutions, with their words.
+also_probe(
+    encoder_exercise,
+    lambda build: _layers_of(_model_of(build, "build_conv_encoder", 3)),
+    _encoder_layers_verdict,
+    skip=("is convolutional and downsamples (28 -> 14 -> 7)",),
+)
+also_probe(
+    decoder_exercise,
+    lambda build: _layers_of(_model_of(build, "build_conv_decoder", 3)),
+    _decoder_layers_verdict,
+    skip=("is convolutional: upsamples 7 -> 14 -> 28",),
+)
