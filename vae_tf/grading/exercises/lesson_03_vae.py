@@ -1319,12 +1319,21 @@ def _unit_weights(rng: np.random.Generator) -> Inputs:
 
 @train_step_exercise.probe("returns loss, reconstruction_loss and kl_loss", inputs=_unit_weights)
 def _train_step_keys_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs)
+    return _one_step(MyVAE, inputs, updates=slice(None))
 
 
 @train_step_exercise.verdict("returns loss, reconstruction_loss and kl_loss")
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
+    # The three names over no training step (a dict of zeros, the trackers read) earn nothing.
+    if all(np.allclose(update, 0.0) for update in _updates(answer)):
+        raise CheckFailed(
+            "The metrics are there, but the weights did not change: no gradient step was "
+            "applied (see the check 'updates the weights along the gradient of the loss').",
+            tried=f"one step with SGD(learning_rate={_LEARNING_RATE})",
+            expected="every weight moved by the gradient of the loss",
+            got="no weight changed",
+        )
 
 
 @train_step_exercise.probe(
