@@ -1797,3 +1797,65 @@ also_probe(
     _decoder_layers_verdict,
     skip=("is convolutional: upsamples 7 -> 14 -> 28",),
 )
+
+# And a network with no activation (one linear convolution and the heads) is one linear map,
+# not an encoder or a decoder: every other check also asks for the activations. These extra
+# probes draw their inputs from a fixed, public seed: they ask about the architecture, which
+# no choice of inputs can fake, while the nonlinearity check itself keeps its secret inputs.
+_ARCHITECTURE_SEED = 0
+
+
+def _extra(probe: Any, obj: Any, inputs: Inputs) -> Any:
+    # An error here is left to the check's own probe, which reports it in its own words.
+    try:
+        return probe(obj, inputs)
+    except Exception as error:  # noqa: BLE001 - NotImplementedError too: the stub's own check
+        return {"raised": {"type": type(error).__name__, "message": str(error)[:200]}}
+
+
+def _encoder_nonlinear_extra(build_conv_encoder: Any) -> Any:
+    inputs = _nonlinear_inputs(np.random.default_rng(_ARCHITECTURE_SEED))
+    return _extra(_encoder_nonlinear_probe, build_conv_encoder, inputs)
+
+
+@judge_only
+def _encoder_nonlinear_extra_verdict(inputs: Inputs, answer: Any) -> None:
+    public = _nonlinear_inputs(np.random.default_rng(_ARCHITECTURE_SEED))
+    if not isinstance(answer, dict) or "raised" in answer:
+        return
+    try:
+        residuals = dict(_affine_heads(public, answer.get("all")))
+    except CheckFailed:
+        return
+    # Only a linear mu: a constant log_var head is the heads check's to name.
+    if residuals.get("mu", 1.0) < 1e-3:
+        _encoder_nonlinear_verdict(public, answer)
+
+
+def _decoder_nonlinear_extra(build_conv_decoder: Any) -> Any:
+    inputs = _decoder_pairs_inputs(np.random.default_rng(_ARCHITECTURE_SEED))
+    return _extra(_decoder_nonlinear_probe, build_conv_decoder, inputs)
+
+
+@judge_only
+def _decoder_nonlinear_extra_verdict(inputs: Inputs, answer: Any) -> None:
+    calls = answer if isinstance(answer, list) else [answer]
+    if any(not isinstance(call, dict) or "raised" in call for call in calls):
+        return
+    _decoder_nonlinear_verdict(
+        _decoder_pairs_inputs(np.random.default_rng(_ARCHITECTURE_SEED)), answer
+    )
+
+
+also_probe(
+    encoder_exercise,
+    _encoder_nonlinear_extra,
+    _encoder_nonlinear_extra_verdict,
+    skip=("is nonlinear: activations after the convolutions and the hidden Dense layer",),
+)
+also_probe(
+    decoder_exercise,
+    _decoder_nonlinear_extra,
+    _decoder_nonlinear_extra_verdict,
+    skip=("is nonlinear: activations between its layers",),
+)
