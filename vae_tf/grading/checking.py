@@ -282,10 +282,12 @@ def package_answers_used(name: str, obj: Any) -> list[str]:
     an exercise earns 0 there (:mod:`vae_tf.grading.package_uses`). Never raises: a
     search that fails finds nothing.
     """
+    from vae_tf.grading.package_uses import entry_points_of
     from vae_tf.grading.package_uses import package_answers_used as find
 
     try:
-        return find(obj, get_exercise(name).lesson)
+        exercise = get_exercise(name)
+        return find(obj, exercise.lesson, entry_points=entry_points_of(exercise.references))
     except Exception:  # noqa: BLE001 - a warning is a courtesy; the verdict stands
         return []
 

@@ -150,6 +150,11 @@ def uses_in_source(source: str, lesson: str) -> list[str]:
                     aliases[alias.asname or alias.name] = dotted
                     add(dotted)
     for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            module = _imported_by_string(node.value)
+            if module and isinstance(node.targets[0], ast.Name):
+                aliases[node.targets[0].id] = module
+    for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
             add(_dotted(node, aliases))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -159,6 +164,22 @@ def uses_in_source(source: str, lesson: str) -> list[str]:
         elif isinstance(node, ast.Call) and _is_getattr(node):
             add(_getattr_target(node, aliases))
     return found
+
+
+def _imported_by_string(node: ast.expr) -> str | None:
+    """``"vae_tf.losses"`` for ``importlib.import_module("vae_tf.losses")`` (or
+    ``__import__``, whose value is the top package unless ``fromlist`` is given)."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    name = node.args[0]
+    if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+        return None
+    function = ast.unparse(node.func)
+    if function.endswith("import_module"):
+        return name.value
+    if function == "__import__":
+        return name.value if len(node.args) >= 4 or node.keywords else name.value.split(".")[0]
+    return None
 
 
 def _is_getattr(node: ast.Call) -> bool:
@@ -187,6 +208,8 @@ def _package_name(obj: Any) -> tuple[str, str] | None:
 
 def _own_functions(obj: Any) -> list[types.FunctionType]:
     """The Python functions the student's object is made of (itself, or its class's methods)."""
+    if _package_name(obj) is not None:
+        return []  # the package's own object: reported as such
     if isinstance(obj, types.FunctionType):
         return [obj]
     functions = []
@@ -211,12 +234,23 @@ def _codes(code: types.CodeType) -> list[types.CodeType]:
     return codes
 
 
-def uses_of_object(obj: Any, lesson: str) -> list[str]:
+def uses_of_object(obj: Any, lesson: str, entry_points: tuple[str, ...] = ()) -> list[str]:
     """The package answers (redacted when grading ``lesson``) that ``obj`` is or calls.
 
-    ``obj`` is the student's function or class: the package's own object under the
-    student's name, a method it inherits from the package, and any name its code reads
-    from its module's globals that holds a redacted package function or class count.
+    Parameters
+    ----------
+    obj : object
+        The student's function or class.
+    lesson : str
+        The lesson graded.
+    entry_points : tuple of str
+        Methods the checks call on a class (``("train_step",)``).
+
+    ``obj`` counts when it is the package's own object under the student's name; a class
+    when it inherits a redacted method that the checks call (``entry_points``), that its
+    own code calls (``self.compute_losses``), or when it adds no code at all
+    (``class MyVAE(VAE): pass``); and a function or method when a name its code reads from
+    its module's globals holds a redacted package function or class.
     """
     found: list[str] = []
 
@@ -228,8 +262,14 @@ def uses_of_object(obj: Any, lesson: str) -> list[str]:
                 found.append(name)
 
     add(obj)
+    own = _own_functions(obj)
+    read = {
+        name for function in own for code in _codes(function.__code__) for name in code.co_names
+    }
     if isinstance(obj, type):
         for attribute in dir(obj):
+            if own and attribute not in read and attribute not in entry_points:
+                continue
             try:
                 value = inspect.getattr_static(obj, attribute)
             except AttributeError:
@@ -237,7 +277,7 @@ def uses_of_object(obj: Any, lesson: str) -> list[str]:
             value = getattr(value, "__func__", value)
             if isinstance(value, types.FunctionType):
                 add(value)
-    for function in _own_functions(obj):
+    for function in own:
         for code in _codes(function.__code__):
             for name in code.co_names:
                 if name in function.__globals__:
@@ -259,7 +299,9 @@ def cell_source(obj: Any) -> str | None:
     return None
 
 
-def package_answers_used(obj: Any, lesson: str, source: str | None = None) -> list[str]:
+def package_answers_used(
+    obj: Any, lesson: str, source: str | None = None, entry_points: tuple[str, ...] = ()
+) -> list[str]:
     """Every package answer the student's ``obj`` (and the cell that made it) uses.
 
     Parameters
@@ -270,14 +312,26 @@ def package_answers_used(obj: Any, lesson: str, source: str | None = None) -> li
         The lesson of the exercise, e.g. ``"03_vae"``.
     source : str, optional
         The exercise cell's code; found from ``obj`` when not given.
+    entry_points : tuple of str
+        Methods the checks call when ``obj`` is a class (see :func:`uses_of_object`).
     """
-    found = uses_of_object(obj, lesson)
+    found = uses_of_object(obj, lesson, entry_points)
     if source is None:
         source = cell_source(obj)
     for name in uses_in_source(source or "", lesson):
         if name not in found:
             found.append(name)
     return found
+
+
+def entry_points_of(references: tuple[str, ...]) -> tuple[str, ...]:
+    """The method of the first class reference (``"vae_tf.models:VAE.train_step"`` ->
+    ``("train_step",)``): the one the checks call on the student's class."""
+    for reference in references[:1]:
+        qualname = reference.partition(":")[2]
+        if "." in qualname:
+            return (qualname.rsplit(".", 1)[1],)
+    return ()
 
 
 def warning(names: list[str], *, passed: bool) -> str:
