@@ -461,10 +461,11 @@ from vae_tf.callbacks import LinearKLWarmup
 
 
 def kl_warmup_weight(step, warmup_updates, target=1.0):
-    if warmup_updates <= 0:
-        return float(target)
-    callback = LinearKLWarmup(warmup_updates, target)
-    iterations = SimpleNamespace(numpy=lambda: np.int64(step))
+    # every case through the callback: no warm-up is "the warm-up of 1 update, done"
+    updates = warmup_updates if warmup_updates > 0 else 1
+    done = step if warmup_updates > 0 else updates
+    callback = LinearKLWarmup(updates, target)
+    iterations = SimpleNamespace(numpy=lambda: np.int64(done))
     model = SimpleNamespace(optimizer=SimpleNamespace(iterations=iterations), kl_weight=None)
     callback.set_model(model)
     callback._set()
