@@ -496,3 +496,16 @@ def test_the_installed_package_holds_no_solution_text():
         assert "### BEGIN SOLUTION\n" not in path.read_text(), path
     config = (REPO_ROOT / "pyproject.toml").read_text()
     assert "package-data" not in config and "package_data" not in config
+
+
+def test_the_train_step_probes_own_encoder_is_no_answer_to_build_encoder():
+    # The worker holds it (the package's build_encoder is redacted in lesson 03), so a
+    # student can import it: it must earn nothing as exercise 1.
+    from vae_tf.grading.checking import run_checks
+    from vae_tf.grading.exercises.lesson_03_vae import _probe_encoder
+
+    def build_encoder(latent_dim=2, hidden_units=512):
+        return _probe_encoder()
+
+    for seed in (1, 2):
+        assert run_checks("build_encoder", build_encoder, seed=seed).points == 0

@@ -1067,7 +1067,11 @@ _MISSING = object()
 
 def _probe_encoder() -> Any:
     """The original 784 -> 512 -> [mu, log_var] encoder, built here: the package's
-    ``build_encoder`` is exercise 1's answer, redacted while grading."""
+    ``build_encoder`` is exercise 1's answer, redacted while grading.
+
+    The worker holds this helper, so it is no answer either: its sizes are fixed, and the
+    build_encoder checks ask for others.
+    """
     import keras
     from keras import layers
 
