@@ -285,17 +285,28 @@ def uses_of_object(obj: Any, lesson: str, entry_points: tuple[str, ...] = ()) ->
     return found
 
 
-def cell_source(obj: Any) -> str | None:
-    """The whole source of the cell (or file) that defined ``obj``, if Python kept it.
+def _is_notebook_cell(filename: str) -> bool:
+    """A file name Jupyter (ipykernel) or IPython gives a cell's code."""
+    return "ipykernel_" in filename or filename.startswith("<ipython-input")
 
-    In Jupyter each cell is a file for ``linecache``, so this is the exercise cell with
-    its imports, not just the function.
+
+def cell_source(obj: Any) -> str | None:
+    """The source of the cell that defined ``obj``, if Python kept it.
+
+    In Jupyter each cell is a file for ``linecache``, so this is the whole exercise cell
+    with its imports. Defined in an ordinary module, it is ``obj``'s own source only: the
+    rest of that file is not the student's cell.
     """
     for function in _own_functions(obj):
         filename = function.__code__.co_filename
-        lines = linecache.getlines(filename)
-        if lines:
-            return "".join(lines)
+        if _is_notebook_cell(filename):
+            lines = linecache.getlines(filename)
+            if lines:
+                return "".join(lines)
+        try:
+            return inspect.getsource(obj)
+        except (OSError, TypeError):
+            return None
     return None
 
 
