@@ -257,6 +257,74 @@ def test_the_packages_own_answer_earns_nothing(attack):
     assert attacker.exercises["scale_pixels"].points == 4
 
 
+# Answers no lesson named as a reference before redaction by default: each earned full
+# marks when graded, and now reaches a stub.
+SCALE_BY_AS_IMAGES = """\
+import numpy as np
+from vae_tf.models import as_images
+
+
+def scale_pixels(images):
+    return np.asarray(as_images(np.asarray(images, dtype=np.float32) / 255.0))
+"""
+
+SCALE_BY_VALIDATION = """\
+import numpy as np
+from vae_tf.validation import float_images
+
+
+def scale_pixels(images):
+    return float_images(np.asarray(images) / 255.0)
+"""
+
+SCALE_THROUGH_IMPORTLIB = """\
+import importlib
+
+import numpy as np
+
+_helper = getattr(importlib.import_module("vae_tf." + "models"), "as_" + "images")
+
+
+def scale_pixels(images):
+    return np.asarray(_helper(np.asarray(images, dtype=np.float32) / 255.0))
+"""
+
+SCALE_FROM_AN_UNLISTED_MODULE = """\
+import numpy as np
+from vae_tf.experiments import pick_one_per_digit  # any module off the allow-list
+import vae_tf.experiments as experiments
+
+
+def scale_pixels(images):
+    experiments.json_safe(0)  # a helper no lesson names: stubbed all the same
+    return np.asarray(images, dtype=np.float32)[..., None] / 255.0
+"""
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        SCALE_BY_AS_IMAGES,
+        SCALE_BY_VALIDATION,
+        SCALE_THROUGH_IMPORTLIB,
+        SCALE_FROM_AN_UNLISTED_MODULE,
+    ],
+    ids=["models-as_images", "validation-float_images", "importlib-strings", "unlisted-module"],
+)
+def test_a_package_helper_no_lesson_named_before_earns_nothing(attack):
+    results = grade(
+        {
+            "attacker": extract_exercise_code(lesson01_notebook(scale_pixels_source=attack)),
+            "honest": extract_exercise_code(lesson01_notebook()),
+        }
+    )
+    honest = results["honest"]
+    assert (honest.status, honest.points, honest.max_points) == ("ok", 8, 8), honest.message
+    attacker = results["attacker"]
+    assert_zero_with_reasons(attacker, "scale_pixels", "not available while grading")
+    assert attacker.exercises["binarize"].points == 4
+
+
 @pytest.mark.slow
 def test_lesson03_package_answers_imported_or_inherited_earn_nothing():
     from vae_tf.notebook_code import exercise_code_from_path

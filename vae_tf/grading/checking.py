@@ -275,6 +275,23 @@ def hint(name: str, all: bool = False) -> None:  # noqa: A002 - reads well in a 
         print(_reveal(name))
 
 
+def package_answers_used(name: str, obj: Any) -> list[str]:
+    """The package's own answers that ``obj`` (exercise ``name``) and its cell use.
+
+    Each is redacted when the lesson is graded, so the self-check says at once that such
+    an exercise earns 0 there (:mod:`vae_tf.grading.package_uses`). Never raises: a
+    search that fails finds nothing.
+    """
+    from vae_tf.grading.package_uses import entry_points_of
+    from vae_tf.grading.package_uses import package_answers_used as find
+
+    try:
+        exercise = get_exercise(name)
+        return find(obj, exercise.lesson, entry_points=entry_points_of(exercise.references))
+    except Exception:  # noqa: BLE001 - a warning is a courtesy; the verdict stands
+        return []
+
+
 def check(name: str, obj: Any) -> None:
     """Check the student's ``obj`` for exercise ``name`` and print the verdict.
 
@@ -283,13 +300,19 @@ def check(name: str, obj: Any) -> None:
     in a printed explanation, followed by the next hint of the exercise (only that one:
     the earlier ones are above, or ``hint(name, all=True)`` prints them). It returns
     nothing, so that a notebook cell ending with it shows the verdict alone;
-    ``run_checks`` returns the same outcome as an object.
+    ``run_checks`` returns the same outcome as an object. A cell that uses the package's
+    own answer is told first that it passes here only and earns 0 when graded.
     """
     try:
         outcome = run_checks(name, obj)
     except KeyError as error:
         print(f"Cannot check: {error.args[0]}")
         return
+    used = package_answers_used(name, obj)
+    if used:
+        from vae_tf.grading.package_uses import warning
+
+        print(warning(used, passed=outcome.passed) + "\n")
     print(outcome.verdict())
     if not outcome.passed:
         text = _reveal(name)

@@ -50,7 +50,11 @@ scale_pixels_exercise = exercise(
     lesson=LESSON,
     symbol="scale_pixels",
     description="uint8 images -> float32 in [0, 1], shaped (N, 28, 28, 1)",
-    references=("vae_tf.data:_to_float_images",),
+    references=(
+        "vae_tf.data:_to_float_images",
+        "vae_tf.models:as_images",
+        "vae_tf.validation:float_images",
+    ),
     hints=(
         "three things change: the type (uint8 -> float32), the range (0..255 -> 0..1) and the "
         "shape (a channel axis of length 1 at the end, when there is none)",

@@ -56,6 +56,7 @@ encoder_exercise = exercise(
     lesson=LESSON,
     symbol="build_encoder",
     description="the encoder q(z|x): images -> [mu, log_var], two heads of latent_dim each",
+    references=("vae_tf.models:build_encoder",),
     hints=(
         "The encoder maps images (N, 28, 28, 1) to TWO tensors of shape (N, latent_dim): the "
         "mean mu and the log-variance log_var of q(z|x).",
@@ -700,7 +701,7 @@ kl_exercise = exercise(
     lesson=LESSON,
     symbol="kl_divergence",
     description="closed-form KL(q(z|x) || N(0, I)), summed over latent dimensions: (N,) nats",
-    references=("vae_tf.losses:kl_divergence",),
+    references=("vae_tf.losses:kl_divergence", "vae_tf.losses:kl_per_dimension"),
     hints=(
         "Look at the closed form in the lesson: per latent dimension the KL is "
         "1/2 (mu^2 + sigma^2 - log sigma^2 - 1), with sigma^2 = exp(log_var) and "
@@ -1124,6 +1125,24 @@ class _OtherAnswersReplaced:
 _MISSING = object()
 
 
+def _probe_encoder() -> Any:
+    """The original 784 -> 512 -> [mu, log_var] encoder, built here: the package's
+    ``build_encoder`` is exercise 1's answer, redacted while grading.
+
+    The worker holds this helper, so it is no answer either: its sizes are fixed, and the
+    build_encoder checks ask for others.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    hidden = layers.Dense(_HIDDEN, activation="relu")(layers.Flatten()(inputs))
+    heads = layers.Dense(2 * _LATENT)(hidden)
+    mu = layers.Lambda(lambda t: t[:, :_LATENT])(heads)
+    log_var = layers.Lambda(lambda t: t[:, _LATENT:])(heads)
+    return keras.Model(inputs, [mu, log_var], name="encoder")
+
+
 def _student_model(
     MyVAE: Any, inputs: Inputs, kl_weight: float, reconstruction_weight: float
 ) -> Any:
@@ -1138,7 +1157,11 @@ def _student_model(
             hint="class MyVAE(VAE): def train_step(self, data): ...",
         )
     model = MyVAE(
-        latent_dim=_LATENT, kl_weight=kl_weight, reconstruction_weight=reconstruction_weight, seed=0
+        latent_dim=_LATENT,
+        kl_weight=kl_weight,
+        reconstruction_weight=reconstruction_weight,
+        seed=0,
+        encoder=_probe_encoder(),
     )
     model.encoder.set_weights(inputs["encoder"])
     model.decoder.set_weights(inputs["decoder"])
