@@ -155,3 +155,62 @@ def test_html_feedback_escapes_student_strings() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "got &lt;b&gt;uint8&lt;/b&gt; &amp; more" in page
     assert "lost 1 point:" in page
+
+
+# --------------------------------------------------------------------------- through grade()
+
+
+def _fake_notebook_grading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace the per-notebook grading by a stand-in: every notebook scores 6 of 8."""
+    from vae_tf.grading import grader
+
+    def fake(submission, run):
+        row = _row(submission.student, submission.label, scale=2)
+        row.file_stem = submission.file_stem
+        return row
+
+    monkeypatch.setattr(grader, "grade_notebook", fake)
+
+
+def test_grade_with_a_roster_writes_ids_no_submission_rows_and_exports(
+    tmp_path, monkeypatch
+) -> None:
+    from vae_tf.grading.grader import grade
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "smithalice_LATE_12345_678_01_data.ipynb").write_text("{}")
+    (subs / "mallory.ipynb").write_text("{}")
+    _canvas_roster(tmp_path)
+    _fake_notebook_grading(monkeypatch)
+    out = tmp_path / "out"
+    grade(
+        subs,
+        out,
+        isolation="none",
+        progress=False,
+        roster=tmp_path / "canvas.csv",
+        export="canvas,moodle",
+        assignment="Lesson 1",
+    )
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as file:
+        book = {line["student"]: line for line in csv.DictReader(file)}
+    alice = book["smithalice_LATE_12345_678_01_data"]
+    assert (alice["student_id"], alice["late"], alice["total"]) == ("12345", "yes", "6")
+    assert book["Jones, Bob"]["status"] == "no-submission" and book["mallory"]["student_id"] == ""
+    canvas = (out / "exports" / "canvas.csv").read_text(encoding="utf-8").splitlines()
+    assert canvas[0].endswith(",Lesson 1") and canvas[2].endswith(",6")
+    assert (out / "exports" / "moodle.csv").exists()
+    assert (out / "feedback" / "mallory.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_grade_refuses_an_export_without_a_roster_before_grading(tmp_path, monkeypatch) -> None:
+    from vae_tf.grading.grader import grade
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.ipynb").write_text("{}")
+    _fake_notebook_grading(monkeypatch)
+    with pytest.raises(ValueError, match="needs --roster"):
+        grade(subs, tmp_path / "out", isolation="none", progress=False, export="canvas")
+    assert not (tmp_path / "out").exists()
