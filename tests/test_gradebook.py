@@ -214,3 +214,13 @@ def test_grade_refuses_an_export_without_a_roster_before_grading(tmp_path, monke
     with pytest.raises(ValueError, match="needs --roster"):
         grade(subs, tmp_path / "out", isolation="none", progress=False, export="canvas")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_self_check_verdict_shows_the_points_earned() -> None:
+    from vae_tf.grading.checking import CheckResult, ExerciseResult
+
+    checks = get_exercise("train_step").checks
+    results = [CheckResult(check.name, index == 0) for index, check in enumerate(checks)]
+    verdict = ExerciseResult("train_step", results).verdict()
+    each = gradebook.format_points(12 / len(checks))
+    assert f"1 of {len(checks)} checks passed ({each} of 12 points)" in verdict.splitlines()[0]
