@@ -89,7 +89,9 @@ def test_a_lone_surrogate_and_a_non_utf8_file_name_cost_no_one_their_row(
     feedback = (tmp_path / "out" / "feedback" / "alice.md").read_text(encoding="utf-8")
     assert "bad \\ud800 message" in feedback
     assert sorted(p.name for p in (tmp_path / "out" / "feedback").iterdir()) == [
+        "alice.html",
         "alice.md",
+        "jos.html",
         "jos.md",
     ]
 
@@ -195,7 +197,7 @@ def test_a_rerun_replaces_the_results_and_leaves_no_stale_feedback(
     assert (out / "feedback" / "bob.md").exists()
     (subs / "bob.ipynb").unlink()
     grade(subs, out, isolation="none", progress=False)
-    assert [p.name for p in (out / "feedback").iterdir()] == ["alice.md"]
+    assert [p.name for p in (out / "feedback").glob("*.md")] == ["alice.md"]
     assert [line["student"] for line in _gradebook(out)] == ["alice"]
     assert not [p for p in out.iterdir() if p.name.startswith(".grading-")]
 
@@ -215,7 +217,7 @@ def test_a_stopped_run_keeps_what_it_graded_and_the_previous_gradebook(
     assert (out / "gradebook.csv").read_text() == "the previous run's gradebook\n"
     kept = out / "incomplete-run"
     assert [line["student"] for line in _gradebook(kept)] == ["alice", "bob"]
-    assert sorted(p.name for p in (kept / "feedback").iterdir()) == ["alice.md", "bob.md"]
+    assert sorted(p.name for p in (kept / "feedback").glob("*.md")) == ["alice.md", "bob.md"]
 
 
 @pytest.mark.slow

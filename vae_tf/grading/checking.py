@@ -68,6 +68,7 @@ class ExerciseResult:
         head = "PASSED" if self.passed else "NOT YET"
         lines = [
             f"{head}: exercise '{self.exercise}', {self.points} of {self.max_points} checks passed"
+            + _points_earned(self.exercise, self.points)
         ]
         for group in group_failures(self.results):
             if group[0].passed:
@@ -78,6 +79,19 @@ class ExerciseResult:
             if message:
                 lines.extend("         " + line for line in message.splitlines())
         return "\n".join(lines)
+
+
+def _points_earned(name: str, passed: int) -> str:
+    """``" (3.2 of 4 points)"``: what ``passed`` checks earn in the gradebook, or ''."""
+    from vae_tf.grading.gradebook import format_points
+
+    try:
+        exercise = get_exercise(name)
+    except KeyError:
+        return ""
+    return (
+        f" ({format_points(exercise.score(passed))} of {format_points(exercise.max_points)} points)"
+    )
 
 
 def group_failures(results: list[CheckResult]) -> list[list[CheckResult]]:

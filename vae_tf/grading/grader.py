@@ -68,6 +68,8 @@ STATUS_MEANING = {
     "wrong-lesson": "the notebook belongs to another lesson than the one being graded (--lesson), "
     "so it scores 0",
     "grader-error": "the grader itself failed on this notebook; tell the instructor",
+    "no-submission": "the roster (--roster) lists this student, but no notebook of theirs was "
+    "found in the submissions",
 }
 STATUS_ORDER = list(STATUS_MEANING)
 
@@ -117,19 +119,24 @@ class StudentRow:
     detail: str = ""
     submission: str = ""  # the file as submitted, relative to SUBMISSIONS
     file_stem: str = ""  # feedback/<file_stem>.md; the student's name when empty
-    points: dict[str, int] = field(default_factory=dict)
-    max_points: dict[str, int] = field(default_factory=dict)
+    # Points per exercise, weighted by the exercise's `points=` (see the registry).
+    points: dict[str, float] = field(default_factory=dict)
+    max_points: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     seconds: float = 0.0
     execution_seconds: float = 0.0
+    # From the roster (--roster): see vae_tf.grading.gradebook.apply_roster.
+    student_id: str = ""
+    student_name: str = ""
+    late: bool = False  # Canvas named the file with _LATE_
 
     @property
-    def total(self) -> int:
-        return sum(self.points.values())
+    def total(self) -> float:
+        return round(sum(self.points.values()), 2)
 
     @property
-    def max_total(self) -> int:
-        return sum(self.max_points.values())
+    def max_total(self) -> float:
+        return round(sum(self.max_points.values()), 2)
 
 
 # --------------------------------------------------------------------------- executing
@@ -292,43 +299,44 @@ def _write_html(notebook: Any, path: Path, isolation: Isolation) -> None:
     write_atomically(path, render_html(notebook, isolation=isolation))
 
 
-def _first_hint(exercise_name: str) -> str:
-    """The first (least specific) step of the exercise's hints, or ''."""
-    from vae_tf.grading.registry import all_exercises
-
-    exercise = all_exercises().get(exercise_name)
-    return exercise.hints[0] if exercise and exercise.hints else ""
-
-
 def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
-    """The feedback a student reads: status in plain words and the reason for each lost point."""
+    """The feedback a student reads: status in plain words and the reason for each lost point.
+
+    Each reason is said once (see :func:`vae_tf.grading.gradebook.feedback_sections`), with
+    the points it cost and the exercise's first hint.
+    """
+    from vae_tf.grading.gradebook import feedback_sections, format_points, lost_points_words
+
     lines = [f"# Feedback for {row.student}", ""]
     lines.append(f"- lesson: {row.lesson or 'unknown'}")
     lines.append(f"- status: **{row.status}**: {STATUS_MEANING.get(row.status, '')}")
     if row.detail:
         lines.append(f"- details: {_truncate(row.detail, 600)}")
-    lines.append(f"- points: {row.total} of {row.max_total}")
+    lines.append(f"- points: {format_points(row.total)} of {format_points(row.max_total)}")
     lines.append("")
-    for name in [name for name in exercise_order if name in row.max_points]:
-        lines.append(f"## {name}: {row.points.get(name, 0)} of {row.max_points[name]} points")
+    for section in feedback_sections(row, exercise_order):
+        lines.append(
+            f"## {section.name}: {format_points(section.points)} of "
+            f"{format_points(section.max_points)} points"
+        )
         lines.append("")
-        lost = row.failures.get(name, [])
-        if not lost:
+        if not section.lost:
             lines.append("All checks passed.")
-        else:
-            hints = _first_hint(name)
-            if hints:
-                lines.extend([f"First hint: {hints}", ""])
-        # A reason shared by several checks (a stub, an exception) is said once.
-        by_reason: dict[str, list[str]] = {}
-        for check_name, reason in lost:
-            by_reason.setdefault(reason, []).append(check_name)
-        for reason, checks in by_reason.items():
-            points = "1 point" if len(checks) == 1 else f"{len(checks)} points"
-            lines.append(f"- lost {points}: " + ", ".join(f"**{name}**" for name in checks))
+        elif section.first_hint:
+            lines.extend([f"First hint: {section.first_hint}", ""])
+        for lost in section.lost:
+            checks = ", ".join(f"**{name}**" for name in lost.checks)
+            if lost.said_in:
+                lines.append(
+                    f"- {lost_points_words(lost)}: {checks}, for the same reason as in "
+                    f"**{lost.said_in}** above"
+                )
+                lines.append("")
+                continue
+            lines.append(f"- {lost_points_words(lost)}: {checks}")
             lines.append("")
             lines.append("  ```text")
-            lines.extend(f"  {line}" for line in _truncate(reason, REASON_LIMIT).splitlines())
+            lines.extend(f"  {line}" for line in _truncate(lost.reason, REASON_LIMIT).splitlines())
             lines.append("  ```")
             lines.append("")
         lines.append("")
@@ -338,26 +346,43 @@ def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
     return text
 
 
-def gradebook_csv(rows: list[StudentRow], exercise_order: list[str]) -> str:
-    """The gradebook as CSV text: student, lesson, status, one column per exercise, totals."""
+def gradebook_csv(
+    rows: list[StudentRow], exercise_order: list[str], *, roster: bool = False
+) -> str:
+    """The gradebook as CSV text: student, lesson, status, one column per exercise, totals.
+
+    Points are weighted by each exercise's ``points=`` and printed with at most two
+    decimals. With ``roster``, the columns ``student_id``, ``name`` and ``late`` follow
+    ``student``.
+    """
+    from vae_tf.grading.gradebook import format_points
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    ids = ["student_id", "name", "late"] if roster else []
     writer.writerow(
-        ["student", "submission", "lesson", "status", *exercise_order, "total", "max_total"]
+        ["student", *ids, "submission", "lesson", "status", *exercise_order, "total", "max_total"]
     )
     for row in sorted(rows, key=lambda row: row.student):
         cells = [
-            row.points.get(name, "") if name in row.max_points else "" for name in exercise_order
+            format_points(row.points.get(name, 0)) if name in row.max_points else ""
+            for name in exercise_order
         ]
+        id_cells = (
+            [csv_safe(row.student_id), csv_safe(row.student_name), "yes" if row.late else ""]
+            if roster
+            else []
+        )
         writer.writerow(
             [
                 csv_safe(row.student),
+                *id_cells,
                 csv_safe(row.submission),
                 csv_safe(row.lesson or ""),
                 row.status,
                 *cells,
-                row.total,
-                row.max_total,
+                format_points(row.total),
+                format_points(row.max_total),
             ]
         )
     return safe_text(buffer.getvalue())
@@ -426,7 +451,7 @@ def _fill_points(row: StudentRow, lesson: str, result: Any | None, reason: str =
     for ex in exercises_of_lesson(lesson):
         outcome = result.exercises.get(ex.name) if result is not None else None
         row.max_points[ex.name] = ex.max_points
-        row.points[ex.name] = outcome.points if outcome else 0
+        row.points[ex.name] = ex.score(outcome.points) if outcome else 0.0
         if outcome:
             lost = [(check.name, check.message) for check in outcome.failures()]
         else:
@@ -666,6 +691,9 @@ def grade(
     progress: bool = True,
     isolation: str | Isolation = "bwrap",
     lesson: str | None = None,
+    roster: str | Path | None = None,
+    export: str | tuple[str, ...] = (),
+    assignment: str | None = None,
 ) -> list[StudentRow]:
     """Grade every ``*.ipynb`` in ``submissions``; write the gradebook and feedback in ``out``.
 
@@ -698,6 +726,17 @@ def grade(
         with what to install or change) or ``"none"`` (plain processes, chosen explicitly).
     lesson : str, optional
         The lesson being graded; a notebook of another lesson gets ``wrong-lesson``.
+    roster : path, optional
+        The class list (a Canvas gradebook export, or ``file_or_name,student_id[,name]``
+        lines): the gradebook gets ``student_id``, ``name`` and ``late`` columns and a
+        ``no-submission`` row per listed student with no notebook. Read before anything
+        runs; see :mod:`vae_tf.grading.gradebook`.
+    export : str or tuple of str
+        ``"canvas,gradescope,moodle"`` or a part of it: ``OUT/exports/<format>.csv``, one
+        line per roster student (needs ``roster``).
+    assignment : str, optional
+        The assignment's column name in the Canvas and Moodle exports (default:
+        ``vae-tf <lesson>``).
 
     Returns
     -------
@@ -725,6 +764,7 @@ def grade(
         )
     if lesson is not None and lesson not in lessons():
         raise ValueError(f"--lesson {lesson!r} is not a lesson; choose one of {sorted(lessons())}")
+    book = _gradebook_options(roster, export, assignment)
     isolation = isolation if isinstance(isolation, Isolation) else find_isolation(isolation)
     scratch = Path(tempfile.mkdtemp(prefix="vae-tf-grade-"))
     staging: Path | None = None
@@ -767,6 +807,7 @@ def grade(
             scratch=scratch,
         )
         rows = _grade_all(found, run, jobs=jobs, progress=progress)
+        rows = _finish_gradebook(staging, rows, book, lesson=lesson, progress=progress)
     except KeyboardInterrupt as signal_name:
         stopped = stop_all_sandboxes()
         kept = _keep_incomplete(staging, out)
@@ -790,16 +831,82 @@ def grade(
 
 def _write_results(folder: Path, row: StudentRow, rows: list[StudentRow]) -> None:
     """``row``'s feedback, and the gradebook of ``rows`` so far, written at once in ``folder``."""
+    from vae_tf.grading.gradebook import feedback_html
+
     stem = row.file_stem or row.student
+    order = _exercise_order([row])
+    write_atomically(folder / "feedback" / f"{stem}.md", feedback_markdown(row, order))
     write_atomically(
-        folder / "feedback" / f"{stem}.md", feedback_markdown(row, _exercise_order([row]))
+        folder / "feedback" / f"{stem}.html",
+        feedback_html(row, order, status_meaning=STATUS_MEANING),
     )
     write_atomically(folder / "gradebook.csv", gradebook_csv(rows, _exercise_order(rows)))
 
 
+@dataclass(frozen=True)
+class GradebookOptions:
+    """``--roster``, ``--export`` and ``--assignment``, checked before anything runs."""
+
+    roster: Any  # vae_tf.grading.gradebook.Roster or None
+    exports: tuple[str, ...]
+    assignment: str | None
+
+
+def _gradebook_options(
+    roster: str | Path | None, export: str | tuple[str, ...], assignment: str | None
+) -> GradebookOptions:
+    """The roster read and the export formats checked: a wrong one fails before grading."""
+    from vae_tf.grading.gradebook import parse_exports, read_roster
+
+    exports = parse_exports(export) if isinstance(export, str) else parse_exports(",".join(export))
+    if exports and roster is None:
+        raise ValueError(
+            f"--export {','.join(exports)} needs --roster FILE: the learning systems import "
+            "grades by student id, which the roster gives"
+        )
+    if assignment is not None and not assignment.strip():
+        raise ValueError("--assignment is empty; give the assignment's name, e.g. 'Lesson 03'")
+    return GradebookOptions(
+        read_roster(roster) if roster is not None else None, exports, assignment
+    )
+
+
+def _finish_gradebook(
+    folder: Path,
+    rows: list[StudentRow],
+    book: GradebookOptions,
+    *,
+    lesson: str | None,
+    progress: bool,
+) -> list[StudentRow]:
+    """With a roster: ids, ``no-submission`` rows, the final gradebook and the exports."""
+    from vae_tf.grading.gradebook import apply_roster, unmatched, write_exports
+
+    if book.roster is None:
+        return rows
+    rows = apply_roster(rows, book.roster, lesson=lesson)
+    write_atomically(
+        folder / "gradebook.csv", gradebook_csv(rows, _exercise_order(rows), roster=True)
+    )
+    strangers = unmatched(rows)
+    if strangers and progress:
+        names = ", ".join(csv_safe(row.submission) for row in strangers[:10])
+        print(
+            f"warning: {len(strangers)} submission(s) match no line of the roster "
+            f"{book.roster.path} and are left out of the exports: {names}",
+            file=sys.stderr,
+        )
+    if book.exports:
+        lessons_graded = sorted({row.lesson for row in rows if row.lesson})
+        assignment = book.assignment or f"vae-tf {'+'.join(lessons_graded) or 'grade'}"
+        (folder / "exports").mkdir(exist_ok=True)
+        write_exports(folder / "exports", rows, book.roster, book.exports, assignment)
+    return rows
+
+
 def _publish(staging: Path, out: Path) -> None:
     """Replace the previous run's results in ``out`` with the complete ones in ``staging``."""
-    for name in ("feedback", "executed"):
+    for name in ("feedback", "executed", "exports"):
         old = out / name
         if old.is_symlink() or old.is_file():
             old.unlink()
@@ -914,6 +1021,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             fast=args.fast,
             isolation=args.isolation,
             lesson=args.lesson,
+            **gradebook_arguments(args),
         )
     except IsolationUnavailable as error:
         return fail(
@@ -944,8 +1052,9 @@ def register_cli(subparsers: Any) -> None:
             "with a time limit and a memory limit; then the lesson's checks run on the\n"
             "exercise cells as submitted, in another sandbox, and every point is decided\n"
             "outside it. Nothing in SUBMISSIONS is changed.\n\n"
-            "Writes OUT/gradebook.csv (one row per student, one column per exercise),\n"
-            "OUT/feedback/<student>.md (the reason for every lost point),\n"
+            "Writes OUT/gradebook.csv (one row per student, one column per exercise, points\n"
+            "weighted by exercise), OUT/feedback/<student>.md and .html (the reason for\n"
+            "every lost point, each said once, and the first hint),\n"
             "OUT/executed/<student>.html (the executed notebook) and OUT/isolation.txt.\n\n"
             "Statuses in the gradebook:\n"
             + "\n".join(
@@ -960,7 +1069,9 @@ def register_cli(subparsers: Any) -> None:
             "\nwrong option or when SUBMISSIONS holds no notebook; 3 when no sandbox can run"
             "\n(the message says what to install); 130 when interrupted."
         ),
-        epilog="example: vae-tf grade submissions/ --out grades/ --lesson 03_vae --jobs 2",
+        epilog="example: vae-tf grade submissions/ --out grades/ --lesson 03_vae --jobs 2\n"
+        "         vae-tf grade canvas.zip --out grades/ --lesson 03_vae "
+        "--roster canvas-gradebook.csv --export canvas",
     )
     parser.add_argument(
         "submissions", metavar="SUBMISSIONS", help="folder (or .zip) of student .ipynb files"
@@ -1015,7 +1126,45 @@ def register_cli(subparsers: Any) -> None:
         help=f"set {FAST_ENV}=1 for the students' runs, so that lessons train for fewer epochs "
         "on fewer images (for CI and quick checks; grades may differ from a full run)",
     )
+    add_gradebook_arguments(parser)
     parser.set_defaults(func=cmd_grade)
+
+
+def add_gradebook_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--roster``, ``--export`` and ``--assignment`` (see :mod:`vae_tf.grading.gradebook`)."""
+    parser.add_argument(
+        "--roster",
+        metavar="FILE",
+        default=None,
+        help="the class list: a gradebook exported from Canvas, or a CSV of "
+        "file_or_name,student_id[,name[,email]] lines. Canvas file names "
+        "(name_12345_678_01_data.ipynb, name_LATE_12345_...) are matched by their user id. "
+        "Adds student_id, name and late to the gradebook, and a no-submission row per "
+        "listed student without a notebook",
+    )
+    parser.add_argument(
+        "--export",
+        metavar="FORMATS",
+        default="",
+        help="also write OUT/exports/<format>.csv to import the totals into a learning system: "
+        "canvas, gradescope, moodle, or several separated by commas (needs --roster)",
+    )
+    parser.add_argument(
+        "--assignment",
+        metavar="NAME",
+        default=None,
+        help="the assignment's column in the Canvas and Moodle exports "
+        "(default: 'vae-tf <lesson>')",
+    )
+
+
+def gradebook_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`grade` that ``add_gradebook_arguments`` adds."""
+    return {
+        "roster": getattr(args, "roster", None),
+        "export": getattr(args, "export", "") or "",
+        "assignment": getattr(args, "assignment", None),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The exercise registry: every exercise of every lesson, with its checks.
 
 An exercise is something the student writes in a lesson notebook (a function or a
-class). Each exercise has a list of *checks*, one point each. A check comes in three
+class). Each exercise is worth ``points`` (4 for a short function, 8 for a model piece,
+12 for ``train_step``) shared equally by its list of *checks*. A check comes in three
 parts, so that the student's code and the decision never share a process while grading:
 
 - ``inputs(rng) -> dict``: the check's inputs, drawn from a generator seeded by the
@@ -106,7 +107,7 @@ def _refuse_verdict(inputs: Inputs, answer: Any) -> None:
 
 @dataclass
 class Check:
-    """One check of an exercise, worth one point: inputs, probe and verdict."""
+    """One check of an exercise (an equal share of its points): inputs, probe and verdict."""
 
     name: str
     probe: ProbeFunction
@@ -125,6 +126,8 @@ class Exercise:
     ``"vae_tf.models:VAE.train_step"``), unavailable to student code while grading.
     ``hints`` is a ladder, from what to look at to how, that never gives the answer
     itself: a failed self-check reveals one more step (see :func:`vae_tf.grading.hint`).
+    ``points`` is what the whole exercise is worth in the gradebook, shared equally by its
+    checks; ``None`` means one point per check.
     """
 
     name: str
@@ -134,10 +137,27 @@ class Exercise:
     references: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
     checks: list[Check] = field(default_factory=list)
+    points: int | None = None
 
     @property
-    def max_points(self) -> int:
-        return len(self.checks)
+    def max_points(self) -> float:
+        """What the exercise is worth: ``points``, or one point per check when unset."""
+        return float(len(self.checks) if self.points is None else self.points)
+
+    def check_points(self) -> float:
+        """What one check is worth: the exercise's points shared equally by its checks."""
+        return self.max_points / len(self.checks) if self.checks else 0.0
+
+    def score(self, passed: int) -> float:
+        """The points earned when ``passed`` of the checks pass, rounded to 0.01.
+
+        ``passed`` is clipped to the number of checks, so nothing scores above
+        :attr:`max_points`.
+        """
+        if not self.checks:
+            return 0.0
+        passed = min(max(int(passed), 0), len(self.checks))
+        return round(self.max_points * passed / len(self.checks), 2)
 
     def get_check(self, name: str) -> Check:
         for check in self.checks:
@@ -181,8 +201,17 @@ def exercise(
     description: str = "",
     references: tuple[str, ...] = (),
     hints: tuple[str, ...] = (),
+    points: int | None = None,
 ) -> Exercise:
-    """Register an exercise and return it, so that checks can be added with ``@ex.probe``."""
+    """Register an exercise and return it, so that checks can be added with ``@ex.probe``.
+
+    ``points`` is what the exercise is worth in the gradebook (a positive whole number,
+    shared equally by its checks); ``None`` gives one point per check.
+    """
+    if points is not None and (isinstance(points, bool) or not isinstance(points, int)):
+        raise TypeError(f"exercise {name!r}: points must be a whole number, not {points!r}")
+    if points is not None and points <= 0:
+        raise ValueError(f"exercise {name!r}: points must be positive, not {points}")
     if name in _EXERCISES:
         existing = _EXERCISES[name]
         if existing.lesson != lesson:
@@ -197,6 +226,7 @@ def exercise(
         description=description,
         references=tuple(references),
         hints=tuple(hints),
+        points=points,
     )
     _EXERCISES[name] = ex
     return ex

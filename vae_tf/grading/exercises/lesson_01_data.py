@@ -48,6 +48,7 @@ def _ndarray(result: Any, what: str) -> np.ndarray:
 scale_pixels_exercise = exercise(
     "scale_pixels",
     lesson=LESSON,
+    points=4,
     symbol="scale_pixels",
     description="uint8 images -> float32 in [0, 1], shaped (N, 28, 28, 1)",
     references=(
@@ -229,6 +230,7 @@ def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
 binarize_exercise = exercise(
     "binarize",
     lesson=LESSON,
+    points=4,
     symbol="binarize",
     description="static Bernoulli binarization with np.random.default_rng(seed)",
     references=("vae_tf.data:binarize_images",),

@@ -72,6 +72,7 @@ def _loss_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
 reconstruction_loss_exercise = exercise(
     "reconstruction_loss",
     lesson=LESSON,
+    points=4,
     symbol="reconstruction_loss",
     description="Bernoulli cross-entropy from logits, summed over pixels: (N,) nats per image",
     references=("vae_tf.losses:reconstruction_loss",),
@@ -360,6 +361,7 @@ def _loss_compiled_verdict(inputs: Inputs, answer: Any) -> None:
 build_decoder_exercise = exercise(
     "build_decoder",
     lesson=LESSON,
+    points=8,
     symbol="build_decoder",
     description="codes (N, latent_dim) -> 512 ReLU -> logits (N, 28, 28, 1)",
     references=("vae_tf.models:build_decoder",),

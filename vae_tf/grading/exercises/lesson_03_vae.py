@@ -54,6 +54,7 @@ def _fmt(array: Any, precision: int = 3) -> str:
 encoder_exercise = exercise(
     "build_encoder",
     lesson=LESSON,
+    points=8,
     symbol="build_encoder",
     description="the encoder q(z|x): images -> [mu, log_var], two heads of latent_dim each",
     references=("vae_tf.models:build_encoder",),
@@ -308,6 +309,7 @@ def _encoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
 sampling_exercise = exercise(
     "sampling",
     lesson=LESSON,
+    points=8,
     symbol="Sampling",
     description="the reparameterization trick as a Keras layer: z = mu + exp(log_var / 2) * eps",
     references=("vae_tf.models:Sampling.call",),
@@ -699,6 +701,7 @@ def reference_kl(mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
 kl_exercise = exercise(
     "kl_divergence",
     lesson=LESSON,
+    points=4,
     symbol="kl_divergence",
     description="closed-form KL(q(z|x) || N(0, I)), summed over latent dimensions: (N,) nats",
     references=("vae_tf.losses:kl_divergence", "vae_tf.losses:kl_per_dimension"),
@@ -945,6 +948,7 @@ def _kl_gradient_verdict(inputs: Inputs, answer: Any) -> None:
 train_step_exercise = exercise(
     "train_step",
     lesson=LESSON,
+    points=12,
     symbol="MyVAE",
     description="a VAE subclass with a hand-written train_step: two terms, weighted sum, gradient, update",
     references=(

@@ -47,6 +47,7 @@ def _raised(described: Any, tried: str, hint: str | None = None) -> None:
 noisy_expectation_exercise = exercise(
     "noisy_expectation",
     lesson=LESSON,
+    points=4,
     symbol="noisy_expectation",
     description="mu + sigma * eps + u with eps ~ N(0, I), u ~ Uniform(-1, 1) drawn from rng",
     references=(
@@ -417,6 +418,7 @@ def _noisy_centred_verdict(inputs: Inputs, answer: Any) -> None:
 interpolate_exercise = exercise(
     "interpolate",
     lesson=LESSON,
+    points=4,
     symbol="interpolate",
     description="decode the straight line from mu(image_a) to mu(image_b)",
     references=("vae_tf.experiments:interpolate",),

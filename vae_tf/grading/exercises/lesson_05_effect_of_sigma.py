@@ -29,6 +29,7 @@ LESSON = "05_effect_of_sigma"
 sigma_sweep_exercise = exercise(
     "sigma_sweep",
     lesson=LESSON,
+    points=4,
     symbol="sigma_sweep",
     description="decode mu + factor * sigma * eps for each factor, with the same eps",
     references=(

@@ -39,6 +39,7 @@ def _probe(function: Any, inputs: Inputs) -> Any:
 aggregate_moments_exercise = exercise(
     "aggregate_moments",
     lesson=LESSON,
+    points=4,
     symbol="aggregate_moments",
     description="mean (D,) and covariance (D, D) of latent codes (N, D)",
     references=("vae_tf.experiments:aggregate_moments",),
@@ -241,6 +242,7 @@ def _moments_normal_verdict(inputs: Inputs, answer: Any) -> None:
 knn_latent_accuracy_exercise = exercise(
     "knn_latent_accuracy",
     lesson=LESSON,
+    points=4,
     symbol="knn_latent_accuracy",
     description="k-nearest-neighbour accuracy of test codes against training codes (fraction)",
     references=("vae_tf.experiments:knn_accuracy",),

@@ -45,6 +45,7 @@ def _probe(function: Any, inputs: Inputs) -> Any:
 iwae_bound_exercise = exercise(
     "iwae_bound",
     lesson=LESSON,
+    points=4,
     symbol="iwae_bound",
     description="log of the mean of k importance weights per image, from their logs (N, k) -> (N,)",
     references=("vae_tf.evaluation:iwae_bound",),
@@ -283,6 +284,7 @@ def _iwae_equal_verdict(inputs: Inputs, answer: Any) -> None:
 kl_warmup_weight_exercise = exercise(
     "kl_warmup_weight",
     lesson=LESSON,
+    points=4,
     symbol="kl_warmup_weight",
     description="linear KL warm-up over updates: 0 at step 0, target at warmup_updates, flat after",
     hints=(
@@ -520,6 +522,7 @@ def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
 kl_warmup_callback_exercise = exercise(
     "kl_warmup_callback",
     lesson=LESSON,
+    points=8,
     symbol="KLWarmup",
     description="a keras.callbacks.Callback setting the VAE's KL weight to schedule(step) "
     "before every update, step = the updates done so far",

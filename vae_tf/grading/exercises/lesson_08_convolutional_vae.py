@@ -169,6 +169,7 @@ def _training_verdict(inputs: Inputs, answer: Any, network: str) -> None:
 encoder_exercise = exercise(
     "build_conv_encoder",
     lesson=LESSON,
+    points=8,
     symbol="build_conv_encoder",
     description="images (N, 28, 28, 1) -> strided Conv2D -> Dense -> two heads [mu, log_var]",
     references=("vae_tf.models:build_encoder",),
@@ -483,6 +484,7 @@ def _encoder_train_verdict(inputs: Inputs, answer: Any) -> None:
 decoder_exercise = exercise(
     "build_conv_decoder",
     lesson=LESSON,
+    points=8,
     symbol="build_conv_decoder",
     description="codes (N, latent_dim) -> Dense -> 7x7x64 -> Conv2DTranspose -> logits "
     "(N, 28, 28, 1)",
@@ -705,6 +707,7 @@ def _decoder_train_verdict(inputs: Inputs, answer: Any) -> None:
 sample_prior_exercise = exercise(
     "sample_prior",
     lesson=LESSON,
+    points=4,
     symbol="sample_prior",
     description="n codes z ~ N(0, I) of the decoder's latent size, drawn with rng, decoded to "
     "pixel probabilities (n, 28, 28, 1)",
@@ -945,6 +948,7 @@ def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
 bernoulli_exercise = exercise(
     "bernoulli_sample",
     lesson=LESSON,
+    points=4,
     symbol="bernoulli_sample",
     description="one binary image x ~ p(x|z) per image of pixel probabilities, pixels drawn "
     "independently with rng",
@@ -1198,6 +1202,7 @@ QUALITY_KEYS = ("confidence", "mean_entropy", "label_entropy")
 quality_exercise = exercise(
     "sample_quality",
     lesson=LESSON,
+    points=4,
     symbol="sample_quality",
     description="confidence, mean per-image entropy and label entropy (nats) of a classifier's "
     "class probabilities (N, 10)",
@@ -1446,6 +1451,7 @@ def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
 aggregate_exercise = exercise(
     "aggregate_posterior_codes",
     lesson=LESSON,
+    points=4,
     symbol="aggregate_posterior_codes",
     description="n codes from the aggregate posterior q(z) = (1/M) sum_i N(mu_i, "
     "exp(log_var_i)): pick an image at random, draw from its posterior",
