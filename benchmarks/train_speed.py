@@ -416,7 +416,7 @@ def worker(args: argparse.Namespace) -> dict:
     report: dict = {"threads": threads, "sections": []}
 
     peak = matmul_peak_flops()
-    print(f"float32 matmul peak (2048x2048, {threads} threads): {peak / 1e9:.1f} GFLOP/s")
+    print(f"float32 matmul peak (2048x2048, {threads} thread(s)): {peak / 1e9:.1f} GFLOP/s")
     x = images(args.images)
     title = "default path (MLP 784-512-2, batch 128)"
     print(f"\n== The {title}, compile(), fit; {SOURCE} repeated to {len(x):,} per epoch ==")
