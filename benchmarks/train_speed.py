@@ -7,26 +7,31 @@ Two recipes, each timed against a PyTorch twin in the same run:
   package's ``tf.data`` pipeline (``fit(data.train)``) and NumPy arrays
   (``fit(x_train, batch_size=128)``, Keras' own array adapter: turning the arrays into the
   package's pipeline inside ``fit`` was tried and measured 0.80x to 1.12x of it over four
-  runs, no gain beyond noise, so it was not kept). For context: XLA off, one
-  step per execution, the mixed_bfloat16 option, the fraction of the machine's float32
-  matmul peak, and the original study's PyTorch loop.
+  runs, no gain beyond noise, so it was not kept), against the original study's PyTorch
+  loop. ``--ablations`` adds XLA off and one step per execution; ``--bfloat16`` the
+  mixed_bfloat16 option; the compute floor at the machine's float32 matmul peak is printed.
 - **the best recipe** (conv): ``vae_tf.recipe.BEST`` when it exists, else a convolutional
   VAE with latent_dim 32, XLA off (XLA makes this model slower on a CPU), dynamic
   binarization; against a PyTorch twin with the same layers, on fewer images per epoch
   (``--conv-images``).
 
 The mixed_bfloat16 option (bfloat16 matmuls and convolutions, float32 weights and loss)
-is timed and also scored: the same seed trained with float32 and with bfloat16 for
+is timed (with ``--bfloat16``) and also scored: the same seed trained with float32 and with bfloat16 for
 ``--quality-updates`` updates on the offline sample, then the held-out -ELBO and IWAE
 (nats per image), both evaluated in float32. A faster option that is worse in nats is
 not a default.
 
 The images are the offline sample (5,000 real digits) repeated to the epoch's size: the
-speed of an epoch does not depend on which digits it sees. Figures vary between runs on a
-shared machine; compare the ratios printed by one run.
+speed of an epoch does not depend on which digits it sees.
 
-Usage: python benchmarks/train_speed.py [--epochs 2] [--images 60000] [--conv-images 10000]
-       [--quality-updates 400] [--no-bfloat16]
+Fairness on a shared machine: each thread count (``--threads 1 2``) runs in its own
+process, where TensorFlow and PyTorch get that many threads before either runs an op; the
+contenders' epochs are interleaved (A B, B A, ...) after one untimed warm-up epoch each;
+every run reports wall-clock and process CPU seconds, and every ratio is the median and
+range of the per-round ratios over ``--repeats`` rounds (see ``speed_harness.py``).
+
+Usage: python benchmarks/train_speed.py [--threads 1 2] [--repeats 5] [--images 60000]
+       [--conv-images 10000] [--ablations] [--bfloat16 [--quality-updates 400]]
 """
 
 from __future__ import annotations
