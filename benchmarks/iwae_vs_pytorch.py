@@ -6,19 +6,35 @@ Trains the original study's VAE recipe with a 20-dimensional latent space (MLP
 binarized once with a fixed seed, with the IWAE estimate of -log p(x) (k samples).
 Prints both in nats per image and the difference; the target is within 1 nat.
 
-Needs PyTorch (``pip install torch``). Usage:
+Both frameworks get the same number of threads (``--threads``, set before either runs an
+op), the two runs of a seed alternate in order from seed to seed (Keras first, then
+PyTorch first, ...), and each run's wall-clock and process CPU seconds (training and
+scoring) are printed.
+
+Needs PyTorch (``pip install torch==2.13.0``, the CPU build). Usage:
     python benchmarks/iwae_vs_pytorch.py [--data sample] [--epochs 20] [--k 500] [--seeds 0]
+        [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_harness import (  # noqa: E402
+    Measurement,
+    measure,
+    paired_ratio,
+    pin_threads,
+    positive_threads,
+)
 
 LATENT_DIM = 20
 HIDDEN = 512
@@ -97,13 +113,27 @@ def torch_run(
     return -total / len(x_test)
 
 
+def _threads(value: str) -> int:
+    try:
+        return positive_threads(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="sample", help="data source (see vae-tf train --help)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--k", type=int, default=500, help="importance samples per image")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=2,
+        help="threads for TensorFlow and for PyTorch alike (default: 2)",
+    )
     args = parser.parse_args()
+    pin_threads(args.threads)  # before either framework runs an op
 
     from vae_tf.data import binarize_images, load_mnist
 
@@ -112,29 +142,43 @@ def main() -> None:
     print(
         f"Recipe: MLP 784-{HIDDEN}-{LATENT_DIM}, Adam 1e-3, batch {BATCH_SIZE}, "
         f"{args.epochs} epochs, dynamic binarization; IWAE with k={args.k} on "
-        f"{len(test_images):,} held-out images binarized once (seed 1234)"
+        f"{len(test_images):,} held-out images binarized once (seed 1234); data: "
+        f"{data.source_description}; {args.threads} thread(s) for each framework"
     )
     print()
     print(
         f"{'seed':>4} {'Keras IWAE':>12} {'PyTorch IWAE':>13} {'difference':>11}   (nats per image)"
     )
     differences = []
-    for seed in args.seeds:
-        start = time.perf_counter()
-        keras_nll = keras_run(data, args.epochs, args.k, seed, test_images)
-        keras_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        torch_nll = torch_run(data.x_train, args.epochs, args.k, seed, test_images)
-        torch_seconds = time.perf_counter() - start
-        differences.append(keras_nll - torch_nll)
+    seconds: dict[str, list[Measurement]] = {"Keras": [], "PyTorch": []}
+    for index, seed in enumerate(args.seeds):
+        nll: dict[str, float] = {}
+        runs = {
+            "Keras": (keras_run, data),
+            "PyTorch": (torch_run, data.x_train),
+        }
+        order = ["Keras", "PyTorch"] if index % 2 == 0 else ["PyTorch", "Keras"]
+        for name in order:
+            run, train = runs[name]
+            nll[name], measurement = measure(run, train, args.epochs, args.k, seed, test_images)
+            seconds[name].append(measurement)
+        keras_time, torch_time = seconds["Keras"][-1], seconds["PyTorch"][-1]
+        differences.append(nll["Keras"] - nll["PyTorch"])
         print(
-            f"{seed:>4} {keras_nll:12.2f} {torch_nll:13.2f} {keras_nll - torch_nll:+11.2f}"
-            f"   (train+eval {keras_seconds:.0f} s Keras, {torch_seconds:.0f} s PyTorch)"
+            f"{seed:>4} {nll['Keras']:12.2f} {nll['PyTorch']:13.2f} {differences[-1]:+11.2f}"
+            f"   (train+eval: Keras {keras_time.wall:.0f} s, {keras_time.cpu:.0f} CPU s; "
+            f"PyTorch {torch_time.wall:.0f} s, {torch_time.cpu:.0f} CPU s)"
         )
     mean = float(np.mean(differences))
     print(
         f"\nMean difference Keras - PyTorch: {mean:+.2f} nats per image "
         f"({'within' if abs(mean) <= 1 else 'NOT within'} 1 nat)"
+    )
+    ratio = paired_ratio(seconds["PyTorch"], seconds["Keras"])
+    print(
+        f"Training and scoring time, PyTorch seconds / Keras seconds per seed (above 1: Keras "
+        f"faster), {args.threads} thread{'s' if args.threads > 1 else ''} each: "
+        + ratio.describe().replace("interleaved rounds", "seeds, order alternating")
     )
 
 

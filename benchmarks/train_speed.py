@@ -7,37 +7,60 @@ Two recipes, each timed against a PyTorch twin in the same run:
   package's ``tf.data`` pipeline (``fit(data.train)``) and NumPy arrays
   (``fit(x_train, batch_size=128)``, Keras' own array adapter: turning the arrays into the
   package's pipeline inside ``fit`` was tried and measured 0.80x to 1.12x of it over four
-  runs, no gain beyond noise, so it was not kept). For context: XLA off, one
-  step per execution, the mixed_bfloat16 option, the fraction of the machine's float32
-  matmul peak, and the original study's PyTorch loop.
+  runs, no gain beyond noise, so it was not kept), against the original study's PyTorch
+  loop. ``--ablations`` adds XLA off and one step per execution; ``--bfloat16`` the
+  mixed_bfloat16 option; the compute floor at the machine's float32 matmul peak is printed.
 - **the best recipe** (conv): ``vae_tf.recipe.BEST`` when it exists, else a convolutional
   VAE with latent_dim 32, XLA off (XLA makes this model slower on a CPU), dynamic
   binarization; against a PyTorch twin with the same layers, on fewer images per epoch
   (``--conv-images``).
 
 The mixed_bfloat16 option (bfloat16 matmuls and convolutions, float32 weights and loss)
-is timed and also scored: the same seed trained with float32 and with bfloat16 for
+is timed (with ``--bfloat16``) and also scored: the same seed trained with float32 and with bfloat16 for
 ``--quality-updates`` updates on the offline sample, then the held-out -ELBO and IWAE
 (nats per image), both evaluated in float32. A faster option that is worse in nats is
 not a default.
 
 The images are the offline sample (5,000 real digits) repeated to the epoch's size: the
-speed of an epoch does not depend on which digits it sees. Figures vary between runs on a
-shared machine; compare the ratios printed by one run.
+speed of an epoch does not depend on which digits it sees.
 
-Usage: python benchmarks/train_speed.py [--epochs 2] [--images 60000] [--conv-images 10000]
-       [--quality-updates 400] [--no-bfloat16]
+Fairness on a shared machine: each thread count (``--threads 1 2``) runs in its own
+process, where TensorFlow and PyTorch get that many threads before either runs an op; the
+contenders' epochs are interleaved (A B, B A, ...) after one untimed warm-up epoch each;
+every run reports wall-clock and process CPU seconds, and every ratio is the median and
+range of the per-round ratios over ``--repeats`` rounds (see ``speed_harness.py``).
+
+Usage: python benchmarks/train_speed.py [--threads 1 2] [--repeats 5] [--images 60000]
+       [--conv-images 10000] [--ablations] [--bfloat16 [--quality-updates 400]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 import vae_tf  # noqa: F401  (first: importing it hides TensorFlow's C++ log lines)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_harness import (  # noqa: E402
+    Measurement,
+    format_table,
+    interleave,
+    median_measurement,
+    paired_ratio,
+    pin_threads,
+    positive_threads,
+    speedup_line,
+)
 
 LATENT_DIM = 2
 HIDDEN = 512
@@ -77,45 +100,6 @@ def images(n: int) -> np.ndarray:
     data = load_mnist("sample", verbose=False)
     pool = np.concatenate([data.x_train, data.x_test])
     return np.resize(pool, (n, 28, 28, 1)).astype(np.float32)
-
-
-class Timing(float):
-    """Wall-clock seconds of the fastest timed epoch, with ``cpu``: the CPU seconds the
-    whole process used in that epoch (all threads). On a machine shared with other jobs
-    the wall clock stretches with their load; CPU seconds much less so."""
-
-    cpu: float
-
-    def __new__(cls, wall: float, cpu: float) -> Timing:
-        timing = super().__new__(cls, wall)
-        timing.cpu = cpu
-        return timing
-
-
-def best_epoch(walls: list[float], cpus: list[float]) -> Timing:
-    """The fastest epoch after the first (which includes tracing and compiling)."""
-    best = min(range(1, len(walls)), key=walls.__getitem__)
-    return Timing(walls[best], cpus[best])
-
-
-class EpochTimer:
-    def __init__(self):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.times: list[float] = []
-                self.cpu_times: list[float] = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter(), time.process_time()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self._start[0])
-                self.cpu_times.append(time.process_time() - self._start[1])
-
-        self.callback = _Timer()
 
 
 def best_recipe():
@@ -170,21 +154,23 @@ def build_vae(recipe, precision: str = "float32"):
     return model
 
 
-def keras_epoch_seconds(
+def keras_epoch_runner(
     x: np.ndarray,
-    epochs: int,
     *,
+    threads: int,
     recipe=None,
     feed: str = "dataset",
     binarize: str = "none",
     precision: str = "float32",
     **compile_kwargs,
-) -> Timing:
-    """Best epoch time (the first epoch includes tracing/compiling).
+) -> Callable[[], object]:
+    """A function that trains one epoch of ``x`` with ``fit`` (the model is built once).
 
-    ``feed``: "dataset" (``make_dataset``, as ``load_mnist`` builds it) or "numpy"
-    (``model.fit(x, batch_size=...)``, Keras' own array adapter).
+    ``feed``: "dataset" (``make_dataset``, as ``load_mnist`` builds it, with its
+    ``tf.data`` thread pool capped at ``threads``) or "numpy" (``model.fit(x,
+    batch_size=...)``, Keras' own array adapter).
     """
+    import tensorflow as tf
 
     from vae_tf.config import set_seed
     from vae_tf.data import make_dataset
@@ -194,16 +180,14 @@ def keras_epoch_seconds(
     set_seed(recipe.seed)
     model = build_vae(recipe, precision)
     model.compile(recipe=recipe, **compile_kwargs)
-    timer = EpochTimer().callback
-    fit_kwargs = dict(epochs=epochs + 1, verbose=0, callbacks=[timer])
     if feed == "dataset":
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
         dataset = make_dataset(
             x, batch_size=recipe.batch_size, shuffle=True, binarize=binarize, seed=recipe.seed
-        )
-        model.fit(dataset, **fit_kwargs)
-    else:
-        model.fit(x, batch_size=recipe.batch_size, **fit_kwargs)
-    return best_epoch(timer.times, timer.cpu_times)
+        ).with_options(options)
+        return lambda: model.fit(dataset, epochs=1, verbose=0)
+    return lambda: model.fit(x, batch_size=recipe.batch_size, epochs=1, verbose=0)
 
 
 def torch_available() -> bool:
@@ -214,11 +198,9 @@ def torch_available() -> bool:
     return True
 
 
-def torch_epoch_seconds(x: np.ndarray, epochs: int) -> Timing | None:
-    """The original study's loop: nn.Module, DataLoader(shuffle=True), Adam 1e-3,
-    summed binary cross-entropy on sigmoid outputs, analytic KL."""
-    if not torch_available():
-        return None
+def torch_epoch_runner(x: np.ndarray) -> Callable[[], object]:
+    """One epoch of the original study's loop: nn.Module, DataLoader(shuffle=True), Adam
+    1e-3, summed binary cross-entropy on sigmoid outputs, analytic KL."""
     import torch
     from torch import nn
     from torch.nn import functional
@@ -249,9 +231,8 @@ def torch_epoch_seconds(x: np.ndarray, epochs: int) -> Timing | None:
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(tensor), batch_size=BATCH_SIZE, shuffle=True
     )
-    times, cpu_times = [], []
-    for _ in range(epochs + 1):
-        start, cpu_start = time.perf_counter(), time.process_time()
+
+    def epoch() -> None:
         for (batch,) in loader:
             reconstruction, mu, log_var = model(batch)
             bce = functional.binary_cross_entropy(
@@ -262,18 +243,16 @@ def torch_epoch_seconds(x: np.ndarray, epochs: int) -> Timing | None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    return best_epoch(times, cpu_times)
+
+    return epoch
 
 
-def torch_twin_epoch_seconds(x: np.ndarray, epochs: int, recipe) -> Timing | None:
-    """A plain PyTorch twin of ``recipe``'s VAE: the same layers, strides, padding and
-    widths as ``vae_tf.models.build_encoder``/``build_decoder``, Adam with the recipe's
-    learning rate and epsilon, dynamic binarization of every batch, binary cross-entropy
-    from logits summed over pixels and the analytic KL, both averaged over the batch."""
-    if not torch_available():
-        return None
+def torch_twin_epoch_runner(x: np.ndarray, recipe) -> Callable[[], object]:
+    """One epoch of a plain PyTorch twin of ``recipe``'s VAE: the same layers, strides,
+    padding and widths as ``vae_tf.models.build_encoder``/``build_decoder``, Adam with the
+    recipe's learning rate and epsilon, dynamic binarization of every batch, binary
+    cross-entropy from logits summed over pixels and the analytic KL, both averaged over
+    the batch."""
     import torch
     from torch import nn
     from torch.nn import functional
@@ -322,15 +301,13 @@ def torch_twin_epoch_seconds(x: np.ndarray, epochs: int, recipe) -> Timing | Non
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(tensor), batch_size=recipe.batch_size, shuffle=True
     )
-    times, cpu_times = [], []
-    for _ in range(epochs + 1):
-        start, cpu_start = time.perf_counter(), time.process_time()
+
+    def epoch() -> None:
         for (batch,) in loader:
             batch = torch.bernoulli(batch)  # dynamic binarization
             mu, log_var = encoder(batch).chunk(2, dim=-1)
             z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
             logits = decoder(z)
-            assert logits.shape == batch.shape, logits.shape
             reconstruction = functional.binary_cross_entropy_with_logits(
                 logits, batch, reduction="sum"
             ) / len(batch)
@@ -338,9 +315,8 @@ def torch_twin_epoch_seconds(x: np.ndarray, epochs: int, recipe) -> Timing | Non
             optimizer.zero_grad()
             (reconstruction + kl).backward()
             optimizer.step()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    return best_epoch(times, cpu_times)
+
+    return epoch
 
 
 def bfloat16_quality(recipe, updates: int) -> dict[str, dict[str, float]]:
@@ -374,177 +350,291 @@ def bfloat16_quality(recipe, updates: int) -> dict[str, dict[str, float]]:
     return scores
 
 
-def torch_at_best_thread_count(run, *args) -> tuple[Timing | None, Timing | None]:
-    """``run(*args)`` with PyTorch's default thread count (one per core) and with one thread.
-
-    On a machine shared with other jobs, PyTorch's two spinning threads can run 2-4 times
-    slower than one thread (measured here); the comparison uses the faster of the two, so
-    that the ratio does not flatter Keras. Returns (default threads, one thread).
-    """
-    if not torch_available():
-        return None, None
-    import torch
-
-    threads = torch.get_num_threads()
-    default = run(*args)
-    if threads == 1:
-        return default, None
-    torch.set_num_threads(1)
-    try:
-        return default, run(*args)
-    finally:
-        torch.set_num_threads(threads)
+SOURCE = "the offline sample (5,000 real MNIST digits)"
 
 
-def fastest(*timings: Timing | None) -> Timing | None:
-    present = [timing for timing in timings if timing is not None]
-    return min(present) if present else None
+def section(
+    title: str,
+    n_images: int,
+    results: dict[str, list[Measurement]],
+    comparisons: list[tuple[str, str]],
+) -> dict:
+    """A JSON-safe record of one interleaved comparison (what the summary reads)."""
+    return {
+        "title": title,
+        "images": n_images,
+        "data": f"{SOURCE} repeated to {n_images:,} images per epoch",
+        "results": {
+            name: [[m.wall, m.cpu] for m in measurements] for name, measurements in results.items()
+        },
+        "comparisons": [list(pair) for pair in comparisons],
+    }
 
 
-def print_rows(rows: list[tuple[str, Timing | None]], n_images: int, peak_of=None) -> None:
-    header = f"{'path':<46} {'s/epoch':>8} {'CPU s':>7} {'images/s':>10}"
-    print(header + (f" {'of peak':>8}" if peak_of else ""))
-    for name, seconds in rows:
-        if seconds is None:
-            continue
-        line = f"{name:<46} {seconds:8.2f} {seconds.cpu:7.2f} {n_images / seconds:10.0f}"
-        print(line + (f" {peak_of(seconds):8.1%}" if peak_of else ""))
+def comparison_lines(report: dict) -> list[str]:
+    """The speed-up lines of one worker's report: per comparison, PyTorch seconds / Keras
+    seconds (how many times faster Keras ran), median and range over the rounds."""
+    threads = report["threads"]
+    lines = []
+    for part in report["sections"]:
+        results = {
+            name: [Measurement(*pair) for pair in rows] for name, rows in part["results"].items()
+        }
+        for keras_name, torch_name in part["comparisons"]:
+            ratio = paired_ratio(results[torch_name], results[keras_name])
+            lines.append(
+                speedup_line(
+                    f"{threads} thread{'s' if threads > 1 else ''}, {part['title']} "
+                    f"({part['data']}): {keras_name} vs {torch_name}",
+                    ratio,
+                )
+            )
+    return lines
 
 
-def ratio_line(name: str, seconds: Timing, torch_seconds: Timing | None) -> str:
-    if torch_seconds is None:
-        return f"{name}: no PyTorch to compare with (pip install torch to add it)"
-    word = "faster" if seconds < torch_seconds else "slower"
-    return (
-        f"{name} vs PyTorch (its faster thread count): {torch_seconds / seconds:.2f}x ({word}; target: 2x faster); "
-        f"by CPU seconds {torch_seconds.cpu / seconds.cpu:.2f}x"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
-    parser.add_argument("--images", type=int, default=60_000, help="images per MLP epoch")
-    parser.add_argument(
-        "--conv-images", type=int, default=10_000, help="images per epoch of the conv rows"
-    )
-    parser.add_argument(
-        "--quality-updates",
-        type=int,
-        default=400,
-        help="updates of the float32 vs bfloat16 comparison in nats (0: skip it)",
-    )
-    parser.add_argument(
-        "--no-bfloat16", action="store_true", help="skip the mixed_bfloat16 option's rows"
-    )
-    args = parser.parse_args()
+def worker(args: argparse.Namespace) -> dict:
+    """Every comparison at one thread count, in this process; returns the report."""
+    (threads,) = args.threads
+    pin_threads(threads)  # before TensorFlow or PyTorch runs anything
 
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # retracing notices: each row builds a new model
-    bfloat16 = not args.no_bfloat16
-    x = images(args.images)
-    source = "the offline sample (5,000 real MNIST digits)"
-    print(f"Images: {source} repeated to {len(x):,} per epoch (MLP rows)")
+    has_torch = torch_available()
+    versions = f"TensorFlow {tf.__version__}"
+    if has_torch:
+        import torch
+
+        versions += f", PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
     print(
-        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; batch size {BATCH_SIZE}, "
-        f"best of {args.epochs} epochs after a warm-up epoch; load average before: "
+        f"\n##### {threads} thread{'s' if threads > 1 else ''} for each framework "
+        f"(TensorFlow intra-op {tf.config.threading.get_intra_op_parallelism_threads()}, "
+        f"inter-op {tf.config.threading.get_inter_op_parallelism_threads()}) #####"
+    )
+    print(
+        f"{versions}; {os.cpu_count()} CPU cores; {args.repeats} interleaved rounds after one "
+        f"untimed warm-up epoch each; load average before: "
         f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}"
     )
+    if not has_torch:
+        print("No PyTorch to compare with (pip install torch==2.13.0 to add it).")
+    report: dict = {"threads": threads, "sections": []}
+
     peak = matmul_peak_flops()
-    flops_epoch = training_flops_per_image() * len(x)
-    print(f"float32 matmul peak (2048x2048, same run): {peak / 1e9:.1f} GFLOP/s")
-
-    print("\n== The default path: VAE(latent_dim=2), MLP 784-512-2, compile(), fit ==")
-    default = keras_epoch_seconds(x, args.epochs)
-    numpy_path = keras_epoch_seconds(x, args.epochs, feed="numpy")
-    no_xla = keras_epoch_seconds(x, args.epochs, jit_compile=False)
-    one_step = keras_epoch_seconds(x, args.epochs, steps_per_execution=1)
-    mlp_bf16 = keras_epoch_seconds(x, args.epochs, precision="mixed_bfloat16") if bfloat16 else None
-    torch_default, torch_one = torch_at_best_thread_count(torch_epoch_seconds, x, args.epochs)
-    torch_seconds = fastest(torch_default, torch_one)
-    print_rows(
-        [
-            ("fit(data.train): tf.data pipeline, XLA on", default),
-            ("fit(x_train, batch_size=128): NumPy arrays", numpy_path),
-            ("fit(data.train), jit_compile=False", no_xla),
-            ("fit(data.train), steps_per_execution=1", one_step),
-            ("option: mixed_bfloat16 (tf.data, XLA on)", mlp_bf16),
-            ("PyTorch loop of the original study", torch_default),
-            ("  the same with torch.set_num_threads(1)", torch_one),
-        ],
-        len(x),
-        peak_of=lambda seconds: flops_epoch / seconds / peak,
+    print(f"float32 matmul peak (2048x2048, {threads} thread(s)): {peak / 1e9:.1f} GFLOP/s")
+    x = images(args.images)
+    title = "default path (MLP 784-512-2, batch 128)"
+    print(f"\n== The {title}, compile(), fit; {SOURCE} repeated to {len(x):,} per epoch ==")
+    keras_name = "Keras fit(data.train) (tf.data, XLA)"
+    contenders = {keras_name: keras_epoch_runner(x, threads=threads)}
+    contenders["Keras fit(x_train) (NumPy arrays)"] = keras_epoch_runner(
+        x, threads=threads, feed="numpy"
     )
-    print(
-        f"\nSpeed-up from XLA: {no_xla / default:.2f}x; "
-        f"from 16 steps per execution: {one_step / default:.2f}x; "
-        f"tf.data pipeline vs NumPy arrays: {numpy_path / default:.2f}x"
-        + (f"; mixed_bfloat16 vs float32: {default / mlp_bf16:.2f}x" if mlp_bf16 else "")
-    )
-    floor = flops_epoch / peak
-    print(
-        f"Compute floor at the matmul peak: {floor:.2f} s/epoch "
-        f"(the default path takes {default / floor:.1f}x that)"
-    )
-    print(ratio_line("Default path, tf.data", default, torch_seconds))
-    print(ratio_line("Default path, NumPy arrays", numpy_path, torch_seconds))
-
-    recipe, recipe_source = best_recipe()
-    conv_x = images(args.conv_images)
-    print(f"\n== The best recipe ({recipe_source}): {recipe.describe()}, dynamic binarization ==")
-    print(f"Images: {source} repeated to {len(conv_x):,} per epoch (best-recipe rows)")
-    best = keras_epoch_seconds(conv_x, args.epochs, recipe=recipe, binarize="dynamic")
-    best_bf16 = (
-        keras_epoch_seconds(
-            conv_x, args.epochs, recipe=recipe, binarize="dynamic", precision="mixed_bfloat16"
+    if args.ablations:
+        contenders["Keras, jit_compile=False"] = keras_epoch_runner(
+            x, threads=threads, jit_compile=False
         )
-        if bfloat16
-        else None
-    )
-    twin_default, twin_one = torch_at_best_thread_count(
-        torch_twin_epoch_seconds, conv_x, args.epochs, recipe
-    )
-    twin = fastest(twin_default, twin_one)
-    print_rows(
-        [
-            (f"Keras {recipe.arch}, XLA {'on' if recipe.xla else 'off'}", best),
-            ("option: mixed_bfloat16", best_bf16),
-            ("PyTorch twin (same layers)", twin_default),
-            ("  the same with torch.set_num_threads(1)", twin_one),
-        ],
-        len(conv_x),
-    )
-    per_update = best / -(-len(conv_x) // recipe.batch_size)
-    print(f"Keras: {per_update * 1000:.0f} ms per update of {recipe.batch_size} images")
-    print(ratio_line("Best recipe", best, twin))
-    if best_bf16 is not None:
-        print(ratio_line("Best recipe with mixed_bfloat16", best_bf16, twin))
-
-    if bfloat16 and args.quality_updates > 0:
-        print(
-            f"\n== mixed_bfloat16 vs float32 in nats per image: {args.quality_updates} updates "
-            "or more (whole epochs) on the offline sample's 4,000 training images, dynamic "
-            "binarization; scored in float32 on its 1,000 held-out images binarized once =="
+        contenders["Keras, steps_per_execution=1"] = keras_epoch_runner(
+            x, threads=threads, steps_per_execution=1
         )
-        print(f"{'model':<24} {'precision':<16} {'updates':>7} {'-ELBO':>8} {'IWAE k=50':>10}")
-        for name, model_recipe in (("default MLP (latent 2)", None), ("best recipe", recipe)):
-            from vae_tf.recipe import ORIGINAL
+    if args.bfloat16:
+        contenders["Keras, mixed_bfloat16"] = keras_epoch_runner(
+            x, threads=threads, precision="mixed_bfloat16"
+        )
+    torch_name = "PyTorch loop of the original study"
+    if has_torch:
+        contenders[torch_name] = torch_epoch_runner(x)
+    results = interleave(contenders, args.repeats, progress=print)
+    print("\n".join(format_table(results, len(x))))
+    floor = training_flops_per_image() * len(x) / peak
+    keras_median = median_measurement(results[keras_name]).wall
+    print(
+        f"Compute floor at the matmul peak: {floor:.2f} s/epoch (Keras' default path takes "
+        f"{keras_median / floor:.1f}x that)"
+    )
+    comparisons = [(name, torch_name) for name in contenders if name != torch_name]
+    if has_torch:
+        report["sections"].append(section(title, len(x), results, comparisons))
+    if args.ablations:
+        for name in ("Keras, jit_compile=False", "Keras, steps_per_execution=1"):
+            ratio = paired_ratio(results[name], results[keras_name])
+            print(f"{keras_name} vs {name}: {ratio.describe()}")
 
-            model_recipe = ORIGINAL if model_recipe is None else model_recipe
-            scores = bfloat16_quality(model_recipe, args.quality_updates)
-            for precision, score in scores.items():
-                print(
-                    f"{name:<24} {precision:<16} {score['updates']:>7} "
-                    f"{score['neg_elbo']:8.2f} {score['iwae']:10.2f}"
-                )
-            change = scores["mixed_bfloat16"]["iwae"] - scores["float32"]["iwae"]
-            print(
-                f"{'':<24} bfloat16 changes the IWAE by {change:+.2f} nats per image "
-                f"({'worse' if change > 0 else 'better'}; one seed, so read small "
-                "differences as noise)"
+    if args.conv_images:
+        recipe, recipe_source = best_recipe()
+        conv_x = images(args.conv_images)
+        title = f"best recipe ({recipe_source})"
+        print(f"\n== The {title}: {recipe.describe()} ==")
+        print(f"Images: {SOURCE} repeated to {len(conv_x):,} per epoch")
+        keras_conv = f"Keras {recipe.arch}, XLA {'on' if recipe.xla else 'off'}"
+        contenders = {
+            keras_conv: keras_epoch_runner(
+                conv_x, threads=threads, recipe=recipe, binarize="dynamic"
             )
+        }
+        if args.bfloat16:
+            contenders["Keras conv, mixed_bfloat16"] = keras_epoch_runner(
+                conv_x,
+                threads=threads,
+                recipe=recipe,
+                binarize="dynamic",
+                precision="mixed_bfloat16",
+            )
+        twin_name = "PyTorch twin (same layers)"
+        if has_torch:
+            contenders[twin_name] = torch_twin_epoch_runner(conv_x, recipe)
+        results = interleave(contenders, args.repeats, progress=print)
+        print("\n".join(format_table(results, len(conv_x))))
+        updates = recipe.steps_per_epoch(len(conv_x))
+        per_update = median_measurement(results[keras_conv]).wall / updates
+        print(f"Keras: {per_update * 1000:.0f} ms per update of {recipe.batch_size} images")
+        if has_torch:
+            comparisons = [(name, twin_name) for name in contenders if name != twin_name]
+            report["sections"].append(section(title, len(conv_x), results, comparisons))
+
+    print()
+    print("\n".join(comparison_lines(report)))
+    if args.bfloat16 and args.quality_updates > 0:
+        print_bfloat16_quality(args.quality_updates)
     print(f"\nLoad average after: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    return report
+
+
+def print_bfloat16_quality(updates: int) -> None:
+    from vae_tf.recipe import ORIGINAL
+
+    recipe, _ = best_recipe()
+    print(
+        f"\n== mixed_bfloat16 vs float32 in nats per image: {updates} updates "
+        "or more (whole epochs) on the offline sample's 4,000 training images, dynamic "
+        "binarization; scored in float32 on its 1,000 held-out images binarized once =="
+    )
+    print(f"{'model':<24} {'precision':<16} {'updates':>7} {'-ELBO':>8} {'IWAE k=50':>10}")
+    for name, model_recipe in (("default MLP (latent 2)", ORIGINAL), ("best recipe", recipe)):
+        scores = bfloat16_quality(model_recipe, updates)
+        for precision, score in scores.items():
+            print(
+                f"{name:<24} {precision:<16} {score['updates']:>7} "
+                f"{score['neg_elbo']:8.2f} {score['iwae']:10.2f}"
+            )
+        change = scores["mixed_bfloat16"]["iwae"] - scores["float32"]["iwae"]
+        print(
+            f"{'':<24} bfloat16 changes the IWAE by {change:+.2f} nats per image "
+            f"({'worse' if change > 0 else 'better'}; one seed, so read small "
+            "differences as noise)"
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Each thread count runs in its own process (TensorFlow fixes its thread pools "
+        "at its first op); within it the runs are interleaved.",
+    )
+
+    def threads_type(value: str) -> int:
+        try:
+            return positive_threads(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    def count(name: str, minimum: int):
+        def parse(value: str) -> int:
+            try:
+                number = int(value)
+            except ValueError:
+                number = None
+            if number is None or number < minimum:
+                raise argparse.ArgumentTypeError(
+                    f"{name} must be an integer >= {minimum}, got {value!r}"
+                )
+            return number
+
+        return parse
+
+    parser.add_argument(
+        "--threads",
+        type=threads_type,
+        nargs="+",
+        default=[1, 2],
+        help="thread counts to compare at, the same for TensorFlow and PyTorch (default: 1 2)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=count("--repeats", 1),
+        default=5,
+        help="timed interleaved rounds after the warm-up (default: 5)",
+    )
+    parser.add_argument(
+        "--images",
+        type=count("--images", 128),
+        default=60_000,
+        help="images per MLP epoch (default: 60,000, MNIST's training set size)",
+    )
+    parser.add_argument(
+        "--conv-images",
+        type=count("--conv-images", 0),
+        default=10_000,
+        help="images per epoch of the best-recipe rows (0: skip them; default: 10,000)",
+    )
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also time the default path with XLA off and with one step per execution",
+    )
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="also time (and score) the mixed_bfloat16 option"
+    )
+    parser.add_argument(
+        "--quality-updates",
+        type=count("--quality-updates", 0),
+        default=400,
+        help="with --bfloat16: updates of the float32 vs bfloat16 comparison in nats (0: skip)",
+    )
+    parser.add_argument("--json", help=argparse.SUPPRESS)  # a worker's report, for the parent
+    args = parser.parse_args(argv)
+    if len(set(args.threads)) != len(args.threads):
+        parser.error(f"--threads: each thread count once, got {args.threads}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if len(args.threads) == 1:
+        report = worker(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report))
+        return
+    # One process per thread count: TensorFlow cannot change its pools once it has run.
+    reports = []
+    with tempfile.TemporaryDirectory() as folder:
+        for threads in args.threads:
+            out = Path(folder) / f"threads-{threads}.json"
+            forwarded = [
+                "--threads",
+                str(threads),
+                "--repeats",
+                str(args.repeats),
+                "--images",
+                str(args.images),
+                "--conv-images",
+                str(args.conv_images),
+                "--quality-updates",
+                str(args.quality_updates),
+                "--json",
+                str(out),
+            ]
+            forwarded += ["--ablations"] * args.ablations + ["--bfloat16"] * args.bfloat16
+            completed = subprocess.run([sys.executable, __file__, *forwarded], check=False)
+            if completed.returncode != 0:
+                raise SystemExit(
+                    f"train_speed.py: the run with {threads} threads failed "
+                    f"(exit code {completed.returncode})"
+                )
+            reports.append(json.loads(out.read_text()))
+    print("\n##### Summary: PyTorch seconds / Keras seconds (above 1: Keras faster) #####")
+    for report in reports:
+        print("\n".join(comparison_lines(report)))
 
 
 if __name__ == "__main__":
