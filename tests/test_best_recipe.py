@@ -74,12 +74,14 @@ def test_a_bad_extra_is_refused_with_the_field_named(changes, message):
 
 def test_describe_names_every_extra():
     text = BEST.describe(20_000)
-    assert "convolutional (32 and 64 filters, dense 256, latent 32)" in text
+    assert "MLP 784-512-512-32" in text
+    conv = CONV_LESSON.replace(hidden_layers=2).describe()
+    assert "convolutional (32 and 64 filters, dense 256 x 256, latent 16)" in conv
     assert "cosine decay" in text
     assert "dynamic binarization" in text
     assert f"KL warm-up over {BEST.kl_warmup_updates:,} updates" in text
     assert "early stopping (patience 10 epochs, on 10% of the training images)" in text
-    assert "XLA off" in text
+    assert "XLA on" in text
 
 
 def test_cosine_schedule_falls_to_zero_over_the_budget():
