@@ -217,3 +217,22 @@ def test_evaluate_on_grey_levels_labels_the_numbers_as_cross_entropy(trained):
     result = evaluate(model, grey, k=3, binarize=False)
     assert result.binarized is False
     assert "cross-entropy" in result.quantity and "not a bound" in result.quantity
+
+
+def test_compiled_iwae_matches_the_log_weights_and_ignores_chunking():
+    import io
+
+    from vae_tf.evaluation import IwaeProgress, iwae_bound, iwae_log_weights, iwae_nll
+    from vae_tf.models import VAE
+
+    model = VAE(latent_dim=3, hidden_units=16, hidden_layers=2, seed=0)
+    x = (np.random.default_rng(1).random((23, 28, 28, 1)) > 0.5).astype(np.float32)
+    eps = np.random.default_rng(3).standard_normal((23, 7, 3)).astype(np.float32)
+    expected = -float(np.mean(np.asarray(iwae_bound(iwae_log_weights(model, x, eps)))))
+    log = io.StringIO()
+    chunked = iwae_nll(model, x, k=7, seed=3, chunk_size=2, progress=IwaeProgress(7, file=log))
+    whole = iwae_nll(model, x, k=7, seed=3, jit_compile=False)
+    assert chunked == pytest.approx(expected, rel=1e-5)
+    assert whole == pytest.approx(expected, rel=1e-5)
+    lines = log.getvalue().splitlines()  # 12 chunks, but at most about 10 lines
+    assert 2 <= len(lines) <= 11 and lines[-1].strip().startswith("IWAE k=7: 23/23 images")

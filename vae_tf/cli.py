@@ -315,14 +315,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"(binarized once with seed {args.seed}), IWAE with k={args.k}",
         file=log,
     )
-    last = [0.0]
+    from vae_tf.evaluation import IwaeProgress
 
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 1.0 or done == total:
-            last[0] = now
-            print(f"  IWAE: {done:,}/{total:,} images", file=log, flush=True)
-
+    progress = IwaeProgress(args.k, file=log)
     result = evaluate(model, data, k=args.k, seed=args.seed, progress=progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

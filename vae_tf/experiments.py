@@ -382,6 +382,8 @@ def train_vae(
         reconstruction_weight=reconstruction_weight,
         hidden_units=recipe.hidden_units,
         seed=recipe.seed,
+        hidden_layers=recipe.hidden_layers,
+        decoder_arch=recipe.decoder_arch,
     )
     model.compile(recipe=recipe)
     history = model.fit(

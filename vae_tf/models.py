@@ -83,11 +83,19 @@ def _conv(layer: type, filters: int, **kwargs: Any) -> layers.Layer:
     return layer(filters, 3, padding="same", kernel_initializer=_torch_like_initializer(), **kwargs)
 
 
+def _hidden_stack(h: Any, units: int, count: int) -> Any:
+    # ``count`` dense ReLU layers; the first keeps the original name "hidden".
+    for i in range(count):
+        h = _dense(units, activation="relu", name="hidden" if i == 0 else f"hidden_{i + 1}")(h)
+    return h
+
+
 def build_encoder(
     latent_dim: int = 2,
     arch: str = "mlp",
     hidden_units: int = 512,
     *,
+    hidden_layers: int = 1,
     variational: bool = True,
     name: str = "encoder",
 ) -> keras.Model:
@@ -98,20 +106,25 @@ def build_encoder(
     split in two halves of ``latent_dim`` (the original split in chunks of 2, which is
     right only for latent_dim = 2), and ``log_var`` is clipped (see ``vae_tf.losses``).
 
+    ``hidden_layers`` dense ReLU layers of ``hidden_units`` (conv: ``hidden_units // 2``)
+    follow the input (1 in the original study; 2 gives the 784-512-512 MLP of
+    ``vae_tf.recipe.BEST``).
+
     With ``variational=False`` (the plain autoencoder) the last layer has ``latent_dim``
     units and the encoder returns the code z alone, shaped (N, latent_dim).
     """
     latent_dim = validation.positive_int("latent_dim", latent_dim)
     hidden_units = validation.positive_int("hidden_units", hidden_units)
+    hidden_layers = validation.positive_int("hidden_layers", hidden_layers)
     inputs = keras.Input(shape=IMAGE_SHAPE, name="image")
     if validation.one_of("arch", arch, ARCHITECTURES) == "mlp":
         h = layers.Flatten()(inputs)
-        h = _dense(hidden_units, activation="relu", name="hidden")(h)
+        h = _hidden_stack(h, hidden_units, hidden_layers)
     else:
         h = _conv(layers.Conv2D, 32, strides=2, activation="relu")(inputs)
         h = _conv(layers.Conv2D, 64, strides=2, activation="relu")(h)
         h = layers.Flatten()(h)
-        h = _dense(hidden_units // 2 or 1, activation="relu", name="hidden")(h)
+        h = _hidden_stack(h, hidden_units // 2 or 1, hidden_layers)
     if not variational:
         return keras.Model(inputs, _dense(latent_dim, name="z")(h), name=name)
     h = _dense(2 * latent_dim, name="mu_and_log_var")(h)
@@ -121,22 +134,29 @@ def build_encoder(
 
 
 def build_decoder(
-    latent_dim: int = 2, arch: str = "mlp", hidden_units: int = 512, *, name: str = "decoder"
+    latent_dim: int = 2,
+    arch: str = "mlp",
+    hidden_units: int = 512,
+    *,
+    hidden_layers: int = 1,
+    name: str = "decoder",
 ) -> keras.Model:
     """The decoder p(x|z): codes (N, latent_dim) -> **logits** of shape (N, 28, 28, 1).
 
-    ``arch="mlp"``: latent_dim -> 512 (ReLU) -> 784, the original study's network.
+    ``arch="mlp"``: latent_dim -> 512 (ReLU) -> 784, the original study's network, with
+    ``hidden_layers`` hidden layers of ``hidden_units`` (conv: ``hidden_units // 2``).
     The sigmoid is left out on purpose: the loss is computed from logits.
     """
     latent_dim = validation.positive_int("latent_dim", latent_dim)
     hidden_units = validation.positive_int("hidden_units", hidden_units)
+    hidden_layers = validation.positive_int("hidden_layers", hidden_layers)
     inputs = keras.Input(shape=(latent_dim,), name="z")
     if validation.one_of("arch", arch, ARCHITECTURES) == "mlp":
-        h = _dense(hidden_units, activation="relu", name="hidden")(inputs)
+        h = _hidden_stack(inputs, hidden_units, hidden_layers)
         h = _dense(28 * 28, name="pixel_logits")(h)
         logits = layers.Reshape(IMAGE_SHAPE, name="logits")(h)
     else:
-        h = _dense(hidden_units // 2 or 1, activation="relu", name="hidden")(inputs)
+        h = _hidden_stack(inputs, hidden_units // 2 or 1, hidden_layers)
         h = _dense(7 * 7 * 64, activation="relu")(h)
         h = layers.Reshape((7, 7, 64))(h)
         h = _conv(layers.Conv2DTranspose, 64, strides=2, activation="relu")(h)
@@ -339,6 +359,11 @@ class VAE(_CourseModel):
         callback for KL warm-up) changes the weight from the next batch on.
     hidden_units : int
         Width of the hidden layer (512 in the original study).
+    hidden_layers : int
+        Hidden layers of the encoder and of the decoder (1 in the original study).
+    decoder_arch : {"mlp", "conv"} or None
+        The decoder's architecture when it differs from the encoder's (None: ``arch``),
+        e.g. a convolutional encoder with a lighter MLP decoder.
     seed : int or None
         Seed of the sampling noise.
     encoder, decoder : keras.Model, optional
@@ -358,6 +383,8 @@ class VAE(_CourseModel):
         hidden_units: int = 512,
         seed: int | None = None,
         *,
+        hidden_layers: int = 1,
+        decoder_arch: str | None = None,
         encoder: keras.Model | None = None,
         decoder: keras.Model | None = None,
         **kwargs: Any,
@@ -366,14 +393,18 @@ class VAE(_CourseModel):
         self.latent_dim = validation.positive_int("latent_dim", latent_dim)
         self.arch = validation.one_of("arch", arch, ARCHITECTURES)
         self.hidden_units = validation.positive_int("hidden_units", hidden_units)
+        self.hidden_layers = validation.positive_int("hidden_layers", hidden_layers)
+        self.decoder_arch = validation.one_of("decoder_arch", decoder_arch, (None, *ARCHITECTURES))
         self.seed = seed
         self.custom_networks = encoder is not None or decoder is not None
         if encoder is None:
-            encoder = build_encoder(latent_dim, arch, hidden_units)
+            encoder = build_encoder(latent_dim, arch, hidden_units, hidden_layers=hidden_layers)
         else:
             _check_encoder(encoder, self.latent_dim)
         if decoder is None:
-            decoder = build_decoder(latent_dim, arch, hidden_units)
+            decoder = build_decoder(
+                latent_dim, decoder_arch or arch, hidden_units, hidden_layers=hidden_layers
+            )
         else:
             _check_decoder(decoder, self.latent_dim)
         self.encoder = encoder
@@ -479,6 +510,8 @@ class VAE(_CourseModel):
             "kl_weight": float(self.kl_weight),
             "reconstruction_weight": float(self.reconstruction_weight),
             "hidden_units": self.hidden_units,
+            "hidden_layers": self.hidden_layers,
+            "decoder_arch": self.decoder_arch,
             "seed": self.seed,
         }
         if self.custom_networks:
