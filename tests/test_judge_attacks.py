@@ -28,10 +28,10 @@ import pytest
 from lesson01_example import lesson01_notebook
 
 import vae_tf
+from vae_tf.grading.notebook_code import ExerciseCode, extract_exercise_code
 from vae_tf.grading.redact import redacted_package
 from vae_tf.grading.registry import check_rng, exercises_of_lesson, get_exercise
 from vae_tf.grading.sandbox import SandboxResult, run_sandbox
-from vae_tf.notebook_code import ExerciseCode, extract_exercise_code
 
 # Wrong on every check when graded honestly: float64, all zeros, the same for every seed.
 WRONG_BINARIZE = """\
@@ -259,7 +259,7 @@ def test_the_packages_own_answer_earns_nothing(attack):
 
 @pytest.mark.slow
 def test_lesson03_package_answers_imported_or_inherited_earn_nothing():
-    from vae_tf.notebook_code import exercise_code_from_path
+    from vae_tf.grading.notebook_code import exercise_code_from_path
 
     solution = exercise_code_from_path(
         Path(__file__).resolve().parents[1] / "solutions" / "03_vae.ipynb"

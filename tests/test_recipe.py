@@ -135,16 +135,12 @@ def test_vae_compile_reads_its_defaults_from_the_recipe():
 def findings():
     from vae_tf.classifier import train_digit_classifier
     from vae_tf.data import load_mnist
-    from vae_tf.experiments import (
-        loss_terms_experiment,
-        mu_experiment,
-        sigma_experiment,
-        train_vae,
-    )
+    from vae_tf.experiments import loss_terms_experiment, mu_experiment, sigma_experiment
+    from vae_tf.training import train_vae
 
     data = load_mnist("sample", verbose=False)
     model, history = train_vae(data, ORIGINAL)
-    classifier = train_digit_classifier(data, epochs=ORIGINAL.classifier_epochs, seed=0)
+    classifier = train_digit_classifier(data, ORIGINAL)
     return {
         "mu": mu_experiment(model, data, classifier=classifier, seed=0),
         "sigma": sigma_experiment(model, data, classifier=classifier, seed=0),

@@ -114,8 +114,8 @@ def test_an_experiment_shows_its_epochs_and_no_tensorflow_warning(experiment, tm
 @pytest.mark.slow
 def test_train_vae_prints_its_epochs_unless_silenced(capsys):
     from vae_tf.data import load_mnist
-    from vae_tf.experiments import train_vae
     from vae_tf.recipe import FAST_OVERRIDES, ORIGINAL
+    from vae_tf.training import train_vae
 
     recipe = ORIGINAL.replace(**FAST_OVERRIDES)
     data = load_mnist("sample", max_train=recipe.max_train, max_test=recipe.max_test)

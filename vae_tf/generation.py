@@ -55,7 +55,7 @@ def _check_model(model: Any) -> None:
 
 
 def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
-    from vae_tf.experiments import _decode as decode_in_batches
+    from vae_tf.latent import decode as decode_in_batches
 
     _check_model(model)
     return decode_in_batches(model, codes)
