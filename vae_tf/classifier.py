@@ -163,7 +163,7 @@ def train_digit_classifier(
         .shuffle(len(x_train), seed=recipe.seed, reshuffle_each_iteration=True)
         .batch(BATCH_SIZE)
     )
-    model.fit(batches, epochs=recipe.classifier_epochs, verbose=verbose)
+    model.fit(batches, epochs=recipe.classifier_epochs, shuffle=False, verbose=verbose)
     classifier = DigitClassifier(
         model=model,
         accuracy=0.0,
