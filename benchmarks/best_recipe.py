@@ -46,7 +46,7 @@ LADDER: list[tuple[str, dict]] = [
 
 def run(recipe: Recipe, data, k: int) -> dict:
     from vae_tf.evaluation import evaluate
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     started = time.perf_counter()
     model, history = train_vae(data, recipe, progress=False)  # its table is the output

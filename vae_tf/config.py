@@ -4,7 +4,7 @@ Importing ``vae_tf`` (any module of it) calls :func:`install_quiet_tensorflow`, 
 hides TensorFlow's C++ log lines (``failed call to cuInit ... CUDA error``, the oneDNN and
 CPU-feature notices, ``absl::InitializeLog``), absl's Python warnings (such as
 tensorflow-datasets' ``Variant folder ... has no dataset_info.json``) and TensorFlow's
-false alarm about retracing when several Keras models are trained in turn, unless the
+false alarm about retracing when several Keras models are trained or used in turn, unless the
 environment variable ``VAE_TF_VERBOSE=1`` is set (``TF_CPP_MIN_LOG_LEVEL`` is set to 3
 otherwise, whatever it was). On a machine without a GPU those lines
 are harmless, yet they fill the first screen of every command and read as errors.
@@ -204,7 +204,11 @@ def install_quiet_tensorflow() -> None:
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow (through Keras) so that a run can be repeated."""
+    """Seed Python, NumPy and TensorFlow (through Keras) so that a run can be repeated.
+
+    For notebooks and scripts (a student's own layers and draws). The package never calls
+    it: its models, pipelines and draws are seeded from ``Recipe.seed`` directly.
+    """
     import keras
     import numpy as np
 
