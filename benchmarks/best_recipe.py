@@ -124,7 +124,7 @@ def load_train_subset(folder: str, holdout: int):
 
 def run(recipe: Recipe, data, k: int) -> dict:
     from vae_tf.evaluation import evaluate
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     started, cpu_started = time.perf_counter(), time.process_time()
     model, history = train_vae(data, recipe, progress=False)  # its table is the output

@@ -38,9 +38,9 @@ def graded_in_sandbox(lesson: str, cells: dict[str, str], *, seed: int, timeout:
     Sources are dedented. The sandbox's run must end with status "ok" (an assertion);
     returns ``result.exercises``, a dict of exercise name -> outcome.
     """
+    from vae_tf.grading.notebook_code import ExerciseCode
     from vae_tf.grading.redact import redacted_package
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import ExerciseCode
 
     code = ExerciseCode(
         path=f"catalogue-{lesson}.ipynb",

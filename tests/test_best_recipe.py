@@ -94,7 +94,7 @@ def test_cosine_schedule_falls_to_zero_over_the_budget():
 
 # ------------------------------------------------------------------------- training extras
 def test_split_for_early_stopping_holds_back_the_tail():
-    from vae_tf.experiments import split_for_early_stopping
+    from vae_tf.training import split_for_early_stopping
 
     images = np.arange(50, dtype=np.float32)
     recipe = ORIGINAL.replace(early_stopping_patience=3, validation_fraction=0.1)
@@ -109,10 +109,12 @@ def test_split_for_early_stopping_holds_back_the_tail():
 
 
 def test_kl_warmup_raises_the_weight_linearly_then_restores_it(data):
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
-    recipe = ORIGINAL.replace(**TINY, updates=12, kl_warmup_updates=12, steps_per_execution=1)
-    model, history = train_vae(data, recipe, kl_weight=2.0)
+    recipe = ORIGINAL.replace(
+        **TINY, updates=12, kl_warmup_updates=12, steps_per_execution=1, kl_weight=2.0
+    )
+    model, history = train_vae(data, recipe)
     weights = history["kl_weight"]  # logged at the end of each of the 2 epochs
     assert len(weights) == 2
     # Set before each update from the count of updates done: 5/12 then 11/12 of 2.0.
@@ -123,7 +125,7 @@ def test_kl_warmup_raises_the_weight_linearly_then_restores_it(data):
 def test_early_stopping_watches_the_held_back_neg_elbo_and_keeps_the_best(data):
     import keras
 
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     # A scripted validation curve (written into the logs before early stopping reads
     # them) makes the stopping point certain: best at epoch 3, patience 2, so 5 epochs.
@@ -153,25 +155,25 @@ def test_early_stopping_watches_the_held_back_neg_elbo_and_keeps_the_best(data):
 
 
 def test_early_stopping_measures_held_back_training_images_not_the_test_set(data):
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     recipe = ORIGINAL.replace(**TINY, updates=6, early_stopping_patience=2, validation_fraction=0.2)
     seen = {}
 
-    from vae_tf import experiments
+    from vae_tf import training
 
-    original = experiments.split_for_early_stopping
+    original = training.split_for_early_stopping
 
     def spy(images, recipe):
         train, valid = original(images, recipe)
         seen.update(train=len(train), valid=len(valid))
         return train, valid
 
-    experiments.split_for_early_stopping = spy
+    training.split_for_early_stopping = spy
     try:
         _, history = train_vae(data, recipe)
     finally:
-        experiments.split_for_early_stopping = original
+        training.split_for_early_stopping = original
     assert seen == {"train": 480, "valid": 120}  # 20% of the 600 training images
     assert "val_neg_elbo" in history
 

@@ -569,9 +569,9 @@ GRADED_CELLS = {
 @pytest.mark.slow
 def test_one_wrong_and_one_right_answer_per_exercise_through_the_sandbox(tmp_path):
     # The real grading path: the worker in the sandbox with the redacted package.
+    from vae_tf.grading.notebook_code import ExerciseCode
     from vae_tf.grading.redact import redacted_package
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import ExerciseCode
 
     names = list(GRADED_CELLS)
     package = redacted_package("03_vae", tmp_path)

@@ -320,7 +320,7 @@ def test_interpolate_mistakes_lose_points_and_are_named(variant):
 
 
 def test_interpolate_agrees_with_the_package_function():
-    from vae_tf.experiments import interpolate
+    from vae_tf.latent import interpolate
 
     outcome = run_checks("interpolate", interpolate, seed=SEED)
     assert outcome.passed, outcome.verdict()
@@ -447,7 +447,7 @@ def test_sigma_sweep_mistakes_lose_points_and_are_named(variant):
 
 
 def test_sigma_sweep_agrees_with_the_package_function():
-    from vae_tf.experiments import sigma_sweep
+    from vae_tf.latent import sigma_sweep
 
     outcome = run_checks("sigma_sweep", sigma_sweep, seed=SEED)
     assert outcome.passed, outcome.verdict()

@@ -589,7 +589,7 @@ def test_the_judge_of_lesson_08_needs_neither_tensorflow_nor_the_students_code()
     script = (
         "import json, sys\n"
         "from vae_tf.grading.judge import judge\n"
-        "from vae_tf.notebook_code import ExerciseCode\n"
+        "from vae_tf.grading.notebook_code import ExerciseCode\n"
         "judge(ExerciseCode('x', '08_convolutional_vae'), 1, json.dumps({'exercises': {}}).encode())\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )

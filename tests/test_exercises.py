@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from vae_tf.grading.notebook_code import NotebookError, exercise_code_from_path
 from vae_tf.grading.redact import redacted_package
 from vae_tf.grading.registry import exercises_of_lesson
 from vae_tf.grading.sandbox import SandboxResult, run_sandbox
-from vae_tf.notebook_code import NotebookError, exercise_code_from_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NO_NOTEBOOKS = "solutions/ has no notebooks yet, and no --notebook was given"

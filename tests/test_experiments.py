@@ -1,4 +1,5 @@
-"""Tests of vae_tf.experiments, vae_tf.classifier and vae_tf.reproduce.
+"""Tests of vae_tf.experiments, vae_tf.latent, vae_tf.training, vae_tf.classifier and
+vae_tf.reproduce.
 
 The fast tests check the small helpers against hand-computed cases. The slow ones
 (``@pytest.mark.slow``) train on the offline sample with fixed seeds; the models are
@@ -14,12 +15,12 @@ import json
 import numpy as np
 import pytest
 
-from vae_tf.experiments import (
+from vae_tf._files import json_safe
+from vae_tf.experiments import pick_one_per_digit
+from vae_tf.latent import (
     aggregate_moments,
     gaussian_kl_to_prior,
-    json_safe,
     knn_accuracy,
-    pick_one_per_digit,
     sample_with_sigma_factor,
 )
 from vae_tf.recipe import BETA_SWEEP, FAST_OVERRIDES, ORIGINAL
@@ -145,12 +146,12 @@ def sample():
 def classifier(sample):
     from vae_tf.classifier import train_digit_classifier
 
-    return train_digit_classifier(sample, seed=0)
+    return train_digit_classifier(sample, ORIGINAL)
 
 
 @pytest.fixture(scope="module")
 def original_vae(sample):
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     # 10 epochs (320 updates) of the recipe; label-kept rates are lower than at the
     # full budget but the comparisons below hold with a wide margin (measured).
@@ -173,16 +174,32 @@ def test_digit_classifier_reads_held_out_digits_well(classifier, sample):
     assert predicted.shape == (50,) and predicted.dtype == np.int64
 
 
+def _after_seed(seed: int) -> float:
+    """The first draw of NumPy's global stream after ``np.random.seed(seed)``."""
+    return float(np.random.RandomState(seed).rand())
+
+
 @pytest.mark.slow
-def test_digit_classifier_is_memoized_per_data_and_settings(classifier, sample):
+def test_digit_classifier_is_reproducible_for_a_seed_without_a_memo(sample):
     from dataclasses import replace
 
     from vae_tf.classifier import train_digit_classifier
 
-    assert train_digit_classifier(sample, seed=0) is classifier
-    # The same images binarized are other data: another classifier, not the memo.
-    binarized = replace(sample, binarize="static")
-    assert train_digit_classifier(binarized, epochs=1, seed=0) is not classifier
+    small = replace(sample, x_train=sample.x_train[:256], y_train=sample.y_train[:256])
+    recipe = ORIGINAL.replace(classifier_epochs=1, seed=3)
+    np.random.seed(11)
+    first = train_digit_classifier(small, recipe)
+    # No global seeding: NumPy's global stream is where it was (set_seed would reset it).
+    assert np.random.rand() == _after_seed(11)
+    again = train_digit_classifier(small, recipe)
+    other = train_digit_classifier(small, recipe.replace(seed=4))
+    assert again is not first  # trained again, not memoized
+    assert (first.epochs, first.seed) == (1, 3)
+    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.model.get_weights()[0], other.model.get_weights()[0])
+    # epochs= and seed= override the recipe's
+    assert train_digit_classifier(small, recipe, epochs=1, seed=4).seed == 4
 
 
 @pytest.mark.slow
@@ -247,13 +264,24 @@ def test_experiments_are_deterministic_for_a_seed(original_vae, sample, classifi
 
 @pytest.mark.slow
 def test_training_is_deterministic_for_a_seed(sample):
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
-    recipe = ORIGINAL.replace(updates=4, seed=5)
-    runs = [train_vae(sample, recipe, train_images=sample.x_train[:512]) for _ in range(2)]
+    recipe = ORIGINAL.replace(updates=4, seed=5, hidden_units=64)
+    runs = []
+    for _ in range(2):
+        np.random.seed(11)
+        runs.append(train_vae(sample, recipe, train_images=sample.x_train[:512], progress=False))
+        # No global seeding: NumPy's global stream is where it was (set_seed would reset it).
+        assert np.random.rand() == _after_seed(11)
     assert runs[0][1] == runs[1][1]
     for a, b in zip(runs[0][0].get_weights(), runs[1][0].get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    other = train_vae(
+        sample, recipe.replace(seed=6), train_images=sample.x_train[:512], progress=False
+    )
+    assert other[1]["loss"] != runs[0][1]["loss"]
+    kernels = [m.encoder.get_weights()[0] for m in (other[0], runs[0][0])]
+    assert kernels[0].shape == (784, 64) and not np.array_equal(*kernels)
 
 
 @pytest.mark.slow
@@ -327,13 +355,13 @@ def test_beta_sweep_trades_kl_for_reconstruction(sample):
 @pytest.mark.slow
 def test_interpolate_runs_from_one_decoding_to_the_other(original_vae, sample):
     from vae_tf.evaluation import encode_posteriors
-    from vae_tf.experiments import _decode, interpolate
+    from vae_tf.latent import decode, interpolate
 
     a, b = sample.x_test[0], sample.x_test[1]
     path = interpolate(original_vae, a, b, steps=6)
     assert path.shape == (6, 28, 28)
     mu, _ = encode_posteriors(original_vae, sample.x_test[:2])
-    np.testing.assert_allclose(path[[0, -1]], _decode(original_vae, mu), atol=1e-5)
+    np.testing.assert_allclose(path[[0, -1]], decode(original_vae, mu), atol=1e-5)
 
 
 def test_experiments_reject_a_plain_autoencoder():
@@ -357,7 +385,7 @@ def tiny_reproduction(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VAE_TF_FAST", "1")
         # Two betas instead of four: the plumbing is what is tested here.
-        patch.setattr(reproduce_module, "BETAS", (1.0, 8.0))
+        patch.setattr("vae_tf.experiments.registry.BETAS", (1.0, 8.0))
         results = reproduce_module.reproduce("sample", out, verbose=0)
     return out, results
 
@@ -389,6 +417,11 @@ def test_reproduce_writes_results_json_with_the_recipe_that_ran(tiny_reproductio
     assert full["kl"] == pytest.approx(on_disk["model"]["kl"])
     for key in ("betas", "reconstruction", "kl", "neg_elbo", "iwae_nll", "active_units"):
         assert len(on_disk["beta_sweep"][key]) == 2
+    # reproduce walked the registry: every experiment's numbers and figures, in its order.
+    from vae_tf.experiments.registry import EXPERIMENTS
+
+    assert list(on_disk["figures"])[1:] == [spec.key for spec in EXPERIMENTS.values()]
+    assert all(on_disk[spec.key] for spec in EXPERIMENTS.values())
 
 
 @pytest.mark.slow
@@ -430,6 +463,42 @@ def test_saved_model_loads_and_gives_the_same_codes(tiny_reproduction):
     images = load_mnist("sample", max_test=8, verbose=False).x_test
     mu, _ = model.encode(images)
     assert tuple(mu.shape) == (8, 2)
+
+
+def test_run_experiment_runs_what_the_registry_names(tmp_path, monkeypatch):
+    from vae_tf.experiments.registry import EXPERIMENTS, Experiment
+    from vae_tf.reproduce import run_experiment
+
+    seen = {}
+
+    class Result:
+        def to_dict(self):
+            return {"answer": np.float32(0.5)}
+
+    def run(run):
+        seen["recipe"], seen["data"] = run.recipe, run.data
+        run.settings["chosen"] = 3
+        return Result()
+
+    class Data:
+        source, source_description = "sample", "the offline sample"
+
+    monkeypatch.setitem(EXPERIMENTS, "toy", Experiment("toy", "a toy", "beta", False, run))
+    payload = run_experiment("toy", Data(), out_dir=tmp_path / "toy", progress=False)
+    # The entry's recipe kind chose the default recipe; its settings and numbers are saved.
+    assert seen["recipe"] == BETA_SWEEP.for_run() and isinstance(seen["data"], Data)
+    assert payload["results"] == {"answer": 0.5} and payload["settings"] == {"chosen": 3}
+    assert json.loads((tmp_path / "toy" / "toy.json").read_text()) == payload
+    with pytest.raises(ValueError, match="trains its own models"):
+        run_experiment("toy", Data(), out_dir=tmp_path, model=object())
+
+
+def test_the_registry_lists_the_four_experiments_in_the_order_of_the_study():
+    from vae_tf.experiments.registry import EXPERIMENTS
+
+    assert list(EXPERIMENTS) == ["mu", "sigma", "loss-terms", "beta-sweep"]
+    assert [spec.studies_model for spec in EXPERIMENTS.values()] == [True, True, False, False]
+    assert EXPERIMENTS["beta-sweep"].key == "beta_sweep"
 
 
 def test_run_experiment_refuses_a_model_for_loss_terms(tmp_path):

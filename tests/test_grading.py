@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from vae_tf.grading.grader import StudentRow, grade, register_cli
 from vae_tf.grading.isolation import find_isolation
-from vae_tf.release import generate_lesson
+from vae_tf.grading.release import generate_lesson
 
 LIMITS = {"timeout": 25, "cell_timeout": 12, "memory_mb": 1500, "jobs": 2}
 
@@ -267,8 +267,8 @@ def binarize(images, seed):
 
 
 def test_exercise_code_cannot_replace_the_checks_in_the_sandbox() -> None:
+    from vae_tf.grading.notebook_code import extract_exercise_code
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import extract_exercise_code
 
     notebook = lesson01_notebook(binarize_source=TAMPERING_EXERCISE_CELL)
     result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)
@@ -278,8 +278,8 @@ def test_exercise_code_cannot_replace_the_checks_in_the_sandbox() -> None:
 
 
 def test_sandbox_reports_a_crashing_exercise_cell_as_lost_points() -> None:
+    from vae_tf.grading.notebook_code import extract_exercise_code
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import extract_exercise_code
 
     notebook = lesson01_notebook(binarize_source="import os\nos._exit(3)\n")
     result = run_sandbox(extract_exercise_code(notebook), timeout=30, memory_mb=1500)

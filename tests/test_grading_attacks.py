@@ -35,7 +35,7 @@ from lesson01_example import lesson01_notebook
 from test_judge_attacks import FORGED_ANSWER, IMPORTED, MONKEYPATCH, READ_THE_FILE, WRONG_BINARIZE
 
 from vae_tf.grading.isolation import IsolationUnavailable, find_isolation, package_dir
-from vae_tf.release import generate_lesson
+from vae_tf.grading.release import generate_lesson
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARK = "vae-attack-" + secrets.token_hex(4)  # in every attacker process's command line

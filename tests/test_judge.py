@@ -20,6 +20,7 @@ import pytest
 from vae_tf.grading import answers, run_checks
 from vae_tf.grading.checking import check
 from vae_tf.grading.judge import judge
+from vae_tf.grading.notebook_code import ExerciseCode
 from vae_tf.grading.redact import NOT_AVAILABLE, redacted_package, references_of
 from vae_tf.grading.registry import (
     _refuse_verdict,
@@ -28,7 +29,6 @@ from vae_tf.grading.registry import (
     exercises_of_lesson,
     lessons,
 )
-from vae_tf.notebook_code import ExerciseCode
 
 LESSON01 = ExerciseCode(path="nb.ipynb", lesson="01_data", exercises=["scale_pixels", "binarize"])
 
@@ -277,7 +277,7 @@ def test_every_lesson_with_a_package_answer_names_it_as_a_reference():
     assert "vae_tf.losses" in named["03_vae"] and "vae_tf.models" in named["03_vae"]
     assert "vae_tf.losses" in named["02_autoencoder"]
     assert "vae_tf.data" in named["01_data"]
-    assert "vae_tf.experiments" in named["06_loss_terms"]
+    assert "vae_tf.latent" in named["06_loss_terms"]
     assert exercises_of_lesson("03_vae")[-1].references[0] == "vae_tf.models:VAE.train_step"
 
 
@@ -298,7 +298,7 @@ def test_the_judge_needs_neither_tensorflow_nor_the_students_code():
     script = (
         "import json, sys\n"
         "from vae_tf.grading.judge import judge\n"
-        "from vae_tf.notebook_code import ExerciseCode\n"
+        "from vae_tf.grading.notebook_code import ExerciseCode\n"
         "for lesson in ('02_autoencoder', '03_vae', '07_beta_and_posterior_collapse'):\n"
         "    judge(ExerciseCode('x', lesson), 1, json.dumps({'exercises': {}}).encode())\n"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"

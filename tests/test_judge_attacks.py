@@ -28,10 +28,10 @@ import pytest
 from lesson01_example import lesson01_notebook
 
 import vae_tf
+from vae_tf.grading.notebook_code import ExerciseCode, extract_exercise_code
 from vae_tf.grading.redact import redacted_package
 from vae_tf.grading.registry import check_rng, exercises_of_lesson, get_exercise
 from vae_tf.grading.sandbox import SandboxResult, run_sandbox
-from vae_tf.notebook_code import ExerciseCode, extract_exercise_code
 
 # Wrong on every check when graded honestly: float64, all zeros, the same for every seed.
 WRONG_BINARIZE = """\
@@ -296,7 +296,7 @@ import vae_tf.experiments as experiments
 
 
 def scale_pixels(images):
-    experiments.json_safe(0)  # a helper no lesson names: stubbed all the same
+    experiments.pick_one_per_digit(np.arange(10))  # a helper no lesson names: stubbed
     return np.asarray(images, dtype=np.float32)[..., None] / 255.0
 """
 
@@ -327,7 +327,7 @@ def test_a_package_helper_no_lesson_named_before_earns_nothing(attack):
 
 @pytest.mark.slow
 def test_lesson03_package_answers_imported_or_inherited_earn_nothing():
-    from vae_tf.notebook_code import exercise_code_from_path
+    from vae_tf.grading.notebook_code import exercise_code_from_path
 
     solution = exercise_code_from_path(
         Path(__file__).resolve().parents[1] / "solutions" / "03_vae.ipynb"
@@ -574,7 +574,7 @@ def build_decoder(latent_dim):
 
 
 def test_replacing_np_array_equal_does_not_hide_weights_that_never_train():
-    from vae_tf.notebook_code import exercise_code_from_path
+    from vae_tf.grading.notebook_code import exercise_code_from_path
 
     solution = exercise_code_from_path(
         Path(__file__).resolve().parents[1] / "solutions" / "02_autoencoder.ipynb"

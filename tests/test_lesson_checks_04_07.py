@@ -47,7 +47,7 @@ def test_noisy_expectation_checks_pass_on_reference():
 
 
 def test_noisy_expectation_checks_pass_on_the_package_function():
-    from vae_tf.experiments import noisy_expectation as package_version
+    from vae_tf.latent import noisy_expectation as package_version
 
     _assert_passes("noisy_expectation", package_version)
 
@@ -61,7 +61,7 @@ def test_lesson_04_checks_explain_an_unwritten_stub():
 
 
 def test_sigma_sweep_checks_pass_on_the_package_function():
-    from vae_tf.experiments import sigma_sweep
+    from vae_tf.latent import sigma_sweep
 
     _assert_passes("sigma_sweep", sigma_sweep)
 
@@ -90,7 +90,7 @@ def test_aggregate_moments_checks_pass_on_reference():
 
 
 def test_aggregate_moments_checks_pass_on_the_package_function():
-    from vae_tf.experiments import aggregate_moments as package_version
+    from vae_tf.latent import aggregate_moments as package_version
 
     _assert_passes("aggregate_moments", package_version)
 

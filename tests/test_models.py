@@ -432,3 +432,21 @@ def test_one_step_under_mirrored_strategy_on_two_cpus_equals_one_step_on_one_dev
     assert record["differ"] < 1e-5, record
     # The loss shown is the mean over the global batch in both (nats per image).
     assert record["loss_two"] == pytest.approx(record["loss_one"], rel=1e-5)
+
+
+def test_builders_seed_each_layer_without_global_seeding():
+    import numpy as np
+
+    from vae_tf.models import build_encoder, layer_seed
+
+    np.random.seed(3)
+    first = build_encoder(2, hidden_units=16, seed=7).get_weights()
+    again = build_encoder(2, hidden_units=16, seed=7).get_weights()
+    other = build_encoder(2, hidden_units=16, seed=8).get_weights()
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+    # Each layer its own seed (layers of one shape must not start equal); None stays None.
+    assert layer_seed(7, "encoder/1") != layer_seed(7, "encoder/2") != layer_seed(8, "encoder/2")
+    assert layer_seed(None, "encoder/1") is None
+    assert np.random.rand() == np.random.RandomState(3).rand()  # the global stream untouched

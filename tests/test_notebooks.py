@@ -120,6 +120,9 @@ _OWN_TRAINING_NUMBERS = re.compile(
     r"\bepochs\s*=\s*\d|learning_rate\s*=|load_mnist\(.*batch_size\s*=\s*\d"
     r"|fast_mode\(\)\s*else\s*\d+\s*$"
     r"|EPOCHS\s*=\s*\d"
+    # the loss weights and the binarization are the recipe's too (RECIPE.replace(kl_weight=...))
+    r"|train_vae\((?:[^()]|\([^()]*\))*\b(kl_weight|reconstruction_weight|binarize)\s*="
+    r"|load_mnist\(.*binarize\s*=\s*[\"']"
 )
 
 

@@ -135,16 +135,12 @@ def test_vae_compile_reads_its_defaults_from_the_recipe():
 def findings():
     from vae_tf.classifier import train_digit_classifier
     from vae_tf.data import load_mnist
-    from vae_tf.experiments import (
-        loss_terms_experiment,
-        mu_experiment,
-        sigma_experiment,
-        train_vae,
-    )
+    from vae_tf.experiments import loss_terms_experiment, mu_experiment, sigma_experiment
+    from vae_tf.training import train_vae
 
     data = load_mnist("sample", verbose=False)
     model, history = train_vae(data, ORIGINAL)
-    classifier = train_digit_classifier(data, epochs=ORIGINAL.classifier_epochs, seed=0)
+    classifier = train_digit_classifier(data, ORIGINAL)
     return {
         "mu": mu_experiment(model, data, classifier=classifier, seed=0),
         "sigma": sigma_experiment(model, data, classifier=classifier, seed=0),
@@ -191,3 +187,28 @@ def test_recipe_shows_the_full_loss_informative_and_near_the_prior(findings):
     # As informative as reconstruction alone (measured +0.02 to +0.06), at a fraction of its KL.
     assert runs["full"].knn_accuracy > runs["reconstruction_only"].knn_accuracy - 0.05
     assert runs["full"].moment_kl < runs["reconstruction_only"].moment_kl
+
+
+def test_recipe_holds_the_loss_weights_and_binarization_after_fast():
+    import dataclasses
+
+    from vae_tf.recipe import BETA_SWEEP, CONV_LESSON
+
+    names = [f.name for f in dataclasses.fields(ORIGINAL)]
+    assert names[names.index("fast") + 1 :][:2] == ["kl_weight", "reconstruction_weight"]
+    assert (ORIGINAL.kl_weight, ORIGINAL.reconstruction_weight) == (1.0, 1.0)
+    assert BETA_SWEEP.binarize == CONV_LESSON.binarize == "dynamic"
+    assert "KL 4 and reconstruction 1" in ORIGINAL.replace(kl_weight=4.0).describe()
+    with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
+        ORIGINAL.replace(kl_weight=-1.0)
+    with pytest.raises(ValueError, match="reconstruction_weight"):
+        ORIGINAL.replace(reconstruction_weight="much")
+
+
+def test_train_vae_takes_no_loss_weight_or_binarization_of_its_own():
+    import inspect
+
+    from vae_tf.training import train_vae
+
+    parameters = inspect.signature(train_vae).parameters
+    assert not {"kl_weight", "reconstruction_weight", "binarize"} & set(parameters)

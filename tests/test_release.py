@@ -1,4 +1,4 @@
-"""Generating lessons from solutions (``vae_tf.release``) and ``vae-tf release --check``."""
+"""Generating lessons from solutions (``vae_tf.grading.release``) and ``vae-tf release --check``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from lesson01_example import lesson01_notebook
 from nbformat.v4 import new_code_cell, new_output
 
-from vae_tf.notebook_code import BEGIN_MARKER, END_MARKER
-from vae_tf.release import (
+from vae_tf.grading.notebook_code import BEGIN_MARKER, END_MARKER
+from vae_tf.grading.release import (
     ReleaseError,
     check_release,
     register_cli,
@@ -180,9 +180,9 @@ def test_every_solution_has_its_lesson_so_the_lesson_tests_below_have_cases():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LESSONS, ids=[path.stem for path in LESSONS])
 def test_generated_lesson_fails_every_check_with_a_plain_message(path):
+    from vae_tf.grading.notebook_code import exercise_code_from_path
     from vae_tf.grading.registry import exercises_of_lesson
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import exercise_code_from_path
 
     code = exercise_code_from_path(path)
     result = run_sandbox(code, timeout=600, memory_mb=4096)

@@ -47,6 +47,48 @@ def test_keras_per_model_retracing_false_alarm_is_not_shown(monkeypatch):
     assert _logged(KERAS_FALSE_ALARM) == ""
 
 
+@pytest.mark.parametrize(
+    "function",
+    [
+        # model.predict of several models in turn (the digit classifiers, the experiments)
+        "TensorFlowTrainer.make_predict_function.<locals>.one_step_on_data_distributed",
+        "TensorFlowTrainer.make_predict_function.<locals>.multi_step_on_data",
+        # the single-step function, compiled on its own (steps_per_execution=1, XLA)
+        "TensorFlowTrainer._make_function.<locals>.one_step_on_data",
+    ],
+)
+def test_every_keras_per_model_function_false_alarm_is_not_shown(function, monkeypatch):
+    monkeypatch.delenv("VAE_TF_VERBOSE", raising=False)
+    message = KERAS_FALSE_ALARM.replace(
+        "TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator", function
+    )
+    assert function in message and _logged(message) == ""
+
+
+@pytest.mark.slow
+def test_predicting_with_several_models_in_turn_shows_no_retracing_warning():
+    # Measured before the fix: from the fifth model on, every predict printed
+    # "WARNING:tensorflow:5 out of the last 5 calls to <function TensorFlowTrainer.
+    # make_predict_function.<locals>.one_step_on_data_distributed ...> ... retracing".
+    script = (
+        "import vae_tf\n"
+        "import numpy as np\n"
+        "from vae_tf.models import VAE\n"
+        "x = np.zeros((4, 28, 28, 1), np.float32)\n"
+        "for seed in range(7):\n"
+        "    model = VAE(latent_dim=2, hidden_units=8, seed=seed)\n"
+        "    model.predict(x, verbose=0)\n"
+        "print('done')\n"
+    )
+    env = {**os.environ}
+    env.pop("VAE_TF_VERBOSE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-3000:]
+    assert "retracing" not in done.stderr, done.stderr[-3000:]
+
+
 def test_a_retracing_of_any_other_function_is_still_shown(monkeypatch):
     monkeypatch.delenv("VAE_TF_VERBOSE", raising=False)
     assert "encode_batch" in _logged(OUR_RETRACING)
@@ -114,8 +156,8 @@ def test_an_experiment_shows_its_epochs_and_no_tensorflow_warning(experiment, tm
 @pytest.mark.slow
 def test_train_vae_prints_its_epochs_unless_silenced(capsys):
     from vae_tf.data import load_mnist
-    from vae_tf.experiments import train_vae
     from vae_tf.recipe import FAST_OVERRIDES, ORIGINAL
+    from vae_tf.training import train_vae
 
     recipe = ORIGINAL.replace(**FAST_OVERRIDES)
     data = load_mnist("sample", max_train=recipe.max_train, max_test=recipe.max_test)

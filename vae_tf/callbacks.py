@@ -1,4 +1,4 @@
-"""Keras callbacks of the course's training path (``vae_tf.experiments.train_vae``).
+"""Keras callbacks of the course's training path (``vae_tf.training.train_vae``).
 
 - :class:`LinearKLWarmup`: the KL weight rises from 0 to its value over a number of updates;
 - :class:`ValidationNegElbo`: logs the -ELBO of the validation images, which early

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from vae_tf.cli_args import DATA_DIR_HELP, DATA_HELP, non_negative_float, positive_int
-from vae_tf.experiments import BETAS
+from vae_tf.experiments.posterior_collapse import BETAS
+from vae_tf.experiments.registry import EXPERIMENTS
 from vae_tf.recipe import BEST, BETA_SWEEP, FAST_OVERRIDES, ORIGINAL, Recipe
-from vae_tf.reproduce import EXPERIMENTS
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -148,7 +148,7 @@ RECIPES: dict[str, Recipe] = {"original": ORIGINAL, "best": BEST}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae_tf.experiments import save_training_run, train_vae
+    from vae_tf.training import save_training_run, train_vae
 
     recipe = _recipe(
         RECIPES[args.recipe],
@@ -161,20 +161,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         "max_train",
         "max_test",
         "seed",
+        "kl_weight",
+        "reconstruction_weight",
     )
     data = _load(args, recipe, binarize=recipe.binarize)
     print(
         f"Training a VAE, recipe {args.recipe} ({recipe.describe(len(data.x_train))}; "
-        f"KL weight {args.kl_weight:g}, reconstruction weight {args.reconstruction_weight:g}) "
-        f"on {data.source_description}; losses in nats per image."
+        f"KL weight {recipe.kl_weight:g}, reconstruction weight "
+        f"{recipe.reconstruction_weight:g}) on {data.source_description}; losses in nats per "
+        "image."
     )
     started = time.perf_counter()
-    model, history = train_vae(
-        data,
-        recipe,
-        kl_weight=args.kl_weight,
-        reconstruction_weight=args.reconstruction_weight,
-    )
+    model, history = train_vae(data, recipe)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     save_training_run(out, model, history, data, recipe, seconds=seconds)
@@ -253,14 +251,14 @@ def _add_train(subparsers: Any) -> None:
     parser.add_argument(
         "--kl-weight",
         type=non_negative_float,
-        default=1.0,
+        default=None,
         metavar="W",
         help="weight of the KL term (beta); 0 trains on reconstruction alone (default 1)",
     )
     parser.add_argument(
         "--reconstruction-weight",
         type=non_negative_float,
-        default=1.0,
+        default=None,
         metavar="W",
         help="weight of the reconstruction term; 0 trains on KL alone (default 1)",
     )
@@ -419,7 +417,7 @@ def _interpolation_figure(model: Any, args: argparse.Namespace):
     """Rows of decodings from mu(a) to mu(b), a and b held-out digits of different classes."""
     import numpy as np
 
-    from vae_tf.experiments import interpolate
+    from vae_tf.latent import interpolate
     from vae_tf.plotting import image_grid
 
     recipe = ORIGINAL.for_run().replace(max_train=None, max_test=None, seed=args.seed)
@@ -497,14 +495,14 @@ def _add_sample(subparsers: Any) -> None:
 
 # ------------------------------------------------------------------------ experiment
 def cmd_experiment(args: argparse.Namespace) -> int:
-    if args.model is not None and args.name not in ("mu", "sigma"):
-        raise UsageError(
-            f"--model applies to 'mu' and 'sigma' only; '{args.name}' trains its own models"
-        )
+    spec = EXPERIMENTS[args.name]
+    if args.model is not None and not spec.studies_model:
+        studying = " and ".join(f"'{name}'" for name, s in EXPERIMENTS.items() if s.studies_model)
+        raise UsageError(f"--model applies to {studying} only; '{args.name}' trains its own models")
     model = None if args.model is None else _load_vae(args.model)
     from vae_tf.reproduce import run_experiment
 
-    base = BETA_SWEEP if args.name == "beta-sweep" else ORIGINAL
+    base = BETA_SWEEP if spec.recipe == "beta" else ORIGINAL
     recipe = _recipe(base, args, "updates", "seed")
     data = _load(args, recipe)
     if model is not None:
@@ -550,7 +548,7 @@ def _add_experiment(subparsers: Any) -> None:
             "  vae-tf experiment beta-sweep --data sample --updates 500 --out runs/beta"
         ),
     )
-    parser.add_argument("name", choices=EXPERIMENTS, help="which experiment to run")
+    parser.add_argument("name", choices=tuple(EXPERIMENTS), help="which experiment to run")
     _add_data_options(parser)
     parser.add_argument(
         "--out",
@@ -619,8 +617,8 @@ def _add_reproduce(subparsers: Any) -> None:
 
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from vae_tf import __version__, release
-    from vae_tf.grading import grader
+    from vae_tf import __version__
+    from vae_tf.grading import grader, release
 
     parser = argparse.ArgumentParser(
         prog="vae-tf", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -645,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(command: str, func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run one subcommand with the CLI's error style and exit codes."""
-    from vae_tf.release import ReleaseError
+    from vae_tf.grading.release import ReleaseError
 
     def fail(message: str, code: int) -> int:
         print(f"vae-tf {command}: error: {message}", file=sys.stderr)

@@ -4,7 +4,7 @@ Importing ``vae_tf`` (any module of it) calls :func:`install_quiet_tensorflow`, 
 hides TensorFlow's C++ log lines (``failed call to cuInit ... CUDA error``, the oneDNN and
 CPU-feature notices, ``absl::InitializeLog``), absl's Python warnings (such as
 tensorflow-datasets' ``Variant folder ... has no dataset_info.json``) and TensorFlow's
-false alarm about retracing when several Keras models are trained in turn, unless the
+false alarm about retracing when several Keras models are trained or used in turn, unless the
 environment variable ``VAE_TF_VERBOSE=1`` is set (``TF_CPP_MIN_LOG_LEVEL`` is set to 3
 otherwise, whatever it was). On a machine without a GPU those lines
 are harmless, yet they fill the first screen of every command and read as errors.
@@ -78,25 +78,36 @@ def _import_with_stderr_captured(exec_module: Any, module: Any) -> None:
 
 
 class _KerasRetracingFilter(logging.Filter):
-    """Drop TensorFlow's retracing warning when it is about Keras' per-model step function.
+    """Drop TensorFlow's retracing warning when it is about Keras' per-model step functions.
 
-    Keras builds one ``tf.function`` per model for training and one for evaluation, all
-    from the same Python function (``TensorFlowTrainer._make_function``'s
-    ``multi_step_on_iterator``); TensorFlow counts the calls of every function made from
-    that code together. So training several fresh models in one process (the loss-terms
-    experiment, the beta sweep), each traced exactly once, reads to it as "5 out of the
-    last 9 calls ... triggered tf.function retracing". A retracing of any other function,
-    ours included, is still shown.
+    Keras builds one ``tf.function`` per model for training, one for evaluation and one for
+    prediction, each from the same Python function for every model
+    (``TensorFlowTrainer._make_function``'s ``multi_step_on_iterator`` and
+    ``one_step_on_data``, ``make_predict_function``'s ``one_step_on_data_distributed`` and
+    ``multi_step_on_data``); TensorFlow counts the calls of every function made from that
+    code together. So training or scoring several fresh models in one process (the
+    loss-terms experiment, the beta sweep, the digit classifiers), each traced exactly
+    once, reads to it as "5 out of the last 9 calls ... triggered tf.function retracing".
+    A retracing of any other function, ours included, is still shown.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if verbose_mode():
             return True
         message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and _KERAS_STEP in message)
+        if "triggered tf.function retracing" not in message:
+            return True
+        return not any(step in message for step in _KERAS_STEPS)
 
 
-_KERAS_STEP = "TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator"
+# The qualified names of Keras' per-model step functions (Keras 3.3 to 3.15).
+_KERAS_STEPS = (
+    "TensorFlowTrainer._make_function.<locals>.multi_step_on_iterator",
+    "TensorFlowTrainer._make_function.<locals>.one_step_on_data",
+    "TensorFlowTrainer.make_train_function.<locals>.",
+    "TensorFlowTrainer.make_test_function.<locals>.",
+    "TensorFlowTrainer.make_predict_function.<locals>.",
+)
 
 
 def _quiet_tensorflow_logger() -> None:
@@ -193,7 +204,11 @@ def install_quiet_tensorflow() -> None:
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow (through Keras) so that a run can be repeated."""
+    """Seed Python, NumPy and TensorFlow (through Keras) so that a run can be repeated.
+
+    For notebooks and scripts (a student's own layers and draws). The package never calls
+    it: its models, pipelines and draws are seeded from ``Recipe.seed`` directly.
+    """
     import keras
     import numpy as np
 

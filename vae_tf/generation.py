@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from vae_tf import validation
+from vae_tf.latent import decode as decode_in_batches
 
 __all__ = [
     "prior_codes",
@@ -55,8 +56,6 @@ def _check_model(model: Any) -> None:
 
 
 def _decode(model: Any, codes: np.ndarray) -> np.ndarray:
-    from vae_tf.experiments import _decode as decode_in_batches
-
     _check_model(model)
     return decode_in_batches(model, codes)
 

@@ -7,6 +7,7 @@ terms, their weighted sum, the gradient, the update, the metrics.
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Any
 
 import keras
@@ -31,6 +32,36 @@ def _torch_like_initializer() -> keras.initializers.Initializer:
     ``benchmarks/iwae_vs_pytorch.py``), with this one it matches PyTorch.
     """
     return keras.initializers.VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
+
+
+def layer_seed(seed: int | None, where: str) -> int | None:
+    """The seed of one layer's initial weights: ``seed`` mixed with the layer's place.
+
+    Each layer gets its own integer (a CRC-32 of ``"<seed>/<where>"``), so that layers of the
+    same shape do not start equal and two models built with one seed start equal, without
+    touching the global random state. None stays None (a fresh draw each time).
+    """
+    if seed is None:
+        return None
+    return zlib.crc32(f"{validation.integer('seed', seed)}/{where}".encode())
+
+
+def _seeded(network: keras.Model, seed: int | None) -> keras.Model:
+    """``network`` with every kernel redrawn by its own initializer, seeded by ``layer_seed``.
+
+    Layers are told apart by their position in ``network.layers``, so the same builder
+    with the same seed gives the same weights in any process; ``seed=None`` leaves the
+    weights as Keras drew them. Only random initializers are redrawn (biases start at 0).
+    """
+    if seed is None:
+        return network
+    for index, layer in enumerate(network.layers):
+        initializer = getattr(layer, "kernel_initializer", None)
+        if initializer is None or "seed" not in initializer.get_config():
+            continue
+        config = {**initializer.get_config(), "seed": layer_seed(seed, f"{network.name}/{index}")}
+        layer.kernel.assign(type(initializer).from_config(config)(layer.kernel.shape))
+    return network
 
 
 def as_images(x):
@@ -98,6 +129,7 @@ def build_encoder(
     hidden_layers: int = 1,
     variational: bool = True,
     name: str = "encoder",
+    seed: int | None = None,
 ) -> keras.Model:
     """The encoder q(z|x): images (N, 28, 28, 1) -> ``[mu, log_var]``, each (N, latent_dim).
 
@@ -112,6 +144,9 @@ def build_encoder(
 
     With ``variational=False`` (the plain autoencoder) the last layer has ``latent_dim``
     units and the encoder returns the code z alone, shaped (N, latent_dim).
+
+    ``seed`` seeds the initial weights (each layer its own, see ``layer_seed``); None
+    draws them afresh.
     """
     latent_dim = validation.positive_int("latent_dim", latent_dim)
     hidden_units = validation.positive_int("hidden_units", hidden_units)
@@ -126,11 +161,11 @@ def build_encoder(
         h = layers.Flatten()(h)
         h = _hidden_stack(h, hidden_units // 2 or 1, hidden_layers)
     if not variational:
-        return keras.Model(inputs, _dense(latent_dim, name="z")(h), name=name)
+        return _seeded(keras.Model(inputs, _dense(latent_dim, name="z")(h), name=name), seed)
     h = _dense(2 * latent_dim, name="mu_and_log_var")(h)
     mu = layers.Lambda(lambda t: t[:, :latent_dim], name="mu")(h)
     log_var = layers.Lambda(lambda t: clip_log_var(t[:, latent_dim:]), name="log_var")(h)
-    return keras.Model(inputs, [mu, log_var], name=name)
+    return _seeded(keras.Model(inputs, [mu, log_var], name=name), seed)
 
 
 def build_decoder(
@@ -140,12 +175,14 @@ def build_decoder(
     *,
     hidden_layers: int = 1,
     name: str = "decoder",
+    seed: int | None = None,
 ) -> keras.Model:
     """The decoder p(x|z): codes (N, latent_dim) -> **logits** of shape (N, 28, 28, 1).
 
     ``arch="mlp"``: latent_dim -> 512 (ReLU) -> 784, the original study's network, with
     ``hidden_layers`` hidden layers of ``hidden_units`` (conv: ``hidden_units // 2``).
-    The sigmoid is left out on purpose: the loss is computed from logits.
+    The sigmoid is left out on purpose: the loss is computed from logits. ``seed`` seeds
+    the initial weights, as in :func:`build_encoder`.
     """
     latent_dim = validation.positive_int("latent_dim", latent_dim)
     hidden_units = validation.positive_int("hidden_units", hidden_units)
@@ -162,7 +199,7 @@ def build_decoder(
         h = _conv(layers.Conv2DTranspose, 64, strides=2, activation="relu")(h)
         h = _conv(layers.Conv2DTranspose, 32, strides=2, activation="relu")(h)
         logits = _conv(layers.Conv2DTranspose, 1, name="logits")(h)
-    return keras.Model(inputs, logits, name=name)
+    return _seeded(keras.Model(inputs, logits, name=name), seed)
 
 
 def _shape_of(tensor: Any) -> tuple:
@@ -365,7 +402,7 @@ class VAE(_CourseModel):
         The decoder's architecture when it differs from the encoder's (None: ``arch``),
         e.g. a convolutional encoder with a lighter MLP decoder.
     seed : int or None
-        Seed of the sampling noise.
+        Seed of the initial weights and of the sampling noise (None: fresh draws).
     encoder, decoder : keras.Model, optional
         Your own networks instead of the ones ``arch`` builds (lesson 08 brings its
         convolutional ones): the encoder maps images (N, 28, 28, 1) to ``[mu, log_var]``,
@@ -398,12 +435,18 @@ class VAE(_CourseModel):
         self.seed = seed
         self.custom_networks = encoder is not None or decoder is not None
         if encoder is None:
-            encoder = build_encoder(latent_dim, arch, hidden_units, hidden_layers=hidden_layers)
+            encoder = build_encoder(
+                latent_dim, arch, hidden_units, hidden_layers=hidden_layers, seed=seed
+            )
         else:
             _check_encoder(encoder, self.latent_dim)
         if decoder is None:
             decoder = build_decoder(
-                latent_dim, decoder_arch or arch, hidden_units, hidden_layers=hidden_layers
+                latent_dim,
+                decoder_arch or arch,
+                hidden_units,
+                hidden_layers=hidden_layers,
+                seed=seed,
             )
         else:
             _check_decoder(decoder, self.latent_dim)

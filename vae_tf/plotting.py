@@ -197,7 +197,7 @@ def latent_manifold(
         raise ValueError(
             f"latent_manifold needs a model with latent_dim == 2 (it decodes a plane of "
             f"codes), but this model has latent_dim={latent_dim}. For other sizes use "
-            "latent_scatter on the codes or vae_tf.experiments.interpolate."
+            "latent_scatter on the codes or vae_tf.latent.interpolate."
         )
     if validation.integer("n", n) < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")

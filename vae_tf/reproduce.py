@@ -1,9 +1,10 @@
 """The whole study in one call: train, run every experiment, write numbers, figures, report.
 
-- :func:`run_experiment` runs one experiment (``mu``, ``sigma``, ``loss-terms``,
+- :func:`run_experiment` runs one experiment of the registry
+  (``vae_tf.experiments.registry.EXPERIMENTS``: ``mu``, ``sigma``, ``loss-terms``,
   ``beta-sweep``) and writes its figures and ``<name>.json``.
-- :func:`reproduce` loads the data, trains the VAE with the recipe, runs all four
-  experiments and writes ``results.json`` and ``report.md`` (plus ``model.keras``,
+- :func:`reproduce` loads the data, trains the VAE with the recipe, walks the registry
+  (every experiment in turn) and writes ``results.json`` and ``report.md`` (plus ``model.keras``,
   ``history.json`` and the PNG figures) into one folder.
 
 The recipe (``vae_tf.recipe``) says how every model is trained; the report's text
@@ -19,7 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vae_tf.experiments import BETAS, json_safe
+from vae_tf._files import json_safe
+from vae_tf.experiments.registry import EXPERIMENTS, ExperimentRun
 from vae_tf.recipe import BETA_SWEEP, ORIGINAL, ORIGINAL_UPDATES, Recipe
 from vae_tf.report import write_report
 from vae_tf.validation import one_of
@@ -29,10 +31,7 @@ if TYPE_CHECKING:
     from vae_tf.data import MnistData
     from vae_tf.models import VAE
 
-__all__ = ["EXPERIMENTS", "run_experiment", "reproduce"]
-
-EXPERIMENTS = ("mu", "sigma", "loss-terms", "beta-sweep")
-N_IMAGES = 1000  # held-out images scored by the mu and sigma experiments
+__all__ = ["run_experiment", "reproduce"]
 
 
 class _Progress:
@@ -60,7 +59,7 @@ def _write_json(path: Path, payload: dict) -> Path:
 def _train(
     data: MnistData, recipe: Recipe, verbose: int, progress: bool
 ) -> tuple[VAE, dict[str, list[float]], float]:
-    from vae_tf.experiments import train_vae
+    from vae_tf.training import train_vae
 
     started = time.perf_counter()
     model, history = train_vae(data, recipe, verbose=verbose, progress=progress)
@@ -83,7 +82,9 @@ def run_experiment(
 
     Parameters
     ----------
-    name : {"mu", "sigma", "loss-terms", "beta-sweep"}
+    name : str
+        A name of ``vae_tf.experiments.registry.EXPERIMENTS``: "mu", "sigma",
+        "loss-terms" or "beta-sweep".
     data : MnistData
     out_dir : path
         Created if missing.
@@ -98,7 +99,7 @@ def run_experiment(
         For ``loss-terms``: a VAE trained with ``recipe`` on the full loss, reused as the
         "full" run instead of training it again.
     classifier : DigitClassifier, optional
-        For ``mu`` and ``sigma``; default: trained (and memoized) on ``data``.
+        For ``mu`` and ``sigma``; default: trained on ``data`` with ``recipe``.
     verbose : int, default 0
         Passed to ``fit``.
     progress : bool, default True
@@ -110,29 +111,38 @@ def run_experiment(
     ``recipe`` (the recipe that ran), ``settings``, ``results`` (the numbers) and
     ``figures`` (file names in ``out_dir``).
     """
-    from vae_tf import experiments as ex
     from vae_tf import plotting
 
-    one_of("name", name, EXPERIMENTS)
-    if model is not None and name not in ("mu", "sigma"):
+    one_of("name", name, tuple(EXPERIMENTS))
+    spec = EXPERIMENTS[name]
+    if model is not None and not spec.studies_model:
         raise ValueError(
-            f"the {name} experiment trains its own models; pass model only to 'mu' or 'sigma'"
+            f"the {name} experiment trains its own models; pass model only to "
+            + " or ".join(repr(n) for n, s in EXPERIMENTS.items() if s.studies_model)
         )
     if recipe is None:
-        recipe = (BETA_SWEEP if name == "beta-sweep" else ORIGINAL).for_run()
+        recipe = (BETA_SWEEP if spec.recipe == "beta" else ORIGINAL).for_run()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings: dict[str, Any] = {}
     figures: list[str] = []
 
     def save(fig: Any, file_name: str) -> None:
         plotting.figure_to_png(fig, out_dir / file_name)
         figures.append(file_name)
 
-    if name in ("mu", "sigma"):
+    run = ExperimentRun(
+        data=data,
+        recipe=recipe,
+        save=save,
+        full_run=full_run,
+        classifier=classifier,
+        verbose=verbose,
+        progress=progress,
+    )
+    if spec.studies_model:
         if model is None:
             model, history, _ = _train(data, recipe, verbose, progress)
-            settings["model"] = "trained with the recipe by run_experiment"
+            run.settings["model"] = "trained with the recipe by run_experiment"
             title = f"Training curves of the VAE ({recipe.updates:,} updates)"
             save(
                 plotting.loss_curves(history, title=title, source=data.source_description),
@@ -141,40 +151,14 @@ def run_experiment(
         else:
             # Trained elsewhere (reproduce's own VAE, or --model): the recipe here trains
             # only the classifier and seeds the draws.
-            settings["model"] = f"given: {type(model).__name__}, latent_dim {model.latent_dim}"
+            run.settings["model"] = f"given: {type(model).__name__}, latent_dim {model.latent_dim}"
         if classifier is None:
             from vae_tf.classifier import train_digit_classifier
 
-            classifier = train_digit_classifier(
-                data, epochs=recipe.classifier_epochs, seed=recipe.seed
-            )
-        settings["n_images"] = min(N_IMAGES, len(data.x_test))
-        run = ex.mu_experiment if name == "mu" else ex.sigma_experiment
-        result = run(
-            model, data, classifier=classifier, n_images=settings["n_images"], seed=recipe.seed
-        )
-        plot = plotting.mu_plot if name == "mu" else plotting.sigma_plot
-        save(plot(result), f"{name}.png")
-    elif name == "loss-terms":
-        result = ex.loss_terms_experiment(
-            data, recipe, full_run=full_run, verbose=verbose, progress=progress
-        )
-        save(plotting.loss_terms_plot(result), "loss-terms.png")
-        for run_name, run in result.runs.items():
-            if run_name == "full" and full_run is not None:
-                continue  # its curves are the main model's loss-curves.png
-            title = (
-                f"Training curves of the {run_name} run (KL weight {run.kl_weight:g}, "
-                f"reconstruction weight {run.reconstruction_weight:g})"
-            )
-            save(
-                plotting.loss_curves(run.history, title=title, source=data.source_description),
-                f"loss-terms-{run_name}-curves.png",
-            )
-    else:
-        settings["betas"] = list(BETAS)
-        result = ex.beta_sweep(data, recipe, betas=BETAS, verbose=verbose, progress=progress)
-        save(plotting.beta_sweep_plot(result), "beta-sweep.png")
+            run.classifier = train_digit_classifier(data, recipe)
+        run.model = model
+    result = spec.run(run)
+    settings = run.settings
 
     payload = json_safe(
         {
@@ -209,8 +193,9 @@ def reproduce(
 
     Steps: load the data (the source is printed); train the VAE with ``recipe`` and
     save ``model.keras``, ``history.json`` and ``loss-curves.png``; train the digit
-    classifier; run the mu, sigma, loss-terms (reusing the VAE as its "full" run) and
-    beta-sweep experiments (figures and ``<name>.json`` each); write ``results.json``
+    classifier; walk the registry (``vae_tf.experiments.registry.EXPERIMENTS``): the mu,
+    sigma, loss-terms (reusing the VAE as its "full" run) and beta-sweep experiments
+    (figures and ``<name>.json`` each); write ``results.json``
     and ``report.md``. Measured with the offline sample on 2 CPU cores: 4.1 minutes, 4.9
     minutes of CPU time (README).
 
@@ -237,7 +222,7 @@ def reproduce(
     from vae_tf.classifier import train_digit_classifier
     from vae_tf.data import load_mnist
     from vae_tf.evaluation import evaluate_elbo
-    from vae_tf.experiments import save_training_run
+    from vae_tf.training import save_training_run
 
     recipe = ORIGINAL.for_run() if recipe is None else recipe
     if beta_recipe is None:
@@ -256,7 +241,8 @@ def reproduce(
         timings[key] = round(now - clock, 1)
         clock = now
 
-    progress(f"step 1/7: loading data (source {str(data_source)!r})")
+    steps = 3 + len(EXPERIMENTS)
+    progress(f"step 1/{steps}: loading data (source {str(data_source)!r})")
     data = load_mnist(
         data_source,
         batch_size=recipe.batch_size,
@@ -269,7 +255,7 @@ def reproduce(
     n_train = len(data.x_train)
     lap("data")  # load_mnist printed its "Data: ..." line already
 
-    progress(f"step 2/7: training the VAE: {recipe.describe(n_train)}")
+    progress(f"step 2/{steps}: training the VAE: {recipe.describe(n_train)}")
     model, history, seconds = _train(data, recipe, fit_verbose, bool(verbose))
     save_training_run(
         out_dir,
@@ -287,26 +273,24 @@ def reproduce(
     else:
         progress(f"VAE trained: held-out -ELBO {model_terms['neg_elbo']:.1f} nats per image")
 
-    progress("step 3/7: training the digit classifier")
-    classifier = train_digit_classifier(data, epochs=recipe.classifier_epochs, seed=recipe.seed)
+    progress(f"step 3/{steps}: training the digit classifier")
+    classifier = train_digit_classifier(data, recipe)
     lap("classifier")
     progress(f"classifier: held-out accuracy {classifier.accuracy:.3f}")
 
-    plan = [
-        ("mu", "step 4/7: mu experiment (decode mu vs mu + sigma*eps + u)", recipe),
-        ("sigma", "step 5/7: sigma experiment (factors 0.1, 1, 10, 100)", recipe),
-        ("loss-terms", "step 6/7: loss-terms experiment (KL only, reconstruction only)", recipe),
-        ("beta-sweep", f"step 7/7: beta sweep ({beta_recipe.describe(n_train)})", beta_recipe),
-    ]
     outputs: dict[str, dict] = {}
-    for name, message, run_recipe in plan:
-        progress(message)
+    for step, (name, spec) in enumerate(EXPERIMENTS.items(), start=4):
+        run_recipe = beta_recipe if spec.recipe == "beta" else recipe
+        detail = spec.summary
+        if run_recipe is not recipe:
+            detail += f"; {run_recipe.describe(n_train)}"
+        progress(f"step {step}/{steps}: {name} experiment ({detail})")
         outputs[name] = run_experiment(
             name,
             data,
             out_dir=out_dir,
             recipe=run_recipe,
-            model=model if name in ("mu", "sigma") else None,
+            model=model if spec.studies_model else None,
             full_run=(model, history) if name == "loss-terms" else None,
             classifier=classifier,
             verbose=fit_verbose,
@@ -338,13 +322,11 @@ def reproduce(
             },
             "model": {**model_terms, "unit": "nats per image on the held-out images"},
             "classifier_accuracy": classifier.accuracy,
-            "mu": outputs["mu"]["results"],
-            "sigma": outputs["sigma"]["results"],
-            "loss_terms": loss_terms,
-            "beta_sweep": outputs["beta-sweep"]["results"],
+            # loss_terms: its results without the per-epoch histories (popped above)
+            **{EXPERIMENTS[name].key: out["results"] for name, out in outputs.items()},
             "figures": {
                 "loss_curves": "loss-curves.png",
-                **{name.replace("-", "_"): out["figures"] for name, out in outputs.items()},
+                **{EXPERIMENTS[name].key: out["figures"] for name, out in outputs.items()},
             },
             "timings_seconds": timings,
             "elapsed_seconds": round(progress.elapsed(), 1),

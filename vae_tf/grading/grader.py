@@ -488,8 +488,12 @@ class GradingRun:
 
 def grade_notebook(submission: Submission, run: GradingRun) -> StudentRow:
     """Grade one submission and write its executed HTML under ``run.out``."""
+    from vae_tf.grading.notebook_code import (
+        NotebookError,
+        extract_exercise_code,
+        read_notebook_text,
+    )
     from vae_tf.grading.sandbox import run_sandbox
-    from vae_tf.notebook_code import NotebookError, extract_exercise_code, read_notebook_text
 
     start = time.monotonic()
     student, path = submission.student, submission.path

@@ -22,7 +22,7 @@ import json
 
 from vae_tf.grading.answers import MalformedAnswer, decode, encode_inputs
 from vae_tf.grading.checking import CheckResult, ExerciseResult, judge_check
-from vae_tf.notebook_code import ExerciseCode
+from vae_tf.grading.notebook_code import ExerciseCode
 
 MESSAGE_LIMIT = 2000
 

@@ -32,7 +32,7 @@ from vae_tf.grading.checking import ExerciseResult
 from vae_tf.grading.isolation import Isolation, find_isolation, sandbox_env, sandboxed_command
 from vae_tf.grading.judge import failed_everywhere, judge, make_request
 from vae_tf.grading.limits import Limits, MemoryWatchdog, kill_tree, limited_command
-from vae_tf.notebook_code import ExerciseCode
+from vae_tf.grading.notebook_code import ExerciseCode
 
 ANSWER_LIMIT = 50 * 1024 * 1024  # bytes read from a sandbox's answer pipe; the rest is dropped
 OUTPUT_TAIL = 4000  # bytes of a sandbox's own stdout/stderr kept for the diagnosis
@@ -328,7 +328,7 @@ def run_sandbox(
     Parameters
     ----------
     code : ExerciseCode
-        From :func:`vae_tf.notebook_code.extract_exercise_code`.
+        From :func:`vae_tf.grading.notebook_code.extract_exercise_code`.
     timeout : float
         Wall-clock limit for the whole run, in seconds.
     memory_mb : int or None

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any
 
-from vae_tf.notebook_code import ExerciseCode
+from vae_tf.grading.notebook_code import ExerciseCode
 
 
 def _undefined(symbol: str, name: str, cell_errors: dict[str, str]) -> dict[str, Any]:

@@ -51,8 +51,8 @@ noisy_expectation_exercise = exercise(
     symbol="noisy_expectation",
     description="mu + sigma * eps + u with eps ~ N(0, I), u ~ Uniform(-1, 1) drawn from rng",
     references=(
-        "vae_tf.experiments:noisy_expectation",
-        "vae_tf.experiments:sample_with_sigma_factor",
+        "vae_tf.latent:noisy_expectation",
+        "vae_tf.latent:sample_with_sigma_factor",
     ),
     hints=(
         "Two kinds of noise are needed, each with the shape of mu (one value per image and "
@@ -421,7 +421,7 @@ interpolate_exercise = exercise(
     points=4,
     symbol="interpolate",
     description="decode the straight line from mu(image_a) to mu(image_b)",
-    references=("vae_tf.experiments:interpolate",),
+    references=("vae_tf.latent:interpolate",),
     hints=(
         "Three steps: encode both images, build `steps` codes between their two codes, "
         "decode those codes. The pictures in between come from the decoder, not from mixing "

@@ -33,8 +33,8 @@ sigma_sweep_exercise = exercise(
     symbol="sigma_sweep",
     description="decode mu + factor * sigma * eps for each factor, with the same eps",
     references=(
-        "vae_tf.experiments:sigma_sweep",
-        "vae_tf.experiments:sample_with_sigma_factor",
+        "vae_tf.latent:sigma_sweep",
+        "vae_tf.latent:sample_with_sigma_factor",
     ),
     hints=(
         "Encode the images once, outside the loop over factors; inside the loop build the "

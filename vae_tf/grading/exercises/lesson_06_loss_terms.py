@@ -42,7 +42,7 @@ aggregate_moments_exercise = exercise(
     points=4,
     symbol="aggregate_moments",
     description="mean (D,) and covariance (D, D) of latent codes (N, D)",
-    references=("vae_tf.experiments:aggregate_moments",),
+    references=("vae_tf.latent:aggregate_moments",),
     hints=(
         "Each row of codes is one image's code: the mean and the covariance are taken over "
         "the rows (the images), one mean per latent dimension.",
@@ -245,7 +245,7 @@ knn_latent_accuracy_exercise = exercise(
     points=4,
     symbol="knn_latent_accuracy",
     description="k-nearest-neighbour accuracy of test codes against training codes (fraction)",
-    references=("vae_tf.experiments:knn_accuracy",),
+    references=("vae_tf.latent:knn_accuracy",),
     hints=(
         "For each test code: the distances to every training code, the k smallest of them, "
         "and the digit most of those k neighbours carry.",

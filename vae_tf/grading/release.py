@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vae_tf._files import write_atomically
-from vae_tf.notebook_code import (
+from vae_tf.grading.notebook_code import (
     BEGIN_MARKER,
     END_MARKER,
     HINT_MARKER,
