@@ -184,7 +184,7 @@ def test_train_recipe_best_then_sample_and_interpolate(tmp_path: Path):
     out = tmp_path / "best"
     trained = run_cli("train", "--recipe", "best", "--data", "sample", "--out", str(out))
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert "recipe best (convolutional (32 and 64 filters" in trained.stdout
+    assert "recipe best (MLP 784-512-512-32" in trained.stdout
     assert "offline sample" in trained.stdout
     assert f"vae-tf evaluate --model {out / 'model.keras'}" in trained.stdout
     record = json.loads((out / "history.json").read_text())

@@ -344,7 +344,7 @@ def test_lesson03_package_answers_imported_or_inherited_earn_nothing():
     )
     results = grade({"attacker": attacker, "honest": solution})
     honest = results["honest"]
-    full = sum(ex.max_points for ex in exercises_of_lesson("03_vae"))
+    full = sum(len(ex.checks) for ex in exercises_of_lesson("03_vae"))  # the sandbox counts checks
     assert (honest.points, honest.max_points) == (full, full), honest.exercises
     for exercise in ("sampling", "kl_divergence", "train_step"):
         assert_zero_with_reasons(results["attacker"], exercise, "not available while grading")
