@@ -38,6 +38,7 @@ from vae_tf.grading.exercises._helpers import (
     keras_message,
     parameters_described,
     require_values,
+    short,
     tensor,
 )
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
@@ -1209,16 +1210,14 @@ def _weights(model: Any) -> list[np.ndarray]:
 def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | None = None) -> Any:
     kl_weight, reconstruction_weight = inputs["loss_weights"][pair]
     model = _student_model(MyVAE, inputs, kl_weight, reconstruction_weight)
-    before = _weights(model)
     with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
         metrics = _step(model, inputs["x"])
     observed: dict[str, Any] = {"metrics": metrics, "stand_in_kl": used["kl_divergence"]}
     if updates is not None:
-        after = _weights(model)
-        observed["updates"] = [
-            ((b - a) / _LEARNING_RATE).astype(np.float32)
-            for b, a in zip(before[updates], after[updates], strict=True)
-        ]
+        # Raw weights after the step, not the update: the judge subtracts them from the
+        # weights it sent itself (see `_updates`), so no difference is computed here.
+        observed["after"] = [w.astype(np.float32) for w in _weights(model)[updates]]
+        observed["updated"] = [updates.start, updates.stop]
     return observed
 
 
@@ -1248,7 +1247,7 @@ def reference_step(
     closed-form KL (1/2, 1/2), or the probes' stand-in (see :func:`_kl_form`).
     """
     a_mu, a_var = kl_form
-    x = inputs["x"].reshape(_BATCH, -1).astype(np.float64)
+    x = inputs["x"].reshape(len(inputs["x"]), -1).astype(np.float64)
     eps = inputs["eps"].astype(np.float64)
     w1, b1, w2, b2 = (w.astype(np.float64) for w in inputs["encoder"])
     w3, b3, w4, b4 = (w.astype(np.float64) for w in inputs["decoder"])
@@ -1333,11 +1332,30 @@ def _same_update(got: list[np.ndarray], expected: list[np.ndarray]) -> bool:
     )
 
 
-def _updates(answer: Any) -> list[np.ndarray]:
-    return [
-        array_of({"type": "ndarray", "array": update}, "the weight update").astype(np.float64)
-        for update in answer["updates"]
+@judge_only
+def _updates(inputs: Inputs, answer: Any) -> list[np.ndarray]:
+    """(before - after) / learning_rate for each weight the probe sent, ``before`` being the
+    judge's own weights (the inputs), ``after`` the raw weights after the student's step."""
+    before = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
+    span = answer.get("updated") if isinstance(answer, dict) else None
+    if not (
+        isinstance(span, list)
+        and len(span) == 2
+        and all(isinstance(i, (int, type(None))) for i in span)
+    ):
+        raise CheckFailed(f"The weights after the step could not be read: {FIX_FIRST}.")
+    before = before[slice(*span)]
+    after = [
+        array_of({"type": "ndarray", "array": weight}, "the weights after the step").astype(
+            np.float64
+        )
+        for weight in answer["after"]
     ]
+    if len(after) != len(before) or any(
+        a.shape != b.shape for a, b in zip(after, before, strict=False)
+    ):
+        raise CheckFailed(f"The weights after the step have the wrong form: {FIX_FIRST}.")
+    return [(b - a) / _LEARNING_RATE for b, a in zip(before, after, strict=True)]
 
 
 def _unit_weights(rng: np.random.Generator) -> Inputs:
@@ -1353,7 +1371,7 @@ def _train_step_keys_probe(MyVAE: Any, inputs: Inputs) -> Any:
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
     # The three names over no training step (a dict of zeros, the trackers read) earn nothing.
-    if all(np.allclose(update, 0.0) for update in _updates(answer)):
+    if all(np.allclose(update, 0.0) for update in _updates(inputs, answer)):
         raise CheckFailed(
             "The metrics are there, but the weights did not change: no gradient step was "
             "applied (see the check 'updates the weights along the gradient of the loss').",
@@ -1416,6 +1434,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     reconstruction, kl = got["reconstruction_loss"], got["kl_loss"]
     expected = reconstruction_weight * reconstruction + kl_weight * kl
     if np.isclose(got["loss"], expected, rtol=1e-4):
+        _require_trained_as_reported(inputs, answer, kl_weight, reconstruction_weight)
         return
     what = "The loss should be reconstruction_weight * reconstruction + kl_weight * KL."
     reference = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
@@ -1445,7 +1464,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
             what = text
             break
     # The update tells a loss that is only REPORTED wrongly from one that is trained wrongly.
-    if _same_update(_updates(answer), reference["gradients"]):
+    if _same_update(_updates(inputs, answer), reference["gradients"]):
         unweighted = np.isclose(got["loss"], reconstruction + kl, rtol=1e-4)
         raise CheckFailed(
             "The step differentiates the weighted loss (the update is right), but the loss it "
@@ -1465,6 +1484,33 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
+@judge_only
+def _require_trained_as_reported(
+    inputs: Inputs, answer: Any, kl_weight: float, reconstruction_weight: float
+) -> None:
+    """The reported numbers are consistent, so they must also be the judge's: the terms the
+    judge recomputes from its weights and batch, and one SGD step along its own gradient.
+
+    Metrics that agree only with each other (zeros, or the trackers read without a step)
+    earn nothing.
+    """
+    if not _terms_right(inputs, answer, kl_weight, reconstruction_weight):
+        raise CheckFailed(
+            "The reported loss is the weighted sum of the reported terms, but the terms are not "
+            f"those of the batch: {FIX_FIRST} (both terms per image).",
+            tried=f"kl_weight = {kl_weight}, reconstruction_weight = {reconstruction_weight}",
+        )
+    expected = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
+    if not _same_update(_updates(inputs, answer), expected["gradients"]):
+        raise CheckFailed(
+            "The reported loss is right, but the weights did not move along its gradient: "
+            f"{FIX_FIRST} (the update).",
+            tried=f"one step with SGD(learning_rate={_LEARNING_RATE}), kl_weight = {kl_weight}, "
+            f"reconstruction_weight = {reconstruction_weight}",
+            expected="every weight moved by -learning_rate * the gradient of the weighted loss",
+        )
+
+
 @train_step_exercise.probe(
     "updates the weights along the gradient of the loss", inputs=_unit_weights
 )
@@ -1474,7 +1520,7 @@ def _train_step_update_probe(MyVAE: Any, inputs: Inputs) -> Any:
 
 @train_step_exercise.verdict("updates the weights along the gradient of the loss")
 def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _updates(answer)
+    got = _updates(inputs, answer)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(
             "The weights did not change: no gradient step was applied.",
@@ -1535,7 +1581,7 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
         )
     if not _terms_right(inputs, answer, 0.0, 1.0):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
-    got = _updates(answer)
+    got = _updates(inputs, answer)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
@@ -1564,7 +1610,7 @@ def _train_step_sampled_probe(MyVAE: Any, inputs: Inputs) -> Any:
 @train_step_exercise.verdict("the reconstruction term is computed at a sampled z")
 def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
-    got = _updates(answer)
+    got = _updates(inputs, answer)
     if len(got) != 4 or got[3].shape != (2 * _LATENT,):
         raise CheckFailed(f"The encoder's update has the wrong form: {FIX_FIRST}.")
     if all(np.allclose(update, 0.0) for update in got):
@@ -1660,7 +1706,7 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
             self.model.kl_weight = weights[min(epoch, 1)]
 
     try:
-        with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+        with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
             history = model.fit(
                 inputs["x"],
                 batch_size=2 * _BATCH,
@@ -1675,7 +1721,12 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
         return {"raised": exception_record(error)}
     except Exception as error:  # noqa: BLE001 - explain any failure of the compiled step
         return {"raised": exception_record(error)}
-    return {key[:100]: describe(values) for key, values in list(history.history.items())[:10]}
+    return {
+        "history": {
+            key[:100]: describe(values) for key, values in list(history.history.items())[:10]
+        },
+        "stand_in_kl": used["kl_divergence"],
+    }
 
 
 @train_step_exercise.verdict(
@@ -1691,15 +1742,30 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
             hint="use keras.ops / tf operations on tensors: no .numpy(), float() or Python if "
             "on a tensor; self.kl_weight is a variable and may be used as it is",
         )
-    missing = [key for key in _KEYS if key not in answer]
+    history = answer.get("history")
+    if not isinstance(history, dict):
+        raise CheckFailed(f"fit()'s history could not be read: {FIX_FIRST}.")
+    missing = [key for key in _KEYS if key not in history]
     if missing:
         raise CheckFailed(
             "fit() should show loss, reconstruction_loss and kl_loss.",
-            got=f"history keys {sorted(answer)[:10]}",
+            got=f"history keys {sorted(history)[:10]}",
         )
-    values = {key: array_of(answer[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
+    values = {key: array_of(history[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
     if any(value.shape != (2,) for value in values.values()):
         raise CheckFailed(f"fit()'s history has the wrong length: {FIX_FIRST}.")
+    # The terms are the judge's own numbers (its weights, batch and noise; the learning rate
+    # is 0, so both epochs see the same ones), not only consistent with the reported loss.
+    reference = reference_step(inputs, 0.0, 1.0, _kl_form(answer))
+    for key in ("reconstruction_loss", "kl_loss"):
+        if not np.allclose(values[key], reference[key], rtol=1e-4, atol=1e-4):
+            raise CheckFailed(
+                f"In fit() the reported {key} is not the term of the batch: {FIX_FIRST} "
+                "(both terms per image).",
+                tried=f"fit() on {2 * _BATCH} images, one batch per epoch, learning rate 0",
+                expected=f"{key} = {reference[key]:.4f} in both epochs",
+                got=short(values[key]),
+            )
     # The learning rate is 0, so both epochs see the same terms; only the weight changed.
     first_weight, weight = inputs["fit_weights"]
 
