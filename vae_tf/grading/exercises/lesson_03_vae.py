@@ -198,7 +198,13 @@ def _controlled_model(build_encoder: Any, inputs: Inputs) -> Any:
 )
 def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _controlled_model(build_encoder, inputs)
-    return [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES]
+    # The outputs at a, b, a + b and 0 too: a network with no hidden layer has linear
+    # heads that are unbounded, so this point also needs the encoder to be nonlinear.
+    a, b = np.split(inputs["x"], 2)
+    return {
+        "scales": [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES],
+        "pairs": [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))],
+    }
 
 
 @encoder_exercise.verdict("mu and log_var can be any real number (no activation on the heads)")
@@ -209,8 +215,10 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
         head_activation_message,
     )
 
-    if len(answer) != len(INPUT_SCALES):
+    if not isinstance(answer, dict) or len(answer.get("scales", ())) != len(INPUT_SCALES):
         raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
+    pairs = answer.get("pairs")
+    answer = answer["scales"]
     try:
         mu, log_var = _two_heads(inputs, answer[0])
     except CheckFailed:
@@ -231,6 +239,9 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{name} between {every.min():.3g} and {every.max():.3g}",
             hint=hint,
         )
+    # Unbounded heads of no hidden layer (a linear map) earn nothing: judged from the raw
+    # outputs at a, b, a + b and 0 (the first and second halves of the images).
+    _require_nonlinear({**inputs, "x": np.split(inputs["x"], 2)[0]}, pairs)
 
 
 def _pairs_inputs(rng: np.random.Generator) -> Inputs:
@@ -253,11 +264,17 @@ def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
 
 @encoder_exercise.verdict("the hidden layer has an activation (the encoder is not linear)")
 def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
+    _require_nonlinear({**inputs, "x": inputs["x"][0]}, answer)
+
+
+@judge_only
+def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
+    """Fail if mu or log_var is affine in the image, from the raw outputs at a, b, a + b and 0
+    (``pair_inputs["x"]`` is a, for the shapes)."""
     from vae_tf.grading.exercises._helpers import affine_residual
 
-    if len(answer) != 4:
+    if not isinstance(answer, list) or len(answer) != 4:
         raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
-    pair_inputs = {**inputs, "x": inputs["x"][0]}
     try:
         heads = [_two_heads(pair_inputs, outputs) for outputs in answer]
     except CheckFailed:
