@@ -1649,8 +1649,12 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
 
 @train_step_exercise.probe("updates the three metric trackers", inputs=_unit_weights)
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
+    import keras
+
     model = _student_model(MyVAE, inputs, 1.0, 1.0)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+    # The fit check's learning rate: the judge recomputes the second step's terms too.
+    model.compile(optimizer=keras.optimizers.SGD(_FIT_LEARNING_RATE), jit_compile=False)
+    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
         first = _step(model, inputs["x"])
         second = _step(model, inputs["x"])
     trackers = {
@@ -1661,6 +1665,7 @@ def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return {
         "first": first,
         "second": second,
+        "stand_in_kl": used["kl_divergence"],
         "trackers": {
             key: {"count": describe(tracker.count), "result": describe(tracker.result())}
             for key, tracker in trackers.items()
@@ -1694,6 +1699,31 @@ def _train_step_trackers_verdict(inputs: Inputs, answer: Any) -> None:
                 got=f"{second[key]:.4g}",
                 hint="return each metric's result() after update_state",
             )
+    # The counts and results above are what the student's process says; the running means
+    # must also be the judge's: the mean of its terms at the first and the second step.
+    means = _running_means(inputs, _kl_form(answer))
+    for key in _KEYS:
+        if not np.isclose(second[key], means[key], rtol=1e-3, atol=1e-4):
+            raise CheckFailed(
+                f"The returned {key} after two steps is not the mean of the two steps' values: "
+                f"{FIX_FIRST} (the terms, the loss and the update).",
+                tried=f"two train steps with SGD(learning_rate={_FIT_LEARNING_RATE})",
+                expected=f"{key} = {means[key]:.4f}",
+                got=f"{second[key]:.4f}",
+            )
+
+
+@judge_only
+def _running_means(inputs: Inputs, kl_form: tuple[float, float]) -> dict[str, float]:
+    """The metrics after two steps of SGD(_FIT_LEARNING_RATE), weights 1 and 1: the mean of
+    each value at the judge's weights and at the weights after one step of its gradient."""
+    first = reference_step(inputs, 1.0, 1.0, kl_form)
+    weights = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
+    stepped = [w - _FIT_LEARNING_RATE * g for w, g in zip(weights, first["gradients"], strict=True)]
+    second = reference_step(
+        {**inputs, "encoder": stepped[ENCODER], "decoder": stepped[DECODER]}, 1.0, 1.0, kl_form
+    )
+    return {key: (first[key] + second[key]) / 2.0 for key in _KEYS}
 
 
 def _fit_inputs(rng: np.random.Generator) -> Inputs:
