@@ -9,8 +9,12 @@ Four exercises:
   nats, **summed** over the latent dimensions, shape ``(N,)``.
 - ``train_step``: a subclass of ``vae_tf.models.VAE`` (``MyVAE`` in the notebook) whose
   ``train_step`` the student writes. The probe sets the judge's weights, batch and noise
-  and reports the metrics and weight updates of one SGD step; the verdict compares them
-  with a NumPy forward and backward pass of the same VAE, computed on the judge's side.
+  and reports the metrics and the raw weights after one SGD step; the verdict compares the
+  metrics, and the update (the judge's weights minus those), with a NumPy forward and
+  backward pass of the same VAE, computed on the judge's side. Metrics consistent only
+  with each other (zeros, trackers read without a step) earn nothing: the loss, trackers
+  and ``fit`` checks also recompute the terms, and ``fit`` and the trackers the second
+  step's terms after the judge's own SGD step.
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
   While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``

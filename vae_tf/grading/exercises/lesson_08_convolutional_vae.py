@@ -16,6 +16,9 @@ Six exercises:
 
 Both networks are also trained for a few steps inside ``fit`` of a real ``VAE``, paired with
 a small dense network of the check's own (not convolutional, so it is no answer to copy).
+The probe sends raw numbers (the loss of every step, each weight's largest change, the
+network's outputs on the judge's inputs before and after); the judge decides whether a
+weight moved, whether the outputs moved with it and whether the loss fell.
 The package's own networks (``vae_tf.models:build_encoder`` / ``build_decoder``) and prior
 sampler (``vae_tf.generation``) are references: redacted while grading.
 
