@@ -1240,7 +1240,6 @@ def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | Non
         # Raw weights after the step, not the update: the judge subtracts them from the
         # weights it sent itself (see `_updates`), so no difference is computed here.
         observed["after"] = [w.astype(np.float32) for w in _weights(model)[updates]]
-        observed["updated"] = [updates.start, updates.stop]
     return observed
 
 
@@ -1356,23 +1355,20 @@ def _same_update(got: list[np.ndarray], expected: list[np.ndarray]) -> bool:
 
 
 @judge_only
-def _updates(inputs: Inputs, answer: Any) -> list[np.ndarray]:
-    """(before - after) / learning_rate for each weight the probe sent, ``before`` being the
-    judge's own weights (the inputs), ``after`` the raw weights after the student's step."""
+def _updates(inputs: Inputs, answer: Any, weights: slice = slice(None)) -> list[np.ndarray]:
+    """(before - after) / learning_rate for the ``weights`` the check's probe sent: ``before``
+    are the judge's own weights (the inputs), ``after`` the raw weights after the student's
+    step."""
     before = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
-    span = answer.get("updated") if isinstance(answer, dict) else None
-    if not (
-        isinstance(span, list)
-        and len(span) == 2
-        and all(isinstance(i, (int, type(None))) for i in span)
-    ):
+    before = before[weights]
+    sent = answer.get("after") if isinstance(answer, dict) else None
+    if not isinstance(sent, list):
         raise CheckFailed(f"The weights after the step could not be read: {FIX_FIRST}.")
-    before = before[slice(*span)]
     after = [
         array_of({"type": "ndarray", "array": weight}, "the weights after the step").astype(
             np.float64
         )
-        for weight in answer["after"]
+        for weight in sent
     ]
     if len(after) != len(before) or any(
         a.shape != b.shape for a, b in zip(after, before, strict=False)
@@ -1604,7 +1600,7 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
         )
     if not _terms_right(inputs, answer, 0.0, 1.0):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
-    got = _updates(inputs, answer)
+    got = _updates(inputs, answer, ENCODER)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
@@ -1633,7 +1629,7 @@ def _train_step_sampled_probe(MyVAE: Any, inputs: Inputs) -> Any:
 @train_step_exercise.verdict("the reconstruction term is computed at a sampled z")
 def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
-    got = _updates(inputs, answer)
+    got = _updates(inputs, answer, ENCODER)
     if len(got) != 4 or got[3].shape != (2 * _LATENT,):
         raise CheckFailed(f"The encoder's update has the wrong form: {FIX_FIRST}.")
     if all(np.allclose(update, 0.0) for update in got):
