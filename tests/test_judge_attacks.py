@@ -590,3 +590,74 @@ def test_replacing_np_array_equal_does_not_hide_weights_that_never_train():
     assert result.status == "ok", result.message
     (fit,) = [r for r in result.exercises["build_decoder"].results if r.name.startswith("trains")]
     assert not fit.passed and "does not update every weight" in fit.message, fit.message
+
+
+# Lesson 08's training check trusted one number the probe computed next to the student's
+# code ("the weights moved by this much"), and the losses it logged. A cell can wrap the
+# probe's helper and write those in; the judge now gets each weight's change and the
+# network's raw outputs before and after training, and refuses weights said to have moved
+# under outputs that did not.
+FROZEN_DECODER_FORGED_TRAINING = """\
+import keras
+import numpy as np
+from keras import layers
+
+import vae_tf.grading.exercises.lesson_08_convolutional_vae as checks
+from vae_tf.grading.answers import describe
+
+_honest_train = checks._train
+
+
+def _forged_train(*args, **kwargs):
+    answer = _honest_train(*args, **kwargs)
+    answer.update(  # today's and the new format: a falling loss, every weight moved
+        before=describe(550.0),
+        after=describe(500.0),
+        history=describe(np.linspace(550.0, 500.0, checks.TRAIN_STEPS)),
+        moved=describe(1.0),
+        changes=describe(np.ones(10)),
+    )
+    return answer
+
+
+checks._train = _forged_train
+
+
+def build_conv_decoder(latent_dim):
+    inputs = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(256, activation="relu")(inputs)
+    h = layers.Dense(7 * 7 * 64, activation="relu")(h)
+    h = layers.Reshape((7, 7, 64))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+    logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+    model = keras.Model(inputs, logits, name="conv_decoder")
+    model.trainable = False  # never trains: only the forged answer says it does
+    return model
+"""
+
+
+@pytest.mark.slow
+def test_a_forged_training_answer_does_not_pass_lesson_08s_training_check():
+    from vae_tf.grading.notebook_code import exercise_code_from_path
+
+    solution = exercise_code_from_path(
+        Path(__file__).resolve().parents[1] / "solutions" / "08_convolutional_vae.ipynb"
+    )
+    cells = [
+        (name, FROZEN_DECODER_FORGED_TRAINING if name == "build_conv_decoder" else source)
+        for name, source in solution.cells
+        if name in ("build_conv_encoder", "build_conv_decoder")
+    ]
+    attacker = ExerciseCode(
+        path="attacker.ipynb",
+        lesson="08_convolutional_vae",
+        exercises=["build_conv_encoder", "build_conv_decoder"],
+        cells=cells,
+    )
+    (result,) = grade({"attacker": attacker}, seed=2026).values()
+    assert result.status == "ok", result.message
+    decoder = result.exercises["build_conv_decoder"]
+    (fit,) = [r for r in decoder.results if r.name.startswith("trains")]
+    assert not fit.passed, "a forged training answer passed the training check"
+    assert "outputs on the same inputs did not" in fit.message, fit.message

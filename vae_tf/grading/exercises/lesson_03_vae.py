@@ -9,8 +9,12 @@ Four exercises:
   nats, **summed** over the latent dimensions, shape ``(N,)``.
 - ``train_step``: a subclass of ``vae_tf.models.VAE`` (``MyVAE`` in the notebook) whose
   ``train_step`` the student writes. The probe sets the judge's weights, batch and noise
-  and reports the metrics and weight updates of one SGD step; the verdict compares them
-  with a NumPy forward and backward pass of the same VAE, computed on the judge's side.
+  and reports the metrics and the raw weights after one SGD step; the verdict compares the
+  metrics, and the update (the judge's weights minus those), with a NumPy forward and
+  backward pass of the same VAE, computed on the judge's side. Metrics consistent only
+  with each other (zeros, trackers read without a step) earn nothing: the loss, trackers
+  and ``fit`` checks also recompute the terms, and ``fit`` and the trackers the second
+  step's terms after the judge's own SGD step.
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
   While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``
@@ -197,7 +201,13 @@ def _controlled_model(build_encoder: Any, inputs: Inputs) -> Any:
 )
 def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _controlled_model(build_encoder, inputs)
-    return [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES]
+    # The outputs at a, b, a + b and 0 too: a network with no hidden layer has linear
+    # heads that are unbounded, so this point also needs the encoder to be nonlinear.
+    a, b = np.split(inputs["x"], 2)
+    return {
+        "scales": [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES],
+        "pairs": [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))],
+    }
 
 
 @encoder_exercise.verdict("mu and log_var can be any real number (no activation on the heads)")
@@ -208,8 +218,10 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
         head_activation_message,
     )
 
-    if len(answer) != len(INPUT_SCALES):
+    if not isinstance(answer, dict) or len(answer.get("scales", ())) != len(INPUT_SCALES):
         raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
+    pairs = answer.get("pairs")
+    answer = answer["scales"]
     try:
         mu, log_var = _two_heads(inputs, answer[0])
     except CheckFailed:
@@ -230,6 +242,9 @@ def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"{name} between {every.min():.3g} and {every.max():.3g}",
             hint=hint,
         )
+    # Unbounded heads of no hidden layer (a linear map) earn nothing: judged from the raw
+    # outputs at a, b, a + b and 0 (the first and second halves of the images).
+    _require_nonlinear({**inputs, "x": np.split(inputs["x"], 2)[0]}, pairs)
 
 
 def _pairs_inputs(rng: np.random.Generator) -> Inputs:
@@ -252,11 +267,17 @@ def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
 
 @encoder_exercise.verdict("the hidden layer has an activation (the encoder is not linear)")
 def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
+    _require_nonlinear({**inputs, "x": inputs["x"][0]}, answer)
+
+
+@judge_only
+def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
+    """Fail if mu or log_var is affine in the image, from the raw outputs at a, b, a + b and 0
+    (``pair_inputs["x"]`` is a, for the shapes)."""
     from vae_tf.grading.exercises._helpers import affine_residual
 
-    if len(answer) != 4:
+    if not isinstance(answer, list) or len(answer) != 4:
         raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
-    pair_inputs = {**inputs, "x": inputs["x"][0]}
     try:
         heads = [_two_heads(pair_inputs, outputs) for outputs in answer]
     except CheckFailed:
@@ -977,6 +998,9 @@ _LATENT = 2
 _HIDDEN = 512
 _PIXELS = 784
 _LEARNING_RATE = 0.01
+# The fit check's: one step of it changes each term by more than 10% on every seed, still
+# in the range where the terms follow the gradient smoothly.
+_FIT_LEARNING_RATE = 1e-3
 _KEYS = ("loss", "reconstruction_loss", "kl_loss")
 # The log_var head's bias in most checks: sigma = exp(-18 / 2) ~ 1.2e-4, so z = mu up to
 # 1e-3 whatever noise the student's step draws (its own reparameterization passes).
@@ -1209,16 +1233,13 @@ def _weights(model: Any) -> list[np.ndarray]:
 def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | None = None) -> Any:
     kl_weight, reconstruction_weight = inputs["loss_weights"][pair]
     model = _student_model(MyVAE, inputs, kl_weight, reconstruction_weight)
-    before = _weights(model)
     with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
         metrics = _step(model, inputs["x"])
     observed: dict[str, Any] = {"metrics": metrics, "stand_in_kl": used["kl_divergence"]}
     if updates is not None:
-        after = _weights(model)
-        observed["updates"] = [
-            ((b - a) / _LEARNING_RATE).astype(np.float32)
-            for b, a in zip(before[updates], after[updates], strict=True)
-        ]
+        # Raw weights after the step, not the update: the judge subtracts them from the
+        # weights it sent itself (see `_updates`), so no difference is computed here.
+        observed["after"] = [w.astype(np.float32) for w in _weights(model)[updates]]
     return observed
 
 
@@ -1248,7 +1269,7 @@ def reference_step(
     closed-form KL (1/2, 1/2), or the probes' stand-in (see :func:`_kl_form`).
     """
     a_mu, a_var = kl_form
-    x = inputs["x"].reshape(_BATCH, -1).astype(np.float64)
+    x = inputs["x"].reshape(len(inputs["x"]), -1).astype(np.float64)
     eps = inputs["eps"].astype(np.float64)
     w1, b1, w2, b2 = (w.astype(np.float64) for w in inputs["encoder"])
     w3, b3, w4, b4 = (w.astype(np.float64) for w in inputs["decoder"])
@@ -1333,11 +1354,27 @@ def _same_update(got: list[np.ndarray], expected: list[np.ndarray]) -> bool:
     )
 
 
-def _updates(answer: Any) -> list[np.ndarray]:
-    return [
-        array_of({"type": "ndarray", "array": update}, "the weight update").astype(np.float64)
-        for update in answer["updates"]
+@judge_only
+def _updates(inputs: Inputs, answer: Any, weights: slice = slice(None)) -> list[np.ndarray]:
+    """(before - after) / learning_rate for the ``weights`` the check's probe sent: ``before``
+    are the judge's own weights (the inputs), ``after`` the raw weights after the student's
+    step."""
+    before = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
+    before = before[weights]
+    sent = answer.get("after") if isinstance(answer, dict) else None
+    if not isinstance(sent, list):
+        raise CheckFailed(f"The weights after the step could not be read: {FIX_FIRST}.")
+    after = [
+        array_of({"type": "ndarray", "array": weight}, "the weights after the step").astype(
+            np.float64
+        )
+        for weight in sent
     ]
+    if len(after) != len(before) or any(
+        a.shape != b.shape for a, b in zip(after, before, strict=False)
+    ):
+        raise CheckFailed(f"The weights after the step have the wrong form: {FIX_FIRST}.")
+    return [(b - a) / _LEARNING_RATE for b, a in zip(before, after, strict=True)]
 
 
 def _unit_weights(rng: np.random.Generator) -> Inputs:
@@ -1353,7 +1390,7 @@ def _train_step_keys_probe(MyVAE: Any, inputs: Inputs) -> Any:
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
     # The three names over no training step (a dict of zeros, the trackers read) earn nothing.
-    if all(np.allclose(update, 0.0) for update in _updates(answer)):
+    if all(np.allclose(update, 0.0) for update in _updates(inputs, answer)):
         raise CheckFailed(
             "The metrics are there, but the weights did not change: no gradient step was "
             "applied (see the check 'updates the weights along the gradient of the loss').",
@@ -1416,6 +1453,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     reconstruction, kl = got["reconstruction_loss"], got["kl_loss"]
     expected = reconstruction_weight * reconstruction + kl_weight * kl
     if np.isclose(got["loss"], expected, rtol=1e-4):
+        _require_trained_as_reported(inputs, answer, kl_weight, reconstruction_weight)
         return
     what = "The loss should be reconstruction_weight * reconstruction + kl_weight * KL."
     reference = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
@@ -1445,7 +1483,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
             what = text
             break
     # The update tells a loss that is only REPORTED wrongly from one that is trained wrongly.
-    if _same_update(_updates(answer), reference["gradients"]):
+    if _same_update(_updates(inputs, answer), reference["gradients"]):
         unweighted = np.isclose(got["loss"], reconstruction + kl, rtol=1e-4)
         raise CheckFailed(
             "The step differentiates the weighted loss (the update is right), but the loss it "
@@ -1465,6 +1503,33 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
+@judge_only
+def _require_trained_as_reported(
+    inputs: Inputs, answer: Any, kl_weight: float, reconstruction_weight: float
+) -> None:
+    """The reported numbers are consistent, so they must also be the judge's: the terms the
+    judge recomputes from its weights and batch, and one SGD step along its own gradient.
+
+    Metrics that agree only with each other (zeros, or the trackers read without a step)
+    earn nothing.
+    """
+    if not _terms_right(inputs, answer, kl_weight, reconstruction_weight):
+        raise CheckFailed(
+            "The reported loss is the weighted sum of the reported terms, but the terms are not "
+            f"those of the batch: {FIX_FIRST} (both terms per image).",
+            tried=f"kl_weight = {kl_weight}, reconstruction_weight = {reconstruction_weight}",
+        )
+    expected = reference_step(inputs, kl_weight, reconstruction_weight, _kl_form(answer))
+    if not _same_update(_updates(inputs, answer), expected["gradients"]):
+        raise CheckFailed(
+            "The reported loss is right, but the weights did not move along its gradient: "
+            f"{FIX_FIRST} (the update).",
+            tried=f"one step with SGD(learning_rate={_LEARNING_RATE}), kl_weight = {kl_weight}, "
+            f"reconstruction_weight = {reconstruction_weight}",
+            expected="every weight moved by -learning_rate * the gradient of the weighted loss",
+        )
+
+
 @train_step_exercise.probe(
     "updates the weights along the gradient of the loss", inputs=_unit_weights
 )
@@ -1474,7 +1539,7 @@ def _train_step_update_probe(MyVAE: Any, inputs: Inputs) -> Any:
 
 @train_step_exercise.verdict("updates the weights along the gradient of the loss")
 def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
-    got = _updates(answer)
+    got = _updates(inputs, answer)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(
             "The weights did not change: no gradient step was applied.",
@@ -1535,7 +1600,7 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
         )
     if not _terms_right(inputs, answer, 0.0, 1.0):
         raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
-    got = _updates(answer)
+    got = _updates(inputs, answer, ENCODER)
     if all(np.allclose(update, 0.0) for update in got):
         raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
@@ -1564,7 +1629,7 @@ def _train_step_sampled_probe(MyVAE: Any, inputs: Inputs) -> Any:
 @train_step_exercise.verdict("the reconstruction term is computed at a sampled z")
 def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
-    got = _updates(answer)
+    got = _updates(inputs, answer, ENCODER)
     if len(got) != 4 or got[3].shape != (2 * _LATENT,):
         raise CheckFailed(f"The encoder's update has the wrong form: {FIX_FIRST}.")
     if all(np.allclose(update, 0.0) for update in got):
@@ -1584,8 +1649,12 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
 
 @train_step_exercise.probe("updates the three metric trackers", inputs=_unit_weights)
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
+    import keras
+
     model = _student_model(MyVAE, inputs, 1.0, 1.0)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+    # The fit check's learning rate: the judge recomputes the second step's terms too.
+    model.compile(optimizer=keras.optimizers.SGD(_FIT_LEARNING_RATE), jit_compile=False)
+    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
         first = _step(model, inputs["x"])
         second = _step(model, inputs["x"])
     trackers = {
@@ -1596,6 +1665,7 @@ def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return {
         "first": first,
         "second": second,
+        "stand_in_kl": used["kl_divergence"],
         "trackers": {
             key: {"count": describe(tracker.count), "result": describe(tracker.result())}
             for key, tracker in trackers.items()
@@ -1629,6 +1699,31 @@ def _train_step_trackers_verdict(inputs: Inputs, answer: Any) -> None:
                 got=f"{second[key]:.4g}",
                 hint="return each metric's result() after update_state",
             )
+    # The counts and results above are what the student's process says; the running means
+    # must also be the judge's: the mean of its terms at the first and the second step.
+    means = _running_means(inputs, _kl_form(answer))
+    for key in _KEYS:
+        if not np.isclose(second[key], means[key], rtol=1e-3, atol=1e-4):
+            raise CheckFailed(
+                f"The returned {key} after two steps is not the mean of the two steps' values: "
+                f"{FIX_FIRST} (the terms, the loss and the update).",
+                tried=f"two train steps with SGD(learning_rate={_FIT_LEARNING_RATE})",
+                expected=f"{key} = {means[key]:.4f}",
+                got=f"{second[key]:.4f}",
+            )
+
+
+@judge_only
+def _running_means(inputs: Inputs, kl_form: tuple[float, float]) -> dict[str, float]:
+    """The metrics after two steps of SGD(_FIT_LEARNING_RATE), weights 1 and 1: the mean of
+    each value at the judge's weights and at the weights after one step of its gradient."""
+    first = reference_step(inputs, 1.0, 1.0, kl_form)
+    weights = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
+    stepped = [w - _FIT_LEARNING_RATE * g for w, g in zip(weights, first["gradients"], strict=True)]
+    second = reference_step(
+        {**inputs, "encoder": stepped[ENCODER], "decoder": stepped[DECODER]}, 1.0, 1.0, kl_form
+    )
+    return {key: (first[key] + second[key]) / 2.0 for key in _KEYS}
 
 
 def _fit_inputs(rng: np.random.Generator) -> Inputs:
@@ -1651,7 +1746,8 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     import keras
 
     model = _student_model(MyVAE, inputs, 1.0, 1.0)
-    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)  # a tf.function graph
+    # A tf.function graph; plain SGD, so that the judge knows the weights of epoch 2.
+    model.compile(optimizer=keras.optimizers.SGD(_FIT_LEARNING_RATE), jit_compile=False)
     weights = [float(weight) for weight in inputs["fit_weights"]]
 
     class SetWeight(keras.callbacks.Callback):
@@ -1660,7 +1756,7 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
             self.model.kl_weight = weights[min(epoch, 1)]
 
     try:
-        with _OtherAnswersReplaced(MyVAE, inputs["eps"]):
+        with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
             history = model.fit(
                 inputs["x"],
                 batch_size=2 * _BATCH,
@@ -1675,7 +1771,12 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
         return {"raised": exception_record(error)}
     except Exception as error:  # noqa: BLE001 - explain any failure of the compiled step
         return {"raised": exception_record(error)}
-    return {key[:100]: describe(values) for key, values in list(history.history.items())[:10]}
+    return {
+        "history": {
+            key[:100]: describe(values) for key, values in list(history.history.items())[:10]
+        },
+        "stand_in_kl": used["kl_divergence"],
+    }
 
 
 @train_step_exercise.verdict(
@@ -1691,17 +1792,54 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
             hint="use keras.ops / tf operations on tensors: no .numpy(), float() or Python if "
             "on a tensor; self.kl_weight is a variable and may be used as it is",
         )
-    missing = [key for key in _KEYS if key not in answer]
+    history = answer.get("history")
+    if not isinstance(history, dict):
+        raise CheckFailed(f"fit()'s history could not be read: {FIX_FIRST}.")
+    missing = [key for key in _KEYS if key not in history]
     if missing:
         raise CheckFailed(
             "fit() should show loss, reconstruction_loss and kl_loss.",
-            got=f"history keys {sorted(answer)[:10]}",
+            got=f"history keys {sorted(history)[:10]}",
         )
-    values = {key: array_of(answer[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
+    values = {key: array_of(history[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
     if any(value.shape != (2,) for value in values.values()):
         raise CheckFailed(f"fit()'s history has the wrong length: {FIX_FIRST}.")
-    # The learning rate is 0, so both epochs see the same terms; only the weight changed.
+    # The terms are the judge's own numbers, not only consistent with the reported loss:
+    # epoch 1 at the judge's weights, epoch 2 after one SGD step along the judge's gradient.
     first_weight, weight = inputs["fit_weights"]
+    first = reference_step(inputs, first_weight, 1.0, _kl_form(answer))
+    stepped = {
+        **inputs,
+        "encoder": [
+            w - _FIT_LEARNING_RATE * g
+            for w, g in zip(inputs["encoder"], first["gradients"][ENCODER], strict=True)
+        ],
+        "decoder": [
+            w - _FIT_LEARNING_RATE * g
+            for w, g in zip(inputs["decoder"], first["gradients"][DECODER], strict=True)
+        ],
+    }
+    second_reference = reference_step(stepped, weight, 1.0, _kl_form(answer))
+    for epoch, reference in enumerate((first, second_reference)):
+        # Epoch 2 allows for the student's own noise in epoch 1's gradient (about 1e-5 of
+        # the terms); a step that does not update moves them by more than 10%.
+        rtol = 1e-4 if epoch == 0 else 1e-3
+        for key in ("reconstruction_loss", "kl_loss"):
+            if np.isclose(values[key][epoch], reference[key], rtol=rtol, atol=1e-4):
+                continue
+            what = f"In fit() the reported {key} is not the term of the batch"
+            if epoch == 1:
+                what = (
+                    f"In fit() the {key} of epoch 2 is not that of the weights after one SGD "
+                    "step along the gradient"
+                )
+            raise CheckFailed(
+                f"{what}: {FIX_FIRST}.",
+                tried=f"fit() on {2 * _BATCH} images, one batch per epoch, "
+                f"SGD(learning_rate={_FIT_LEARNING_RATE})",
+                expected=f"{key} = {reference[key]:.4f} in epoch {epoch + 1}",
+                got=f"{values[key][epoch]:.4f}",
+            )
 
     def weighted(epoch: int, kl_weight: float) -> float:
         return values["reconstruction_loss"][epoch] + kl_weight * values["kl_loss"][epoch]

@@ -16,6 +16,9 @@ Six exercises:
 
 Both networks are also trained for a few steps inside ``fit`` of a real ``VAE``, paired with
 a small dense network of the check's own (not convolutional, so it is no answer to copy).
+The probe sends raw numbers (the loss of every step, each weight's largest change, the
+network's outputs on the judge's inputs before and after); the judge decides whether a
+weight moved, whether the outputs moved with it and whether the loss fell.
 The package's own networks (``vae_tf.models:build_encoder`` / ``build_decoder``) and prior
 sampler (``vae_tf.generation``) are references: redacted while grading.
 
@@ -101,59 +104,104 @@ def _dense_decoder(latent_dim: int) -> Any:
 
 
 def _train(
-    encoder: Any, decoder: Any, student: Any, latent_dim: int, images: np.ndarray
+    encoder: Any,
+    decoder: Any,
+    student: Any,
+    latent_dim: int,
+    images: np.ndarray,
+    student_input: np.ndarray,
 ) -> dict[str, Any]:
-    """Fit a VAE made of the two networks for a few steps; losses before/after, weights moved."""
+    """Fit a VAE made of the two networks for a few steps: raw numbers for the judge.
+
+    The loss of every step, the largest change of each trainable weight of the student's
+    network, and its raw outputs on ``student_input`` (the judge's) before and after
+    training: the judge draws the conclusions (did a weight move, did the outputs move with
+    it, did the loss fall), not this process.
+    """
     import keras
 
+    from vae_tf.grading.exercises._helpers import outputs_described
     from vae_tf.models import VAE
 
     keras.utils.set_random_seed(0)
     model = VAE(latent_dim=latent_dim, encoder=encoder, decoder=decoder, seed=0)
     model.compile(jit_compile=False, steps_per_execution=1)
-    start = [np.array(w) for w in student.get_weights()]
+    outputs_before = outputs_described(student, student_input)
+    start = [np.array(w) for w in student.trainable_weights]
     # One batch per epoch: each epoch's logged loss is that step's loss before its update,
     # so the first is the untrained loss.
     history = model.fit(
         images, epochs=TRAIN_STEPS, batch_size=len(images), shuffle=False, verbose=0
     ).history
-    moved = max(
-        (
-            float(np.max(np.abs(np.array(w) - w0)))
-            for w, w0 in zip(student.get_weights(), start, strict=True)
-        ),
-        default=0.0,
-    )
+    changes = [
+        float(np.max(np.abs(np.array(w) - w0), initial=0.0))
+        for w, w0 in zip(student.trainable_weights, start, strict=True)
+    ]
     return {
-        "before": describe(float(history["loss"][0])),
-        "after": describe(float(history["loss"][-1])),
         "history": describe(np.asarray(history["loss"], dtype=np.float64)),
-        "moved": describe(moved),
+        "changes": describe(np.asarray(changes, dtype=np.float64)),
+        "outputs_before": outputs_before,
+        "outputs_after": outputs_described(student, student_input),
     }
 
 
 def _train_inputs(rng: np.random.Generator) -> Inputs:
     images = (rng.random((TRAIN_IMAGES, 28, 28, 1)) < 0.2).astype(np.float32)
-    return {"latent_dim": int(rng.integers(3, 9)), "images": images}
+    latent_dim = int(rng.integers(3, 9))
+    return {
+        "latent_dim": latent_dim,
+        "images": images,
+        # The decoder's outputs before and after training are read at these codes.
+        "codes": rng.normal(0.0, 1.0, size=(8, latent_dim)).astype(np.float32),
+    }
+
+
+@judge_only
+def _described_arrays(described: Any, what: str) -> list[np.ndarray]:
+    """The arrays of a described output (one tensor, or a list of them)."""
+    items = described if isinstance(described, list) else [described]
+    if not items or len(items) > 4:
+        raise CheckFailed(f"{what} could not be read.")
+    return [array_of(item, what).astype(np.float64) for item in items]
 
 
 @judge_only
 def _training_verdict(inputs: Inputs, answer: Any, network: str) -> None:
     if isinstance(answer, dict) and "raised" in answer:
         raise_if_raised(answer)
-    before = float(array_of(answer["before"], "the loss before training"))
-    after = float(array_of(answer["after"], "the loss after training"))
-    moved = float(array_of(answer["moved"], "the change of the weights"))
+    history = array_of(answer["history"], "the loss of every step").astype(np.float64)
+    if history.shape != (TRAIN_STEPS,):
+        raise CheckFailed(
+            "The training history has the wrong length.",
+            expected=f"{TRAIN_STEPS} losses, one per step",
+            got=f"shape {history.shape}",
+        )
+    before, after = float(history[0]), float(history[-1])
+    changes = array_of(answer["changes"], "the change of each weight").reshape(-1)
+    outputs_before = _described_arrays(answer["outputs_before"], "the outputs before training")
+    outputs_after = _described_arrays(answer["outputs_after"], "the outputs after training")
+    outputs_moved = len(outputs_before) != len(outputs_after) or any(
+        b.shape != a.shape or not np.array_equal(b, a)
+        for b, a in zip(outputs_before, outputs_after, strict=False)
+    )
     tried = (
         f"a VAE with your {network} (latent_dim {inputs['latent_dim']}) fitted {TRAIN_STEPS} steps "
         f"of Adam on {TRAIN_IMAGES} binary images (tf.function)"
     )
-    if moved == 0.0:
+    # The judge decides from raw numbers: the weights' changes and the outputs must agree.
+    if not np.any(changes > 0.0):
         raise CheckFailed(
             f"fit did not change any weight of your {network}: no gradient reaches it (a "
             "NumPy step or stop_gradient inside it, or its weights not trainable).",
             tried=tried,
             got="every weight unchanged",
+        )
+    if not outputs_moved:
+        raise CheckFailed(
+            f"The weights of your {network} are said to have changed, but its outputs on the "
+            "same inputs did not: the trained weights are not the ones that compute the output.",
+            tried=tried + "; its outputs before and after",
+            got="the same outputs",
         )
     if not after < before - 1.0:
         raise CheckFailed(
@@ -467,7 +515,14 @@ def _encoder_train_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     latent_dim = inputs["latent_dim"]
     encoder = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
     try:
-        return _train(encoder, _dense_decoder(latent_dim), encoder, latent_dim, inputs["images"])
+        return _train(
+            encoder,
+            _dense_decoder(latent_dim),
+            encoder,
+            latent_dim,
+            inputs["images"],
+            inputs["images"][:8],
+        )
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001 - reported by the verdict
@@ -690,7 +745,14 @@ def _decoder_train_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     latent_dim = inputs["latent_dim"]
     decoder = _model_of(build_conv_decoder, "build_conv_decoder", latent_dim)
     try:
-        return _train(_dense_encoder(latent_dim), decoder, decoder, latent_dim, inputs["images"])
+        return _train(
+            _dense_encoder(latent_dim),
+            decoder,
+            decoder,
+            latent_dim,
+            inputs["images"],
+            inputs["codes"],
+        )
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001 - reported by the verdict
