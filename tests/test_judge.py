@@ -23,7 +23,6 @@ from vae_tf.grading.judge import judge
 from vae_tf.grading.notebook_code import ExerciseCode
 from vae_tf.grading.redact import NOT_AVAILABLE, redacted_package, references_of
 from vae_tf.grading.registry import (
-    _refuse_verdict,
     all_exercises,
     check_rng,
     exercises_of_lesson,
@@ -65,7 +64,12 @@ def test_every_check_of_the_15_exercises_has_a_probe_a_verdict_and_inputs():
     for ex in exercises.values():
         assert ex.checks, ex.name
         for item in ex.checks:
-            assert item.verdict is not _refuse_verdict, f"{ex.name}: {item.name} has no verdict"
+            where = f"{ex.name}: {item.name}"
+            # the verdict is the check module's own function; the probe and inputs too
+            for part in (item.verdict, item.probe, item.inputs):
+                assert callable(part), where
+            assert item.verdict.__module__.startswith("vae_tf.grading.exercises."), where
+            assert item.verdict is not item.probe, where
 
 
 def test_check_inputs_are_the_same_for_a_seed_and_change_with_it():

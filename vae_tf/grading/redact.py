@@ -107,12 +107,12 @@ def _raise_statement(name: str) -> ast.stmt:
 
 
 def _is_judge_side(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A verdict (``@ex.verdict(...)``) or a helper marked ``@judge_only``."""
+    """A verdict (``@ex.check(...)``) or a helper marked ``@judge_only``."""
     for decorator in function.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         if isinstance(target, ast.Name) and target.id == "judge_only":
             return True
-        if isinstance(target, ast.Attribute) and target.attr in ("verdict", "judge_only"):
+        if isinstance(target, ast.Attribute) and target.attr in ("check", "judge_only"):
             return True
     return False
 

@@ -14,6 +14,11 @@ parts, so that the student's code and the decision never share a process while g
   itself and raises :class:`CheckFailed` with a plain-words message when it is wrong.
   While grading it runs in the grader's own process (:mod:`vae_tf.grading.judge`).
 
+A check is declared once, on its verdict::
+
+    @ex.check("is centred on mu", probe=_centred_probe, inputs=_centred_inputs)
+    def _centred_verdict(inputs, answer): ...
+
 Verdicts (and helpers marked :func:`judge_only`) hold the reference answers, so they
 are removed from the copy of the package that the grading worker sees
 (:mod:`vae_tf.grading.redact`), together with the package functions named in each
@@ -101,18 +106,14 @@ def check_rng(seed: int, exercise: str, check: str) -> np.random.Generator:
     return np.random.default_rng(words)
 
 
-def _refuse_verdict(inputs: Inputs, answer: Any) -> None:
-    raise CheckFailed("this check has no verdict yet (a fault of the course, not of your code)")
-
-
 @dataclass
 class Check:
     """One check of an exercise (an equal share of its points): inputs, probe and verdict."""
 
     name: str
     probe: ProbeFunction
-    inputs: InputsFunction = no_inputs
-    verdict: VerdictFunction = _refuse_verdict
+    inputs: InputsFunction
+    verdict: VerdictFunction
     description: str = ""
 
 
@@ -165,25 +166,26 @@ class Exercise:
                 return check
         raise KeyError(f"exercise {self.name!r} has no check named {name!r}")
 
-    def probe(
-        self, name: str, *, inputs: InputsFunction = no_inputs, description: str = ""
-    ) -> Callable[[ProbeFunction], ProbeFunction]:
-        """Decorator registering ``function`` as the probe of one more check, named ``name``."""
+    def check(
+        self,
+        name: str,
+        *,
+        probe: ProbeFunction,
+        inputs: InputsFunction = no_inputs,
+        description: str = "",
+    ) -> Callable[[VerdictFunction], VerdictFunction]:
+        """Decorator declaring one more check, named ``name``, on its verdict ``function``.
 
-        def decorator(function: ProbeFunction) -> ProbeFunction:
-            if any(check.name == name for check in self.checks):
-                raise ValueError(f"exercise {self.name!r} already has a check named {name!r}")
-            text = description or (function.__doc__ or "").strip()
-            self.checks.append(Check(name, function, inputs, description=text))
-            return function
-
-        return decorator
-
-    def verdict(self, name: str) -> Callable[[VerdictFunction], VerdictFunction]:
-        """Decorator registering ``function`` as the verdict of the check ``name``."""
+        ``probe`` calls the student's object on the ``inputs`` drawn for the check (a probe
+        may serve several checks); the decorated function is the verdict. The check's
+        description is ``description`` or the probe's docstring.
+        """
 
         def decorator(function: VerdictFunction) -> VerdictFunction:
-            self.get_check(name).verdict = function
+            if any(check.name == name for check in self.checks):
+                raise ValueError(f"exercise {self.name!r} already has a check named {name!r}")
+            text = description or (probe.__doc__ or "").strip()
+            self.checks.append(Check(name, probe, inputs, function, description=text))
             return function
 
         return decorator
@@ -203,7 +205,7 @@ def exercise(
     hints: tuple[str, ...] = (),
     points: int | None = None,
 ) -> Exercise:
-    """Register an exercise and return it, so that checks can be added with ``@ex.probe``.
+    """Register an exercise and return it, so that checks can be added with ``@ex.check``.
 
     ``points`` is what the exercise is worth in the gradebook (a positive whole number,
     shared equally by its checks); ``None`` gives one point per check.

@@ -81,12 +81,9 @@ def _scale_probe(scale_pixels: Any, inputs: Inputs) -> Any:
     return call_described(scale_pixels, inputs["images"])
 
 
-@scale_pixels_exercise.probe("returns float32 with a channel axis", inputs=_scale_inputs)
-def _scale_shape_probe(scale_pixels: Any, inputs: Inputs) -> Any:
-    return _scale_probe(scale_pixels, inputs)
-
-
-@scale_pixels_exercise.verdict("returns float32 with a channel axis")
+@scale_pixels_exercise.check(
+    "returns float32 with a channel axis", probe=_scale_probe, inputs=_scale_inputs
+)
 def _scale_shape_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["images"])
     result = _ndarray(answer, "scale_pixels")
@@ -119,12 +116,7 @@ def _scale_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _scale_values_verdict(inputs, answer)
 
 
-@scale_pixels_exercise.probe("scales 0..255 to 0..1", inputs=_scale_inputs)
-def _scale_values_probe(scale_pixels: Any, inputs: Inputs) -> Any:
-    return _scale_probe(scale_pixels, inputs)
-
-
-@scale_pixels_exercise.verdict("scales 0..255 to 0..1")
+@scale_pixels_exercise.check("scales 0..255 to 0..1", probe=_scale_probe, inputs=_scale_inputs)
 def _scale_values_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"]
     result = _ndarray(answer, "scale_pixels")
@@ -164,14 +156,11 @@ def _three_pixels(images: np.ndarray, values: np.ndarray) -> str:
     return f"{flat_values[0]:.4g}, {flat_values[middle]:.4g} and {flat_values[1]:.4g}"
 
 
-@scale_pixels_exercise.probe(
-    "accepts images that already have a channel axis", inputs=_scale_channel_inputs
+@scale_pixels_exercise.check(
+    "accepts images that already have a channel axis",
+    probe=_scale_probe,
+    inputs=_scale_channel_inputs,
 )
-def _scale_channel_probe(scale_pixels: Any, inputs: Inputs) -> Any:
-    return _scale_probe(scale_pixels, inputs)
-
-
-@scale_pixels_exercise.verdict("accepts images that already have a channel axis")
 def _scale_channel_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["images"])
     result = _ndarray(answer, "scale_pixels")
@@ -194,14 +183,15 @@ def _scale_channel_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@scale_pixels_exercise.probe("does not modify its input", inputs=_scale_inputs)
 def _scale_keeps_input_probe(scale_pixels: Any, inputs: Inputs) -> Any:
     images = inputs["images"]
     result = call_described(scale_pixels, images)
     return {"result": result, "images_after": {"type": "ndarray", "array": np.array(images)}}
 
 
-@scale_pixels_exercise.verdict("does not modify its input")
+@scale_pixels_exercise.check(
+    "does not modify its input", probe=_scale_keeps_input_probe, inputs=_scale_inputs
+)
 def _scale_keeps_input_verdict(inputs: Inputs, answer: Any) -> None:
     array_of(answer["result"], "scale_pixels")
     after = array_of(answer["images_after"], "the input after the call")
@@ -268,14 +258,15 @@ def _same_shape(result: np.ndarray, images: np.ndarray) -> None:
         )
 
 
-@binarize_exercise.probe(
-    "returns float32 zeros and ones of the same shape", inputs=_binarize_inputs(None)
-)
 def _binarize_values_probe(binarize: Any, inputs: Inputs) -> Any:
     return call_described(binarize, inputs["images"], seed=inputs["seed"])
 
 
-@binarize_exercise.verdict("returns float32 zeros and ones of the same shape")
+@binarize_exercise.check(
+    "returns float32 zeros and ones of the same shape",
+    probe=_binarize_values_probe,
+    inputs=_binarize_inputs(None),
+)
 def _binarize_values_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"]
     result = _ndarray(answer, "binarize")
@@ -365,10 +356,6 @@ def _require_zeros_and_ones(result: np.ndarray) -> None:
         )
 
 
-@binarize_exercise.probe(
-    "is reproducible for a seed and changes with it",
-    inputs=_binarize_inputs(None, full_range=True),
-)
 def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
     images, seed = inputs["images"], inputs["seed"]
     return [
@@ -378,7 +365,11 @@ def _binarize_seed_probe(binarize: Any, inputs: Inputs) -> Any:
     ]
 
 
-@binarize_exercise.verdict("is reproducible for a seed and changes with it")
+@binarize_exercise.check(
+    "is reproducible for a seed and changes with it",
+    probe=_binarize_seed_probe,
+    inputs=_binarize_inputs(None, full_range=True),
+)
 def _binarize_seed_verdict(inputs: Inputs, answer: Any) -> None:
     first, second, other = (array_of(result, "binarize") for result in answer[:3])
     _same_shape(first, inputs["images"])
@@ -417,14 +408,15 @@ def _is_threshold(images: np.ndarray, result: np.ndarray) -> bool:
     return bool(images[ink].min() >= images[~ink].max())
 
 
-@binarize_exercise.probe(
-    "keeps the mean intensity (a Bernoulli draw per pixel)", inputs=_binarize_inputs(200)
-)
 def _binarize_mean_probe(binarize: Any, inputs: Inputs) -> Any:
     return call_described(binarize, inputs["images"], seed=inputs["seed"])
 
 
-@binarize_exercise.verdict("keeps the mean intensity (a Bernoulli draw per pixel)")
+@binarize_exercise.check(
+    "keeps the mean intensity (a Bernoulli draw per pixel)",
+    probe=_binarize_mean_probe,
+    inputs=_binarize_inputs(200),
+)
 def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"].astype(np.float64)
     result = array_of(answer, "binarize").astype(np.float64)
@@ -454,7 +446,6 @@ def _binarize_mean_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@binarize_exercise.probe("draws from np.random.default_rng(seed)", inputs=_binarize_inputs(4))
 def _binarize_rng_probe(binarize: Any, inputs: Inputs) -> Any:
     return call_described(binarize, inputs["images"], seed=inputs["seed"])
 
@@ -474,7 +465,9 @@ def _legacy_draws(images: np.ndarray, seed: int) -> np.ndarray:
     return (np.random.RandomState(seed).random_sample(images.shape) < images).astype(np.float32)
 
 
-@binarize_exercise.verdict("draws from np.random.default_rng(seed)")
+@binarize_exercise.check(
+    "draws from np.random.default_rng(seed)", probe=_binarize_rng_probe, inputs=_binarize_inputs(4)
+)
 def _binarize_rng_verdict(inputs: Inputs, answer: Any) -> None:
     images = inputs["images"]
     by_uniform, by_binomial = _bernoulli_draws(images, inputs["seed"])

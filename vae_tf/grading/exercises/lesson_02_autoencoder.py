@@ -91,12 +91,9 @@ reconstruction_loss_exercise = exercise(
 SHAPE_FIRST = "The shape is wrong: fix the check 'returns one value per image' first."
 
 
-@reconstruction_loss_exercise.probe("returns one value per image", inputs=_batch_inputs(3, 7))
-def _loss_shape_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
-    return _loss_probe(reconstruction_loss, inputs)
-
-
-@reconstruction_loss_exercise.verdict("returns one value per image")
+@reconstruction_loss_exercise.check(
+    "returns one value per image", probe=_loss_probe, inputs=_batch_inputs(3, 7)
+)
 def _loss_shape_verdict(inputs: Inputs, answer: Any) -> None:
     (x, _), _ = inputs["calls"][0]
     count = len(x)
@@ -133,14 +130,11 @@ def _loss_shape_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@reconstruction_loss_exercise.probe(
-    "matches the cross-entropy summed over pixels", inputs=_batch_inputs(2, 6)
+@reconstruction_loss_exercise.check(
+    "matches the cross-entropy summed over pixels",
+    probe=_loss_probe,
+    inputs=_batch_inputs(2, 6),
 )
-def _loss_values_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
-    return _loss_probe(reconstruction_loss, inputs)
-
-
-@reconstruction_loss_exercise.verdict("matches the cross-entropy summed over pixels")
 def _loss_values_verdict(inputs: Inputs, answer: Any) -> None:
     (x, logits), _ = inputs["calls"][0]
     expected = reference_reconstruction_loss(x, logits)
@@ -189,14 +183,9 @@ def _extreme_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((x, logits), {})], "scale": scale, "wrong": int(wrong.sum())}
 
 
-@reconstruction_loss_exercise.probe(
-    "stays finite and exact for extreme logits", inputs=_extreme_inputs
+@reconstruction_loss_exercise.check(
+    "stays finite and exact for extreme logits", probe=_loss_probe, inputs=_extreme_inputs
 )
-def _loss_extreme_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
-    return _loss_probe(reconstruction_loss, inputs)
-
-
-@reconstruction_loss_exercise.verdict("stays finite and exact for extreme logits")
 def _loss_extreme_verdict(inputs: Inputs, answer: Any) -> None:
     (x, logits), _ = inputs["calls"][0]
     scale = inputs["scale"]
@@ -244,12 +233,9 @@ def _sizes_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((*_batch(rng, count),), {}) for count in (1, int(rng.integers(5, 10)))]}
 
 
-@reconstruction_loss_exercise.probe("works for any batch size, including 1", inputs=_sizes_inputs)
-def _loss_sizes_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
-    return _loss_probe(reconstruction_loss, inputs)
-
-
-@reconstruction_loss_exercise.verdict("works for any batch size, including 1")
+@reconstruction_loss_exercise.check(
+    "works for any batch size, including 1", probe=_loss_probe, inputs=_sizes_inputs
+)
 def _loss_sizes_verdict(inputs: Inputs, answer: Any) -> None:
     for ((x, logits), _), described in zip(inputs["calls"], answer, strict=True):
         count = len(x)
@@ -279,9 +265,6 @@ def _compiled_inputs(rng: np.random.Generator) -> Inputs:
     return {"x": x, "logits": logits}
 
 
-@reconstruction_loss_exercise.probe(
-    "gives the right gradient inside a compiled function", inputs=_compiled_inputs
-)
 def _loss_compiled_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
     import tensorflow as tf
 
@@ -310,7 +293,11 @@ def _loss_compiled_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
     }
 
 
-@reconstruction_loss_exercise.verdict("gives the right gradient inside a compiled function")
+@reconstruction_loss_exercise.check(
+    "gives the right gradient inside a compiled function",
+    probe=_loss_compiled_probe,
+    inputs=_compiled_inputs,
+)
 def _loss_compiled_verdict(inputs: Inputs, answer: Any) -> None:
     x, logits = inputs["x"], inputs["logits"]
     if isinstance(answer, dict) and "raised" in answer:
@@ -410,7 +397,6 @@ def _shape_inputs(rng: np.random.Generator) -> Inputs:
     return {"codes": _codes(rng, int(rng.integers(3, 8)), 2)}
 
 
-@build_decoder_exercise.probe("maps (N, latent_dim) codes to (N, 28, 28, 1)", inputs=_shape_inputs)
 def _decoder_shape_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
     output = call_described(model, inputs["codes"])
@@ -418,7 +404,9 @@ def _decoder_shape_probe(build_decoder: Any, inputs: Inputs) -> Any:
     return {"output": output, "parameters": parameters}
 
 
-@build_decoder_exercise.verdict("maps (N, latent_dim) codes to (N, 28, 28, 1)")
+@build_decoder_exercise.check(
+    "maps (N, latent_dim) codes to (N, 28, 28, 1)", probe=_decoder_shape_probe, inputs=_shape_inputs
+)
 def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     count = len(inputs["codes"])
     result = array_of(answer["output"], "the decoder")
@@ -444,9 +432,6 @@ def _parameter_inputs(rng: np.random.Generator) -> Inputs:
     return {"latent_dims": [2, int(rng.integers(3, 9))]}
 
 
-@build_decoder_exercise.probe(
-    "has the 2 -> 512 -> 784 layers of the original study", inputs=_parameter_inputs
-)
 def _decoder_parameters_probe(build_decoder: Any, inputs: Inputs) -> Any:
     observed = []
     for latent_dim in inputs["latent_dims"]:
@@ -457,7 +442,11 @@ def _decoder_parameters_probe(build_decoder: Any, inputs: Inputs) -> Any:
     return observed
 
 
-@build_decoder_exercise.verdict("has the 2 -> 512 -> 784 layers of the original study")
+@build_decoder_exercise.check(
+    "has the 2 -> 512 -> 784 layers of the original study",
+    probe=_decoder_parameters_probe,
+    inputs=_parameter_inputs,
+)
 def _decoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
     for latent_dim, seen in zip(inputs["latent_dims"], answer, strict=True):
         expected = decoder_parameter_count(latent_dim)
@@ -501,9 +490,6 @@ def _forward_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@build_decoder_exercise.probe(
-    "uses ReLU in the hidden layer and returns logits", inputs=_forward_inputs
-)
 def _decoder_forward_probe(build_decoder: Any, inputs: Inputs) -> Any:
     model = _build(build_decoder, 2)
     if not model.built:
@@ -517,7 +503,11 @@ def _decoder_forward_probe(build_decoder: Any, inputs: Inputs) -> Any:
     return {"shapes": shapes, "output": call_described(model, inputs["codes"])}
 
 
-@build_decoder_exercise.verdict("uses ReLU in the hidden layer and returns logits")
+@build_decoder_exercise.check(
+    "uses ReLU in the hidden layer and returns logits",
+    probe=_decoder_forward_probe,
+    inputs=_forward_inputs,
+)
 def _decoder_forward_verdict(inputs: Inputs, answer: Any) -> None:
     if "output" not in answer:
         shapes = [tuple(int(n) for n in shape) for shape in answer["shapes"]]
@@ -565,7 +555,6 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
     return {"codes": codes, "images": images}
 
 
-@build_decoder_exercise.probe("trains with fit (a compiled step)", inputs=_fit_inputs)
 def _decoder_fit_probe(build_decoder: Any, inputs: Inputs) -> Any:
     import keras
 
@@ -601,7 +590,9 @@ def _decoder_fit_probe(build_decoder: Any, inputs: Inputs) -> Any:
     }
 
 
-@build_decoder_exercise.verdict("trains with fit (a compiled step)")
+@build_decoder_exercise.check(
+    "trains with fit (a compiled step)", probe=_decoder_fit_probe, inputs=_fit_inputs
+)
 def _decoder_fit_verdict(inputs: Inputs, answer: Any) -> None:
     if "raised" in answer:
         record = answer["raised"]

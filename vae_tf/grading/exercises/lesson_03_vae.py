@@ -105,7 +105,6 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@encoder_exercise.probe("returns mu and log_var, each (N, latent_dim)", inputs=_encoder_inputs)
 def _encoder_shape_probe(build_encoder: Any, inputs: Inputs) -> Any:
     # The parameters too: the right shapes from no network (zeros, linear heads) earn nothing.
     return _encoder_parameters_probe(build_encoder, inputs)
@@ -141,19 +140,20 @@ def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, log_var
 
 
-@encoder_exercise.verdict("returns mu and log_var, each (N, latent_dim)")
+@encoder_exercise.check(
+    "returns mu and log_var, each (N, latent_dim)",
+    probe=_encoder_shape_probe,
+    inputs=_encoder_inputs,
+)
 def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _two_heads(inputs, answer["outputs"])
     # Then the two heads and the parameters, with their own checks' words.
     _encoder_separate_verdict(inputs, answer)
 
 
-@encoder_exercise.probe("mu and log_var are two different heads", inputs=_encoder_inputs)
-def _encoder_separate_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    return _encoder_shape_probe(build_encoder, inputs)
-
-
-@encoder_exercise.verdict("mu and log_var are two different heads")
+@encoder_exercise.check(
+    "mu and log_var are two different heads", probe=_encoder_shape_probe, inputs=_encoder_inputs
+)
 def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
     try:
         mu, log_var = _two_heads(inputs, answer["outputs"])
@@ -195,10 +195,6 @@ def _controlled_model(build_encoder: Any, inputs: Inputs) -> Any:
     return model
 
 
-@encoder_exercise.probe(
-    "mu and log_var can be any real number (no activation on the heads)",
-    inputs=_controlled_inputs,
-)
 def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _controlled_model(build_encoder, inputs)
     # The outputs at a, b, a + b and 0 too: a network with no hidden layer has linear
@@ -210,7 +206,11 @@ def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     }
 
 
-@encoder_exercise.verdict("mu and log_var can be any real number (no activation on the heads)")
+@encoder_exercise.check(
+    "mu and log_var can be any real number (no activation on the heads)",
+    probe=_encoder_unbounded_probe,
+    inputs=_controlled_inputs,
+)
 def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
     from vae_tf.grading.exercises._helpers import (
         activation_named,
@@ -253,9 +253,6 @@ def _pairs_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-@encoder_exercise.probe(
-    "the hidden layer has an activation (the encoder is not linear)", inputs=_pairs_inputs
-)
 def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
     from vae_tf.grading.exercises._helpers import set_controlled_weights
 
@@ -265,7 +262,11 @@ def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
     return [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))]
 
 
-@encoder_exercise.verdict("the hidden layer has an activation (the encoder is not linear)")
+@encoder_exercise.check(
+    "the hidden layer has an activation (the encoder is not linear)",
+    probe=_encoder_nonlinear_probe,
+    inputs=_pairs_inputs,
+)
 def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
     _require_nonlinear({**inputs, "x": inputs["x"][0]}, answer)
 
@@ -297,9 +298,6 @@ def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
             )
 
 
-@encoder_exercise.probe(
-    "has the parameters of 784 -> hidden_units -> 2 x latent_dim", inputs=_encoder_inputs
-)
 def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
     # The call first: a subclassed model has no weights until it is built by one.
@@ -307,7 +305,11 @@ def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
     return {**parameters_described(model), "outputs": outputs}
 
 
-@encoder_exercise.verdict("has the parameters of 784 -> hidden_units -> 2 x latent_dim")
+@encoder_exercise.check(
+    "has the parameters of 784 -> hidden_units -> 2 x latent_dim",
+    probe=_encoder_parameters_probe,
+    inputs=_encoder_inputs,
+)
 def _encoder_parameters_verdict(inputs: Inputs, answer: Any) -> None:
     latent_dim, hidden = inputs["latent_dim"], inputs["hidden_units"]
     expected = 784 * hidden + hidden + hidden * 2 * latent_dim + 2 * latent_dim
@@ -406,12 +408,9 @@ def _require_moments(inputs: Inputs, answer: Any) -> None:
     _sampling_moments_verdict(inputs["moments"], [answer[-1]])
 
 
-@sampling_exercise.probe("returns z with the shape of mu", inputs=_with_moments(_shape_inputs))
-def _sampling_shape_probe(Sampling: Any, inputs: Inputs) -> Any:
-    return _sample_each(Sampling, inputs)
-
-
-@sampling_exercise.verdict("returns z with the shape of mu")
+@sampling_exercise.check(
+    "returns z with the shape of mu", probe=_sample_each, inputs=_with_moments(_shape_inputs)
+)
 def _sampling_shape_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     z = array_of(answer[0], "Sampling()([mu, log_var])")
@@ -439,14 +438,11 @@ def _moments_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, log_var), {})], "sigma": sigma}
 
 
-@sampling_exercise.probe(
-    "samples have mean mu and standard deviation exp(log_var / 2)", inputs=_moments_inputs
+@sampling_exercise.check(
+    "samples have mean mu and standard deviation exp(log_var / 2)",
+    probe=_sample_each,
+    inputs=_moments_inputs,
 )
-def _sampling_moments_probe(Sampling: Any, inputs: Inputs) -> Any:
-    return _sample_each(Sampling, inputs)
-
-
-@sampling_exercise.verdict("samples have mean mu and standard deviation exp(log_var / 2)")
 def _sampling_moments_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     sigma = inputs["sigma"].astype(np.float64)
@@ -491,11 +487,6 @@ def _sampling_moments_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@sampling_exercise.probe("the noise is normal (not uniform)", inputs=_moments_inputs)
-def _sampling_normal_probe(Sampling: Any, inputs: Inputs) -> Any:
-    return _sample_each(Sampling, inputs)
-
-
 @judge_only
 def _normal_cdf(values: np.ndarray) -> np.ndarray:
     from math import erf, sqrt
@@ -503,7 +494,9 @@ def _normal_cdf(values: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.vectorize(erf)(values / sqrt(2.0)))
 
 
-@sampling_exercise.verdict("the noise is normal (not uniform)")
+@sampling_exercise.check(
+    "the noise is normal (not uniform)", probe=_sample_each, inputs=_moments_inputs
+)
 def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     sigma = inputs["sigma"].astype(np.float64)
@@ -550,7 +543,6 @@ def _gradient_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@sampling_exercise.probe("lets the gradient flow to mu and log_var", inputs=_gradient_inputs)
 def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
     import tensorflow as tf
 
@@ -568,7 +560,11 @@ def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
     }
 
 
-@sampling_exercise.verdict("lets the gradient flow to mu and log_var")
+@sampling_exercise.check(
+    "lets the gradient flow to mu and log_var",
+    probe=_sampling_gradient_probe,
+    inputs=_gradient_inputs,
+)
 def _sampling_gradient_verdict(inputs: Inputs, answer: Any) -> None:
     missing = [
         name for name in ("mu", "log_var") if answer[f"grad_{name}"].get("type") == "NoneType"
@@ -611,12 +607,9 @@ def _noise_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, log_var), {})] * 2}
 
 
-@sampling_exercise.probe("draws new noise on every call", inputs=_with_moments(_noise_inputs))
-def _sampling_noise_probe(Sampling: Any, inputs: Inputs) -> Any:
-    return _sample_each(Sampling, inputs)
-
-
-@sampling_exercise.verdict("draws new noise on every call")
+@sampling_exercise.check(
+    "draws new noise on every call", probe=_sample_each, inputs=_with_moments(_noise_inputs)
+)
 def _sampling_noise_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     first = array_of(answer[0], "Sampling()([mu, log_var])")
@@ -645,10 +638,6 @@ def _compiled_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@sampling_exercise.probe(
-    "works in a compiled function, with an unknown batch size, new noise each call",
-    inputs=_with_moments(_compiled_inputs),
-)
 def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     import tensorflow as tf
 
@@ -673,8 +662,10 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     return [*results, *_sample_each(Sampling, {"calls": inputs["calls"][-1:]})]
 
 
-@sampling_exercise.verdict(
-    "works in a compiled function, with an unknown batch size, new noise each call"
+@sampling_exercise.check(
+    "works in a compiled function, with an unknown batch size, new noise each call",
+    probe=_sampling_compiled_probe,
+    inputs=_with_moments(_compiled_inputs),
 )
 def _sampling_compiled_verdict(inputs: Inputs, answer: Any) -> None:
     if isinstance(answer, dict) and isinstance(answer.get("raised"), dict):
@@ -749,12 +740,7 @@ def _kl_random_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, log_var), {})]}
 
 
-@kl_exercise.probe("returns one value per image", inputs=_kl_random_inputs)
-def _kl_shape_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    return _kl_probe(kl_divergence, inputs)
-
-
-@kl_exercise.verdict("returns one value per image")
+@kl_exercise.check("returns one value per image", probe=_kl_probe, inputs=_kl_random_inputs)
 def _kl_shape_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     count = len(mu)
@@ -789,12 +775,7 @@ def _kl_zero_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((zeros, zeros), {}), other]}
 
 
-@kl_exercise.probe("is 0 when q(z|x) is the prior N(0, I)", inputs=_kl_zero_inputs)
-def _kl_zero_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    return _kl_probe(kl_divergence, inputs)
-
-
-@kl_exercise.verdict("is 0 when q(z|x) is the prior N(0, I)")
+@kl_exercise.check("is 0 when q(z|x) is the prior N(0, I)", probe=_kl_probe, inputs=_kl_zero_inputs)
 def _kl_zero_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     result = array_of(answer[0], "kl_divergence")
@@ -818,12 +799,9 @@ def _kl_zero_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@kl_exercise.probe("matches the closed form on random input", inputs=_kl_random_inputs)
-def _kl_values_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    return _kl_probe(kl_divergence, inputs)
-
-
-@kl_exercise.verdict("matches the closed form on random input")
+@kl_exercise.check(
+    "matches the closed form on random input", probe=_kl_probe, inputs=_kl_random_inputs
+)
 def _kl_values_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, log_var), _ = inputs["calls"][0]
     mu, log_var = mu.astype(np.float64), log_var.astype(np.float64)
@@ -884,12 +862,9 @@ def _kl_sums_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_exercise.probe("sums over latent dimensions (does not average)", inputs=_kl_sums_inputs)
-def _kl_sums_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    return _kl_probe(kl_divergence, inputs)
-
-
-@kl_exercise.verdict("sums over latent dimensions (does not average)")
+@kl_exercise.check(
+    "sums over latent dimensions (does not average)", probe=_kl_probe, inputs=_kl_sums_inputs
+)
 def _kl_sums_verdict(inputs: Inputs, answer: Any) -> None:
     # The same one-dimensional posterior repeated in 1 and in D dimensions: D times the KL.
     (mu1, log_var1), _ = inputs["calls"][0]
@@ -920,7 +895,6 @@ def _kl_gradient_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_exercise.probe("lets the gradient reach mu and log_var", inputs=_kl_gradient_inputs)
 def _kl_gradient_probe(kl_divergence: Any, inputs: Inputs) -> Any:
     import tensorflow as tf
 
@@ -932,7 +906,9 @@ def _kl_gradient_probe(kl_divergence: Any, inputs: Inputs) -> Any:
     return {"value": describe(value), "mu": describe(grad_mu), "log_var": describe(grad_log_var)}
 
 
-@kl_exercise.verdict("lets the gradient reach mu and log_var")
+@kl_exercise.check(
+    "lets the gradient reach mu and log_var", probe=_kl_gradient_probe, inputs=_kl_gradient_inputs
+)
 def _kl_gradient_verdict(inputs: Inputs, answer: Any) -> None:
     missing = [name for name in ("mu", "log_var") if answer[name].get("type") == "NoneType"]
     if missing:
@@ -1381,12 +1357,15 @@ def _unit_weights(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((1.0, 1.0),))
 
 
-@train_step_exercise.probe("returns loss, reconstruction_loss and kl_loss", inputs=_unit_weights)
 def _train_step_keys_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=slice(None))
 
 
-@train_step_exercise.verdict("returns loss, reconstruction_loss and kl_loss")
+@train_step_exercise.check(
+    "returns loss, reconstruction_loss and kl_loss",
+    probe=_train_step_keys_probe,
+    inputs=_unit_weights,
+)
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
     # The three names over no training step (a dict of zeros, the trackers read) earn nothing.
@@ -1400,14 +1379,9 @@ def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@train_step_exercise.probe(
-    "reports both terms per image, averaged over the batch", inputs=_unit_weights
+@train_step_exercise.check(
+    "reports both terms per image, averaged over the batch", probe=_one_step, inputs=_unit_weights
 )
-def _train_step_terms_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs)
-
-
-@train_step_exercise.verdict("reports both terms per image, averaged over the batch")
 def _train_step_terms_verdict(inputs: Inputs, answer: Any) -> None:
     got = _metric_values(answer["metrics"])
     expected = reference_step(inputs, 1.0, 1.0, _kl_form(answer))
@@ -1439,14 +1413,15 @@ def _two_weightings(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, (other,))
 
 
-@train_step_exercise.probe(
-    "loss is reconstruction_weight * reconstruction + kl_weight * KL", inputs=_two_weightings
-)
 def _train_step_sum_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=slice(None))
 
 
-@train_step_exercise.verdict("loss is reconstruction_weight * reconstruction + kl_weight * KL")
+@train_step_exercise.check(
+    "loss is reconstruction_weight * reconstruction + kl_weight * KL",
+    probe=_train_step_sum_probe,
+    inputs=_two_weightings,
+)
 def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
     kl_weight, reconstruction_weight = inputs["loss_weights"][0]
     got = _metric_values(answer["metrics"])
@@ -1530,14 +1505,15 @@ def _require_trained_as_reported(
         )
 
 
-@train_step_exercise.probe(
-    "updates the weights along the gradient of the loss", inputs=_unit_weights
-)
 def _train_step_update_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=slice(None))
 
 
-@train_step_exercise.verdict("updates the weights along the gradient of the loss")
+@train_step_exercise.check(
+    "updates the weights along the gradient of the loss",
+    probe=_train_step_update_probe,
+    inputs=_unit_weights,
+)
 def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
     got = _updates(inputs, answer)
     if all(np.allclose(update, 0.0) for update in got):
@@ -1580,14 +1556,15 @@ def _no_kl_weight(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((0.0, 1.0),))
 
 
-@train_step_exercise.probe(
-    "kl_weight = 0 trains on reconstruction alone, still reports the KL", inputs=_no_kl_weight
-)
 def _train_step_zero_kl_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=ENCODER)
 
 
-@train_step_exercise.verdict("kl_weight = 0 trains on reconstruction alone, still reports the KL")
+@train_step_exercise.check(
+    "kl_weight = 0 trains on reconstruction alone, still reports the KL",
+    probe=_train_step_zero_kl_probe,
+    inputs=_no_kl_weight,
+)
 def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
     got_values = _metric_values(answer["metrics"])
     if not got_values["kl_loss"] > 0.0:
@@ -1619,14 +1596,15 @@ def _normal_sigma(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((0.0, 1.0),), tiny_sigma=False)
 
 
-@train_step_exercise.probe(
-    "the reconstruction term is computed at a sampled z", inputs=_normal_sigma
-)
 def _train_step_sampled_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=ENCODER)
 
 
-@train_step_exercise.verdict("the reconstruction term is computed at a sampled z")
+@train_step_exercise.check(
+    "the reconstruction term is computed at a sampled z",
+    probe=_train_step_sampled_probe,
+    inputs=_normal_sigma,
+)
 def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
     got = _updates(inputs, answer, ENCODER)
@@ -1647,7 +1625,6 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@train_step_exercise.probe("updates the three metric trackers", inputs=_unit_weights)
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     import keras
 
@@ -1673,7 +1650,9 @@ def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     }
 
 
-@train_step_exercise.verdict("updates the three metric trackers")
+@train_step_exercise.check(
+    "updates the three metric trackers", probe=_train_step_trackers_probe, inputs=_unit_weights
+)
 def _train_step_trackers_verdict(inputs: Inputs, answer: Any) -> None:
     second = _metric_values(answer["second"])
     for key in _KEYS:
@@ -1739,9 +1718,6 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-@train_step_exercise.probe(
-    "trains with fit() in a compiled graph, reading kl_weight at every step", inputs=_fit_inputs
-)
 def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     import keras
 
@@ -1779,8 +1755,10 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     }
 
 
-@train_step_exercise.verdict(
-    "trains with fit() in a compiled graph, reading kl_weight at every step"
+@train_step_exercise.check(
+    "trains with fit() in a compiled graph, reading kl_weight at every step",
+    probe=_train_step_fit_probe,
+    inputs=_fit_inputs,
 )
 def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
     if isinstance(answer.get("raised"), dict):

@@ -87,9 +87,6 @@ def _shapes_inputs(rng: np.random.Generator) -> Inputs:
     return {"cases": cases}
 
 
-@noisy_expectation_exercise.probe(
-    "returns one code per image, for any latent_dim", inputs=_shapes_inputs
-)
 def _noisy_shapes_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
     answers = [_noisy_call(noisy_expectation, *case) for case in inputs["cases"]]
     mu, log_var, seed = inputs["cases"][1]
@@ -97,7 +94,11 @@ def _noisy_shapes_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
     return [*answers, _noisy_call(noisy_expectation, mu + np.float32(10.0), log_var, seed)]
 
 
-@noisy_expectation_exercise.verdict("returns one code per image, for any latent_dim")
+@noisy_expectation_exercise.check(
+    "returns one code per image, for any latent_dim",
+    probe=_noisy_shapes_probe,
+    inputs=_shapes_inputs,
+)
 def _noisy_shapes_verdict(inputs: Inputs, answer: Any) -> None:
     two_dimensional_ok = False
     cases = inputs["cases"]
@@ -219,14 +220,11 @@ def _sigma_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-@noisy_expectation_exercise.probe(
-    "scales a standard normal eps by sigma = exp(log_var / 2)", inputs=_sigma_inputs
+@noisy_expectation_exercise.check(
+    "scales a standard normal eps by sigma = exp(log_var / 2)",
+    probe=_many_probe,
+    inputs=_sigma_inputs,
 )
-def _noisy_sigma_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _many_probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("scales a standard normal eps by sigma = exp(log_var / 2)")
 def _noisy_sigma_verdict(inputs: Inputs, answer: Any) -> None:
     variance = inputs["variance"]
     sigma = float(np.sqrt(variance))
@@ -286,15 +284,10 @@ def _shift_inputs(rng: np.random.Generator) -> Inputs:
     return _many(rng, -30.0)
 
 
-@noisy_expectation_exercise.probe(
-    "adds a uniform shift u in (-1, 1), one per image and dimension", inputs=_shift_inputs
-)
-def _noisy_shift_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _many_probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict(
-    "adds a uniform shift u in (-1, 1), one per image and dimension"
+@noisy_expectation_exercise.check(
+    "adds a uniform shift u in (-1, 1), one per image and dimension",
+    probe=_many_probe,
+    inputs=_shift_inputs,
 )
 def _noisy_shift_verdict(inputs: Inputs, answer: Any) -> None:
     tried = _many_tried(inputs, "log_var = -30 (sigma about 3e-7), so that only u remains")
@@ -333,14 +326,15 @@ def _seeded_inputs(rng: np.random.Generator) -> Inputs:
     return {"mu": mu, "log_var": log_var, "seeds": [first, first, first + 1]}
 
 
-@noisy_expectation_exercise.probe("draws its noise from the rng it is given", inputs=_seeded_inputs)
 def _noisy_seeded_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
     mu, log_var, seeds = inputs["mu"], inputs["log_var"], inputs["seeds"]
     answers = [_noisy_call(noisy_expectation, mu, log_var, seed) for seed in seeds]
     return [*answers, _noisy_call(noisy_expectation, mu + np.float32(10.0), log_var, seeds[0])]
 
 
-@noisy_expectation_exercise.verdict("draws its noise from the rng it is given")
+@noisy_expectation_exercise.check(
+    "draws its noise from the rng it is given", probe=_noisy_seeded_probe, inputs=_seeded_inputs
+)
 def _noisy_seeded_verdict(inputs: Inputs, answer: Any) -> None:
     seeds = inputs["seeds"]
     tried = f"the same mu and log_var with rng seeded {seeds[0]}, again {seeds[0]}, then {seeds[2]}"
@@ -376,12 +370,7 @@ def _centred_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-@noisy_expectation_exercise.probe("is centred on mu", inputs=_centred_inputs)
-def _noisy_centred_probe(noisy_expectation: Any, inputs: Inputs) -> Any:
-    return _many_probe(noisy_expectation, inputs)
-
-
-@noisy_expectation_exercise.verdict("is centred on mu")
+@noisy_expectation_exercise.check("is centred on mu", probe=_many_probe, inputs=_centred_inputs)
 def _noisy_centred_verdict(inputs: Inputs, answer: Any) -> None:
     tried = _many_tried(inputs, "one log_var for all, between -1 and 0.5")
     offsets = _offsets(inputs, answer, tried)
@@ -507,12 +496,15 @@ def _tried(inputs: Inputs, steps: int) -> str:
     )
 
 
-@interpolate_exercise.probe("returns one decoded picture per step", inputs=_interpolate_inputs)
 def _interpolate_shape_probe(interpolate: Any, inputs: Inputs) -> Any:
     return _interpolate_probe(interpolate, inputs, [inputs["steps"], 3])
 
 
-@interpolate_exercise.verdict("returns one decoded picture per step")
+@interpolate_exercise.check(
+    "returns one decoded picture per step",
+    probe=_interpolate_shape_probe,
+    inputs=_interpolate_inputs,
+)
 def _interpolate_shape_verdict(inputs: Inputs, answer: Any) -> None:
     for steps, described in zip([inputs["steps"], 3], answer, strict=True):
         frames = _frames(described, steps, _tried(inputs, steps))
@@ -547,14 +539,15 @@ def _require_decoded(inputs: Inputs, described: Any) -> None:
     )
 
 
-@interpolate_exercise.probe(
-    "is deterministic: it uses mu, not a sample", inputs=_interpolate_inputs
-)
 def _interpolate_mu_probe(interpolate: Any, inputs: Inputs) -> Any:
     return _interpolate_probe(interpolate, inputs, [inputs["steps"], inputs["steps"]])
 
 
-@interpolate_exercise.verdict("is deterministic: it uses mu, not a sample")
+@interpolate_exercise.check(
+    "is deterministic: it uses mu, not a sample",
+    probe=_interpolate_mu_probe,
+    inputs=_interpolate_inputs,
+)
 def _interpolate_mu_verdict(inputs: Inputs, answer: Any) -> None:
     steps = inputs["steps"]
     tried = _tried(inputs, steps) + ", called twice"
@@ -570,14 +563,15 @@ def _interpolate_mu_verdict(inputs: Inputs, answer: Any) -> None:
     _require_decoded(inputs, answer[0])  # zeros are deterministic too
 
 
-@interpolate_exercise.probe(
-    "starts at decode(mu(image_a)) and ends at decode(mu(image_b))", inputs=_interpolate_inputs
-)
 def _interpolate_ends_probe(interpolate: Any, inputs: Inputs) -> Any:
     return _interpolate_probe(interpolate, inputs, [inputs["steps"]])
 
 
-@interpolate_exercise.verdict("starts at decode(mu(image_a)) and ends at decode(mu(image_b))")
+@interpolate_exercise.check(
+    "starts at decode(mu(image_a)) and ends at decode(mu(image_b))",
+    probe=_interpolate_ends_probe,
+    inputs=_interpolate_inputs,
+)
 def _interpolate_ends_verdict(inputs: Inputs, answer: Any) -> None:
     steps = inputs["steps"]
     tried = _tried(inputs, steps)
@@ -614,14 +608,15 @@ def _interpolate_ends_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@interpolate_exercise.probe(
-    "decodes evenly spaced codes between the two means", inputs=_interpolate_inputs
-)
 def _interpolate_between_probe(interpolate: Any, inputs: Inputs) -> Any:
     return _interpolate_probe(interpolate, inputs, [inputs["steps"]])
 
 
-@interpolate_exercise.verdict("decodes evenly spaced codes between the two means")
+@interpolate_exercise.check(
+    "decodes evenly spaced codes between the two means",
+    probe=_interpolate_between_probe,
+    inputs=_interpolate_inputs,
+)
 def _interpolate_between_verdict(inputs: Inputs, answer: Any) -> None:
     steps = inputs["steps"]
     tried = _tried(inputs, steps)

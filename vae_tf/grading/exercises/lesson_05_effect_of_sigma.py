@@ -117,15 +117,11 @@ def _same(first: np.ndarray, second: np.ndarray) -> bool:
     return first.shape == second.shape and bool(np.allclose(first, second, atol=_MAX_ERROR))
 
 
-@sigma_sweep_exercise.probe(
+@sigma_sweep_exercise.check(
     "returns pixel probabilities, one block per factor",
+    probe=_probe,
     inputs=_inputs(lambda rng: [1.0, float(rng.integers(2, 6)), 0.5]),
 )
-def _shape_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
-    return _probe(sigma_sweep, inputs)
-
-
-@sigma_sweep_exercise.verdict("returns pixel probabilities, one block per factor")
 def _shape_verdict(inputs: Inputs, answer: Any) -> None:
     blocks = _blocks(inputs, answer)
     if blocks.min() < -1e-6 or blocks.max() > 1 + 1e-6:
@@ -147,12 +143,7 @@ def _shape_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@sigma_sweep_exercise.probe("factor 0 decodes mu", inputs=_inputs([0.0]))
-def _zero_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
-    return _probe(sigma_sweep, inputs)
-
-
-@sigma_sweep_exercise.verdict("factor 0 decodes mu")
+@sigma_sweep_exercise.check("factor 0 decodes mu", probe=_probe, inputs=_inputs([0.0]))
 def _zero_verdict(inputs: Inputs, answer: Any) -> None:
     blocks = _blocks(inputs, answer)
     expected = _reference(inputs)
@@ -180,14 +171,11 @@ def _zero_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@sigma_sweep_exercise.probe(
-    "uses the eps it is given, the same for every factor", inputs=_inputs([1.0, 1.0])
+@sigma_sweep_exercise.check(
+    "uses the eps it is given, the same for every factor",
+    probe=_probe,
+    inputs=_inputs([1.0, 1.0]),
 )
-def _eps_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
-    return _probe(sigma_sweep, inputs)
-
-
-@sigma_sweep_exercise.verdict("uses the eps it is given, the same for every factor")
 def _eps_verdict(inputs: Inputs, answer: Any) -> None:
     blocks = _blocks(inputs, answer)
     expected = _reference(inputs)
@@ -212,17 +200,13 @@ def _eps_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-@sigma_sweep_exercise.probe(
+@sigma_sweep_exercise.check(
     "the factor scales the standard deviation",
+    probe=_probe,
     inputs=_inputs(
         lambda rng: [round(float(rng.uniform(0.05, 0.5)), 3), float(rng.integers(3, 12))]
     ),
 )
-def _scale_probe(sigma_sweep: Any, inputs: Inputs) -> Any:
-    return _probe(sigma_sweep, inputs)
-
-
-@sigma_sweep_exercise.verdict("the factor scales the standard deviation")
 def _scale_verdict(inputs: Inputs, answer: Any) -> None:
     blocks = _blocks(inputs, answer)
     expected = _reference(inputs)

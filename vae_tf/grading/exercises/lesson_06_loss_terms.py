@@ -82,12 +82,9 @@ def _codes_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((codes,), {})]}
 
 
-@aggregate_moments_exercise.probe("returns shapes (D,) and (D, D)", inputs=_codes_inputs)
-def _moments_shapes_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
-    return _probe(aggregate_moments, inputs)
-
-
-@aggregate_moments_exercise.verdict("returns shapes (D,) and (D, D)")
+@aggregate_moments_exercise.check(
+    "returns shapes (D,) and (D, D)", probe=_probe, inputs=_codes_inputs
+)
 def _moments_shapes_verdict(inputs: Inputs, answer: Any) -> None:
     ((codes,), _) = inputs["calls"][0]
     count, dims = codes.shape
@@ -112,12 +109,7 @@ def _moments_shapes_verdict(inputs: Inputs, answer: Any) -> None:
     _moments_values_verdict(inputs, answer)
 
 
-@aggregate_moments_exercise.probe("matches np.mean and np.cov", inputs=_codes_inputs)
-def _moments_values_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
-    return _probe(aggregate_moments, inputs)
-
-
-@aggregate_moments_exercise.verdict("matches np.mean and np.cov")
+@aggregate_moments_exercise.check("matches np.mean and np.cov", probe=_probe, inputs=_codes_inputs)
 def _moments_values_verdict(inputs: Inputs, answer: Any) -> None:
     ((codes,), _) = inputs["calls"][0]
     count, dims = codes.shape
@@ -159,14 +151,9 @@ def _one_dimension_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((codes,), {})]}
 
 
-@aggregate_moments_exercise.probe(
-    "works for one latent dimension (D = 1)", inputs=_one_dimension_inputs
+@aggregate_moments_exercise.check(
+    "works for one latent dimension (D = 1)", probe=_probe, inputs=_one_dimension_inputs
 )
-def _moments_one_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
-    return _probe(aggregate_moments, inputs)
-
-
-@aggregate_moments_exercise.verdict("works for one latent dimension (D = 1)")
 def _moments_one_verdict(inputs: Inputs, answer: Any) -> None:
     ((codes,), _) = inputs["calls"][0]
     mean, cov = _moments(answer[0], codes)
@@ -196,15 +183,11 @@ def _normal_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((rng.normal(size=(5000, 2)).astype(np.float32),), {})]}
 
 
-@aggregate_moments_exercise.probe(
+@aggregate_moments_exercise.check(
     "gives the standard normal's moments on N(0, I) samples",
+    probe=_probe,
     inputs=with_companion(_normal_inputs, lambda rng: _codes_inputs(rng)["calls"][0]),
 )
-def _moments_normal_probe(aggregate_moments: Any, inputs: Inputs) -> Any:
-    return _probe(aggregate_moments, inputs)
-
-
-@aggregate_moments_exercise.verdict("gives the standard normal's moments on N(0, I) samples")
 def _moments_normal_verdict(inputs: Inputs, answer: Any) -> None:
     ((codes,), _) = inputs["calls"][0]
     mean, cov = _moments(answer[0], codes)
@@ -318,14 +301,11 @@ def _separated_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@knn_latent_accuracy_exercise.probe(
-    "separated clusters give accuracy 1", inputs=with_companion(_separated_inputs, _knn_companion)
+@knn_latent_accuracy_exercise.check(
+    "separated clusters give accuracy 1",
+    probe=_probe,
+    inputs=with_companion(_separated_inputs, _knn_companion),
 )
-def _knn_separated_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
-    return _probe(knn_latent_accuracy, inputs)
-
-
-@knn_latent_accuracy_exercise.verdict("separated clusters give accuracy 1")
 def _knn_separated_verdict(inputs: Inputs, answer: Any) -> None:
     (train_codes, train_labels, test_codes, test_labels), _ = inputs["calls"][0]
     got = _accuracy(answer[0])
@@ -369,15 +349,11 @@ def _train_only_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@knn_latent_accuracy_exercise.probe(
+@knn_latent_accuracy_exercise.check(
     "predicts from the training codes and labels only",
+    probe=_probe,
     inputs=with_companion(_train_only_inputs, _knn_companion),
 )
-def _knn_train_only_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
-    return _probe(knn_latent_accuracy, inputs)
-
-
-@knn_latent_accuracy_exercise.verdict("predicts from the training codes and labels only")
 def _knn_train_only_verdict(inputs: Inputs, answer: Any) -> None:
     got = _accuracy(answer[0])
     if abs(got) < 1e-6:
@@ -407,14 +383,11 @@ def _identical_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 5})]}
 
 
-@knn_latent_accuracy_exercise.probe(
-    "identical codes give chance accuracy", inputs=with_companion(_identical_inputs, _knn_companion)
+@knn_latent_accuracy_exercise.check(
+    "identical codes give chance accuracy",
+    probe=_probe,
+    inputs=with_companion(_identical_inputs, _knn_companion),
 )
-def _knn_identical_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
-    return _probe(knn_latent_accuracy, inputs)
-
-
-@knn_latent_accuracy_exercise.verdict("identical codes give chance accuracy")
 def _knn_identical_verdict(inputs: Inputs, answer: Any) -> None:
     got = _accuracy(answer[0])
     # Codes that carry no information leave nothing but a guess: about 1 in 10 is right.
@@ -447,14 +420,6 @@ def _uses_k_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [(args, {"k": 5}), (args, {"k": 1})]}
 
 
-@knn_latent_accuracy_exercise.probe(
-    "uses k neighbours, not just the nearest one",
-    inputs=with_companion(_uses_k_inputs, _knn_companion),
-)
-def _knn_uses_k_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
-    return _probe(knn_latent_accuracy, inputs)
-
-
 @judge_only
 def _knn_variant_accuracy(args: tuple, k: int, *, skip: int = 0, rule: str = "majority") -> float:
     """The accuracy of a kNN that skips ``skip`` nearest codes and votes by ``rule``."""
@@ -469,7 +434,11 @@ def _knn_variant_accuracy(args: tuple, k: int, *, skip: int = 0, rule: str = "ma
     return float(np.mean(predicted == test_labels))
 
 
-@knn_latent_accuracy_exercise.verdict("uses k neighbours, not just the nearest one")
+@knn_latent_accuracy_exercise.check(
+    "uses k neighbours, not just the nearest one",
+    probe=_probe,
+    inputs=with_companion(_uses_k_inputs, _knn_companion),
+)
 def _knn_uses_k_verdict(inputs: Inputs, answer: Any) -> None:
     with_five, with_one = _accuracy(answer[0]), _accuracy(answer[1])
     if abs(with_five - 1.0) <= 1e-6 and abs(with_one - 0.5) <= 1e-6:
@@ -518,15 +487,11 @@ def _scores_test_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((train_codes, train_labels, test_codes, test_labels), {"k": 3})]}
 
 
-@knn_latent_accuracy_exercise.probe(
+@knn_latent_accuracy_exercise.check(
     "scores the test codes against the test labels",
+    probe=_probe,
     inputs=with_companion(_scores_test_inputs, _knn_companion),
 )
-def _knn_scores_test_probe(knn_latent_accuracy: Any, inputs: Inputs) -> Any:
-    return _probe(knn_latent_accuracy, inputs)
-
-
-@knn_latent_accuracy_exercise.verdict("scores the test codes against the test labels")
 def _knn_scores_test_verdict(inputs: Inputs, answer: Any) -> None:
     got = _accuracy(answer[0])
     if abs(got - 0.5) > 1e-6:

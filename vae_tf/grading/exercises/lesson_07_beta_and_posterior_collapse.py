@@ -106,12 +106,7 @@ def _shape_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((log_weights,), {})]}
 
 
-@iwae_bound_exercise.probe("returns one value per image", inputs=_shape_inputs)
-def _iwae_shape_probe(iwae_bound: Any, inputs: Inputs) -> Any:
-    return _probe(iwae_bound, inputs)
-
-
-@iwae_bound_exercise.verdict("returns one value per image")
+@iwae_bound_exercise.check("returns one value per image", probe=_probe, inputs=_shape_inputs)
 def _iwae_shape_verdict(inputs: Inputs, answer: Any) -> None:
     ((log_weights,), _) = inputs["calls"][0]
     got = _bound_values(answer[0], log_weights)
@@ -132,14 +127,11 @@ def _moderate_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((log_weights,), {})]}
 
 
-@iwae_bound_exercise.probe(
-    "is the log of the mean of the weights (moderate log-weights)", inputs=_moderate_inputs
+@iwae_bound_exercise.check(
+    "is the log of the mean of the weights (moderate log-weights)",
+    probe=_probe,
+    inputs=_moderate_inputs,
 )
-def _iwae_value_probe(iwae_bound: Any, inputs: Inputs) -> Any:
-    return _probe(iwae_bound, inputs)
-
-
-@iwae_bound_exercise.verdict("is the log of the mean of the weights (moderate log-weights)")
 def _iwae_value_verdict(inputs: Inputs, answer: Any) -> None:
     ((log_weights,), _) = inputs["calls"][0]
     count, k = log_weights.shape
@@ -192,14 +184,11 @@ def _large_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((np.concatenate([low, high]).astype(np.float32),), {})]}
 
 
-@iwae_bound_exercise.probe(
-    "stays finite for log-weights near -1000 and +1000", inputs=_large_inputs
+@iwae_bound_exercise.check(
+    "stays finite for log-weights near -1000 and +1000",
+    probe=_probe,
+    inputs=_large_inputs,
 )
-def _iwae_large_probe(iwae_bound: Any, inputs: Inputs) -> Any:
-    return _probe(iwae_bound, inputs)
-
-
-@iwae_bound_exercise.verdict("stays finite for log-weights near -1000 and +1000")
 def _iwae_large_verdict(inputs: Inputs, answer: Any) -> None:
     ((log_weights,), _) = inputs["calls"][0]
     count, k = log_weights.shape
@@ -234,15 +223,11 @@ def _equal_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((np.tile(levels, (1, k)).astype(np.float32),), {})]}
 
 
-@iwae_bound_exercise.probe(
+@iwae_bound_exercise.check(
     "k equal weights give that weight's log (the 1/k of the mean)",
+    probe=_probe,
     inputs=with_companion(_equal_inputs, lambda rng: _moderate_inputs(rng)["calls"][0]),
 )
-def _iwae_equal_probe(iwae_bound: Any, inputs: Inputs) -> Any:
-    return _probe(iwae_bound, inputs)
-
-
-@iwae_bound_exercise.verdict("k equal weights give that weight's log (the 1/k of the mean)")
 def _iwae_equal_verdict(inputs: Inputs, answer: Any) -> None:
     ((log_weights,), _) = inputs["calls"][0]
     count, k = log_weights.shape
@@ -317,11 +302,6 @@ def _ramp_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((step, warmup), {}) for step in range(warmup)], "warmup": warmup}
 
 
-@kl_warmup_weight_exercise.probe("starts at 0 and rises linearly", inputs=_ramp_inputs)
-def _warmup_ramp_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
-    return _probe(kl_warmup_weight, inputs)
-
-
 @judge_only
 def _off_by_one(got: list[float], warmup: int, steps: list[int], target: float) -> str | None:
     """Name an off-by-one ramp, or None."""
@@ -341,7 +321,9 @@ def _off_by_one(got: list[float], warmup: int, steps: list[int], target: float) 
     return None
 
 
-@kl_warmup_weight_exercise.verdict("starts at 0 and rises linearly")
+@kl_warmup_weight_exercise.check(
+    "starts at 0 and rises linearly", probe=_probe, inputs=_ramp_inputs
+)
 def _warmup_ramp_verdict(inputs: Inputs, answer: Any) -> None:
     warmup = inputs["warmup"]
     steps = list(range(warmup))
@@ -388,14 +370,11 @@ def _flat_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((step, warmup), {}) for step in steps], "warmup": warmup}
 
 
-@kl_warmup_weight_exercise.probe(
-    "reaches the target and stays there", inputs=with_companion(_flat_inputs, _mid_ramp_call)
+@kl_warmup_weight_exercise.check(
+    "reaches the target and stays there",
+    probe=_probe,
+    inputs=with_companion(_flat_inputs, _mid_ramp_call),
 )
-def _warmup_flat_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
-    return _probe(kl_warmup_weight, inputs)
-
-
-@kl_warmup_weight_exercise.verdict("reaches the target and stays there")
 def _warmup_flat_verdict(inputs: Inputs, answer: Any) -> None:
     got = _weights(answer[:-1])  # the last call is the companion, checked below
     if not np.allclose(got, 1.0, atol=1e-6):
@@ -429,12 +408,7 @@ def _target_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_warmup_weight_exercise.probe("scales to the target", inputs=_target_inputs)
-def _warmup_target_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
-    return _probe(kl_warmup_weight, inputs)
-
-
-@kl_warmup_weight_exercise.verdict("scales to the target")
+@kl_warmup_weight_exercise.check("scales to the target", probe=_probe, inputs=_target_inputs)
 def _warmup_target_verdict(inputs: Inputs, answer: Any) -> None:
     warmup, target = inputs["warmup"], inputs["target"]
     got = _weights(answer)
@@ -481,14 +455,11 @@ def _none_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@kl_warmup_weight_exercise.probe(
-    "warmup_updates = 0 means no warm-up", inputs=with_companion(_none_inputs, _mid_ramp_call)
+@kl_warmup_weight_exercise.check(
+    "warmup_updates = 0 means no warm-up",
+    probe=_probe,
+    inputs=with_companion(_none_inputs, _mid_ramp_call),
 )
-def _warmup_none_probe(kl_warmup_weight: Any, inputs: Inputs) -> Any:
-    return _probe(kl_warmup_weight, inputs)
-
-
-@kl_warmup_weight_exercise.verdict("warmup_updates = 0 means no warm-up")
 def _warmup_none_verdict(inputs: Inputs, answer: Any) -> None:
     target = inputs["target"]
     raised = answer[0].get("raised") if isinstance(answer[0], dict) else None
@@ -734,9 +705,6 @@ def _rising(slope: float) -> Any:
 _FIT_UPDATES_PER_EPOCH = 3  # 6 updates in all, one per call from Python
 
 
-@kl_warmup_callback_exercise.probe(
-    "the compiled step of fit uses schedule(step) at every update", inputs=_fit_inputs
-)
 def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     return _fit_with(
         KLWarmup,
@@ -748,7 +716,11 @@ def _callback_fit_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     )
 
 
-@kl_warmup_callback_exercise.verdict("the compiled step of fit uses schedule(step) at every update")
+@kl_warmup_callback_exercise.check(
+    "the compiled step of fit uses schedule(step) at every update",
+    probe=_callback_fit_probe,
+    inputs=_fit_inputs,
+)
 def _callback_fit_verdict(inputs: Inputs, answer: Any) -> None:
     slope = inputs["slope"]
     per_epoch = _FIT_UPDATES_PER_EPOCH
@@ -786,10 +758,6 @@ def _decreasing(start: float) -> Any:
 _XLA_UPDATES_PER_EPOCH, _XLA_PER_CALL = 8, 2  # 4 calls from Python per epoch
 
 
-@kl_warmup_callback_exercise.probe(
-    "follows any schedule, per update, in an XLA step running 2 updates per call",
-    inputs=_xla_inputs,
-)
 def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     return _fit_with(
         KLWarmup,
@@ -801,8 +769,10 @@ def _callback_xla_probe(KLWarmup: Any, inputs: Inputs) -> Any:
     )
 
 
-@kl_warmup_callback_exercise.verdict(
-    "follows any schedule, per update, in an XLA step running 2 updates per call"
+@kl_warmup_callback_exercise.check(
+    "follows any schedule, per update, in an XLA step running 2 updates per call",
+    probe=_callback_xla_probe,
+    inputs=_xla_inputs,
 )
 def _callback_xla_verdict(inputs: Inputs, answer: Any) -> None:
     start = inputs["start"]

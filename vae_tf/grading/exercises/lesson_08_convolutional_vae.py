@@ -247,7 +247,6 @@ def _encoder_outputs(model: Any, x: np.ndarray) -> list[Any]:
     return [describe(output) for output in list(outputs)[:4]]
 
 
-@encoder_exercise.probe("returns [mu, log_var], each (N, latent_dim)", inputs=_encoder_inputs)
 def _encoder_shape_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     results = []
     for latent_dim in inputs["latent_dims"]:
@@ -300,18 +299,25 @@ def _heads(count: int, latent_dim: int, answer: Any) -> tuple[np.ndarray, np.nda
     return mu, log_var
 
 
-@encoder_exercise.verdict("returns [mu, log_var], each (N, latent_dim)")
+@encoder_exercise.check(
+    "returns [mu, log_var], each (N, latent_dim)",
+    probe=_encoder_shape_probe,
+    inputs=_encoder_inputs,
+)
 def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     for latent_dim, result in zip(inputs["latent_dims"], answer, strict=True):
         _heads(len(inputs["x"]), latent_dim, result)
 
 
-@encoder_exercise.probe("is convolutional and downsamples (28 -> 14 -> 7)", inputs=_encoder_inputs)
 def _encoder_layers_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     return _layers_of(_model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dims"][0]))
 
 
-@encoder_exercise.verdict("is convolutional and downsamples (28 -> 14 -> 7)")
+@encoder_exercise.check(
+    "is convolutional and downsamples (28 -> 14 -> 7)",
+    probe=_encoder_layers_probe,
+    inputs=_encoder_inputs,
+)
 def _encoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
     convs = [layer for layer in answer if str(layer.get("type")) in ("Conv2D", "SeparableConv2D")]
@@ -351,7 +357,6 @@ def _heads_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@encoder_exercise.probe("mu and log_var are two different, unbounded heads", inputs=_heads_inputs)
 def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     from vae_tf.grading.exercises._helpers import outputs_described, set_controlled_weights
 
@@ -360,7 +365,11 @@ def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     return [outputs_described(model, scale * inputs["x"]) for scale in INPUT_SCALES]
 
 
-@encoder_exercise.verdict("mu and log_var are two different, unbounded heads")
+@encoder_exercise.check(
+    "mu and log_var are two different, unbounded heads",
+    probe=_encoder_heads_probe,
+    inputs=_heads_inputs,
+)
 def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
     from vae_tf.grading.exercises._helpers import (
         activation_named,
@@ -426,10 +435,6 @@ def _nonlinear_inputs(rng: np.random.Generator) -> Inputs:
     return inputs
 
 
-@encoder_exercise.probe(
-    "is nonlinear: activations after the convolutions and the hidden Dense layer",
-    inputs=_nonlinear_inputs,
-)
 def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     from vae_tf.grading.exercises._helpers import (
         kernel_shapes,
@@ -469,8 +474,10 @@ def _affine_heads(inputs: Inputs, outputs: Any) -> list[tuple[str, float]]:
     ]
 
 
-@encoder_exercise.verdict(
-    "is nonlinear: activations after the convolutions and the hidden Dense layer"
+@encoder_exercise.check(
+    "is nonlinear: activations after the convolutions and the hidden Dense layer",
+    probe=_encoder_nonlinear_probe,
+    inputs=_nonlinear_inputs,
 )
 def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
     latent_dim = inputs["latent_dim"]
@@ -508,9 +515,6 @@ def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
             )
 
 
-@encoder_exercise.probe(
-    "trains inside a compiled fit of a VAE (the loss falls)", inputs=_train_inputs
-)
 def _encoder_train_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     latent_dim = inputs["latent_dim"]
     encoder = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
@@ -529,7 +533,11 @@ def _encoder_train_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
         return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
 
 
-@encoder_exercise.verdict("trains inside a compiled fit of a VAE (the loss falls)")
+@encoder_exercise.check(
+    "trains inside a compiled fit of a VAE (the loss falls)",
+    probe=_encoder_train_probe,
+    inputs=_train_inputs,
+)
 def _encoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "encoder")
 
@@ -565,7 +573,6 @@ def _decoder_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@decoder_exercise.probe("maps (N, latent_dim) codes to (N, 28, 28, 1)", inputs=_decoder_inputs)
 def _decoder_shape_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     results = []
     for latent_dim, codes in zip(inputs["latent_dims"], inputs["codes"], strict=True):
@@ -607,7 +614,11 @@ def _decoder_shape(count: int, latent_dim: int, answer: Any) -> np.ndarray:
     )
 
 
-@decoder_exercise.verdict("maps (N, latent_dim) codes to (N, 28, 28, 1)")
+@decoder_exercise.check(
+    "maps (N, latent_dim) codes to (N, 28, 28, 1)",
+    probe=_decoder_shape_probe,
+    inputs=_decoder_inputs,
+)
 def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
     for latent_dim, codes, result in zip(
         inputs["latent_dims"], inputs["codes"], answer, strict=True
@@ -615,12 +626,13 @@ def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
         _decoder_shape(len(codes), latent_dim, result)
 
 
-@decoder_exercise.probe("is convolutional: upsamples 7 -> 14 -> 28", inputs=_decoder_inputs)
 def _decoder_layers_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     return _layers_of(_model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dims"][0]))
 
 
-@decoder_exercise.verdict("is convolutional: upsamples 7 -> 14 -> 28")
+@decoder_exercise.check(
+    "is convolutional: upsamples 7 -> 14 -> 28", probe=_decoder_layers_probe, inputs=_decoder_inputs
+)
 def _decoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
     transposed = "Conv2DTranspose" in types
@@ -643,9 +655,6 @@ def _logit_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@decoder_exercise.probe(
-    "returns logits (no sigmoid, ReLU or tanh at the end)", inputs=_logit_inputs
-)
 def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     from vae_tf.grading.exercises._helpers import set_controlled_weights
 
@@ -655,7 +664,11 @@ def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     return [call_described(model, tensor(scale * codes)) for scale in INPUT_SCALES]
 
 
-@decoder_exercise.verdict("returns logits (no sigmoid, ReLU or tanh at the end)")
+@decoder_exercise.check(
+    "returns logits (no sigmoid, ReLU or tanh at the end)",
+    probe=_decoder_logits_probe,
+    inputs=_logit_inputs,
+)
 def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
     from vae_tf.grading.exercises._helpers import activation_named, finite_values
 
@@ -702,9 +715,6 @@ def _decoder_pairs_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-@decoder_exercise.probe(
-    "is nonlinear: activations between its layers", inputs=_decoder_pairs_inputs
-)
 def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     from vae_tf.grading.exercises._helpers import set_controlled_weights
 
@@ -714,7 +724,11 @@ def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     return [call_described(model, tensor(z)) for z in (a, b, a + b, np.zeros_like(a))]
 
 
-@decoder_exercise.verdict("is nonlinear: activations between its layers")
+@decoder_exercise.check(
+    "is nonlinear: activations between its layers",
+    probe=_decoder_nonlinear_probe,
+    inputs=_decoder_pairs_inputs,
+)
 def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
     from vae_tf.grading.exercises._helpers import affine_residual
 
@@ -738,9 +752,6 @@ def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@decoder_exercise.probe(
-    "trains inside a compiled fit of a VAE (the loss falls)", inputs=_train_inputs
-)
 def _decoder_train_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     latent_dim = inputs["latent_dim"]
     decoder = _model_of(build_conv_decoder, "build_conv_decoder", latent_dim)
@@ -759,7 +770,11 @@ def _decoder_train_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
         return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
 
 
-@decoder_exercise.verdict("trains inside a compiled fit of a VAE (the loss falls)")
+@decoder_exercise.check(
+    "trains inside a compiled fit of a VAE (the loss falls)",
+    probe=_decoder_train_probe,
+    inputs=_train_inputs,
+)
 def _decoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "decoder")
 
@@ -850,14 +865,9 @@ def _prior_images(answer: Any, n: int, latent_dim: int) -> np.ndarray:
     return images.reshape(n, 784)
 
 
-@sample_prior_exercise.probe(
-    "returns n images, for a decoder of any latent size", inputs=_prior_inputs
+@sample_prior_exercise.check(
+    "returns n images, for a decoder of any latent size", probe=_prior_calls, inputs=_prior_inputs
 )
-def _prior_shape_probe(sample_prior: Any, inputs: Inputs) -> Any:
-    return _prior_calls(sample_prior, inputs)
-
-
-@sample_prior_exercise.verdict("returns n images, for a decoder of any latent size")
 def _prior_shape_verdict(inputs: Inputs, answer: Any) -> None:
     first, second = inputs["latent_dims"]
     _prior_images(answer["a"], inputs["n"], first)
@@ -867,14 +877,15 @@ def _prior_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _prior_normal_verdict(inputs, answer)
 
 
-@sample_prior_exercise.probe(
-    "returns pixel probabilities (the sigmoid of the logits)", inputs=_prior_inputs
-)
 def _prior_probabilities_probe(sample_prior: Any, inputs: Inputs) -> Any:
     return {"a": _prior_calls(sample_prior, inputs)["a"]}
 
 
-@sample_prior_exercise.verdict("returns pixel probabilities (the sigmoid of the logits)")
+@sample_prior_exercise.check(
+    "returns pixel probabilities (the sigmoid of the logits)",
+    probe=_prior_probabilities_probe,
+    inputs=_prior_inputs,
+)
 def _prior_probabilities_verdict(inputs: Inputs, answer: Any) -> None:
     n, latent_dim = inputs["n"], inputs["latent_dims"][0]
     try:
@@ -909,12 +920,13 @@ def _codes_from(pixels: np.ndarray, latent_dim: int) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-@sample_prior_exercise.probe("draws the codes from N(0, I)", inputs=_prior_inputs)
 def _prior_normal_probe(sample_prior: Any, inputs: Inputs) -> Any:
     return {"a": _prior_calls(sample_prior, inputs)["a"]}
 
 
-@sample_prior_exercise.verdict("draws the codes from N(0, I)")
+@sample_prior_exercise.check(
+    "draws the codes from N(0, I)", probe=_prior_normal_probe, inputs=_prior_inputs
+)
 def _prior_normal_verdict(inputs: Inputs, answer: Any) -> None:
     n, latent_dim = inputs["n"], inputs["latent_dims"][0]
     try:
@@ -964,12 +976,9 @@ def _prior_normal_verdict(inputs: Inputs, answer: Any) -> None:
         raise CheckFailed(what, tried=tried, expected=expected, got=got)
 
 
-@sample_prior_exercise.probe("draws with the rng it is given", inputs=_prior_inputs)
-def _prior_rng_probe(sample_prior: Any, inputs: Inputs) -> Any:
-    return _prior_calls(sample_prior, inputs)
-
-
-@sample_prior_exercise.verdict("draws with the rng it is given")
+@sample_prior_exercise.check(
+    "draws with the rng it is given", probe=_prior_calls, inputs=_prior_inputs
+)
 def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
     latent_dim = inputs["latent_dims"][0]
     try:
@@ -1116,13 +1125,16 @@ def _dependence_failure(x: np.ndarray, p: np.ndarray) -> CheckFailed | None:
     )
 
 
-@bernoulli_exercise.probe("returns 0/1 images of the input's shape", inputs=_bernoulli_inputs)
 def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
     calls = _bernoulli_calls(bernoulli_sample, inputs)
     return {"many": calls["many"], "small": calls["small"]}
 
 
-@bernoulli_exercise.verdict("returns 0/1 images of the input's shape")
+@bernoulli_exercise.check(
+    "returns 0/1 images of the input's shape",
+    probe=_bernoulli_shape_probe,
+    inputs=_bernoulli_inputs,
+)
 def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _binary_images(answer["many"], inputs["probabilities"].shape)
     _binary_images(answer["small"], inputs["small"].shape)
@@ -1130,12 +1142,15 @@ def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _bernoulli_frequency_verdict(inputs, answer)
 
 
-@bernoulli_exercise.probe("each pixel is 1 with its own probability", inputs=_bernoulli_inputs)
 def _bernoulli_frequency_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
     return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
 
 
-@bernoulli_exercise.verdict("each pixel is 1 with its own probability")
+@bernoulli_exercise.check(
+    "each pixel is 1 with its own probability",
+    probe=_bernoulli_frequency_probe,
+    inputs=_bernoulli_inputs,
+)
 def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
     p_images = inputs["probabilities"].astype(np.float64)
     try:
@@ -1199,12 +1214,13 @@ def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
     raise CheckFailed(what, tried=tried, expected=expected, got=got)
 
 
-@bernoulli_exercise.probe("pixels are drawn independently", inputs=_bernoulli_inputs)
 def _bernoulli_independent_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
     return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
 
 
-@bernoulli_exercise.verdict("pixels are drawn independently")
+@bernoulli_exercise.check(
+    "pixels are drawn independently", probe=_bernoulli_independent_probe, inputs=_bernoulli_inputs
+)
 def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
     p_images = inputs["probabilities"].astype(np.float64)
     try:
@@ -1218,12 +1234,9 @@ def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
     _bernoulli_frequency_verdict(inputs, answer)
 
 
-@bernoulli_exercise.probe("draws with the rng it is given", inputs=_bernoulli_inputs)
-def _bernoulli_rng_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
-    return _bernoulli_calls(bernoulli_sample, inputs)
-
-
-@bernoulli_exercise.verdict("draws with the rng it is given")
+@bernoulli_exercise.check(
+    "draws with the rng it is given", probe=_bernoulli_calls, inputs=_bernoulli_inputs
+)
 def _bernoulli_rng_verdict(inputs: Inputs, answer: Any) -> None:
     shape = inputs["small"].shape
     try:
@@ -1298,9 +1311,6 @@ def _quality_inputs(rng: np.random.Generator) -> Inputs:
     return {"probabilities": p.astype(np.float32)}
 
 
-@quality_exercise.probe(
-    "returns confidence, mean_entropy and label_entropy", inputs=_quality_inputs
-)
 def _quality_probe(sample_quality: Any, inputs: Inputs) -> Any:
     try:
         result = sample_quality(inputs["probabilities"].copy())
@@ -1320,8 +1330,6 @@ def _quality_probe(sample_quality: Any, inputs: Inputs) -> Any:
 CONFIDENCE_CHECK = "confidence is the mean of each image's largest probability"
 MEAN_ENTROPY_CHECK = "mean_entropy is the mean of each image's entropy, in nats"
 LABEL_ENTROPY_CHECK = "label_entropy is the entropy of the label histogram, in nats"
-for _check in (CONFIDENCE_CHECK, MEAN_ENTROPY_CHECK, LABEL_ENTROPY_CHECK):
-    quality_exercise.probe(_check, inputs=_quality_inputs)(_quality_probe)
 
 
 @judge_only
@@ -1385,7 +1393,11 @@ def _close(value: float, target: float) -> bool:
     return abs(value - target) <= 1e-4 * max(1.0, abs(target))
 
 
-@quality_exercise.verdict("returns confidence, mean_entropy and label_entropy")
+@quality_exercise.check(
+    "returns confidence, mean_entropy and label_entropy",
+    probe=_quality_probe,
+    inputs=_quality_inputs,
+)
 def _quality_structure_verdict(inputs: Inputs, answer: Any) -> None:
     for key in QUALITY_KEYS:
         _quality_value(inputs, answer, key)
@@ -1405,7 +1417,7 @@ def _quality_fail(key: str, what: str, target: float, value: float) -> None:
     )
 
 
-@quality_exercise.verdict(CONFIDENCE_CHECK)
+@quality_exercise.check(CONFIDENCE_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_confidence_verdict(inputs: Inputs, answer: Any) -> None:
     try:
         value = _quality_value(inputs, answer, "confidence")
@@ -1444,7 +1456,7 @@ def _entropy_mistake(key: str, value: float, target: float) -> str | None:
     return None
 
 
-@quality_exercise.verdict(MEAN_ENTROPY_CHECK)
+@quality_exercise.check(MEAN_ENTROPY_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
     try:
         value = _quality_value(inputs, answer, "mean_entropy")
@@ -1471,7 +1483,7 @@ def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
     _quality_fail("mean_entropy", what, target, value)
 
 
-@quality_exercise.verdict(LABEL_ENTROPY_CHECK)
+@quality_exercise.check(LABEL_ENTROPY_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
     try:
         value = _quality_value(inputs, answer, "label_entropy")
@@ -1607,13 +1619,14 @@ def _codes(answer: Any, n: int, d: int, m: int) -> np.ndarray:
     return z
 
 
-@aggregate_exercise.probe("returns n codes of the latent size", inputs=_aggregate_inputs)
 def _aggregate_shape_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
     calls = _aggregate_calls(aggregate_posterior_codes, inputs)
     return {"single": calls["single"], "mixture": calls["mixture"]}
 
 
-@aggregate_exercise.verdict("returns n codes of the latent size")
+@aggregate_exercise.check(
+    "returns n codes of the latent size", probe=_aggregate_shape_probe, inputs=_aggregate_inputs
+)
 def _aggregate_shape_verdict(inputs: Inputs, answer: Any) -> None:
     m, d = inputs["mu"].shape
     _codes(answer["mixture"], inputs["n"], d, m)
@@ -1648,17 +1661,15 @@ def _far_from_every_mean(inputs: Inputs, answer: Any) -> float:
     return float(np.mean(_components(z, mu)[1] > 4.0))
 
 
-@aggregate_exercise.probe(
-    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance",
-    inputs=_aggregate_inputs,
-)
 def _aggregate_single_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
     calls = _aggregate_calls(aggregate_posterior_codes, inputs)
     return {"single": calls["single"], "mixture": calls["mixture"]}
 
 
-@aggregate_exercise.verdict(
-    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance"
+@aggregate_exercise.check(
+    "one image: draws from N(mu, exp(log_var)), log_var the log of the variance",
+    probe=_aggregate_single_probe,
+    inputs=_aggregate_inputs,
 )
 def _aggregate_single_verdict(inputs: Inputs, answer: Any) -> None:
     n, d = inputs["n"], inputs["mu"].shape[1]
@@ -1737,12 +1748,15 @@ def _components(z: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nearest, distance[np.arange(len(z)), nearest]
 
 
-@aggregate_exercise.probe("picks each image with probability 1/M", inputs=_aggregate_inputs)
 def _aggregate_mixture_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
     return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
 
 
-@aggregate_exercise.verdict("picks each image with probability 1/M")
+@aggregate_exercise.check(
+    "picks each image with probability 1/M",
+    probe=_aggregate_mixture_probe,
+    inputs=_aggregate_inputs,
+)
 def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
     mu = inputs["mu"].astype(np.float64)
     (m, d), n = mu.shape, inputs["n"]
@@ -1780,12 +1794,15 @@ def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@aggregate_exercise.probe("each code uses its own image's mu and sigma", inputs=_aggregate_inputs)
 def _aggregate_pairing_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
     return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
 
 
-@aggregate_exercise.verdict("each code uses its own image's mu and sigma")
+@aggregate_exercise.check(
+    "each code uses its own image's mu and sigma",
+    probe=_aggregate_pairing_probe,
+    inputs=_aggregate_inputs,
+)
 def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
     mu = inputs["mu"].astype(np.float64)
     sigma = np.exp(inputs["log_var"].astype(np.float64) / 2.0)
@@ -1812,12 +1829,9 @@ def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@aggregate_exercise.probe("draws with the rng it is given", inputs=_aggregate_inputs)
-def _aggregate_rng_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
-    return _aggregate_calls(aggregate_posterior_codes, inputs)
-
-
-@aggregate_exercise.verdict("draws with the rng it is given")
+@aggregate_exercise.check(
+    "draws with the rng it is given", probe=_aggregate_calls, inputs=_aggregate_inputs
+)
 def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
     m, d = inputs["mu"].shape
     try:
