@@ -49,7 +49,7 @@ def _quiet_dask() -> Iterator[None]:
 
 def check_scheduler_address(scheduler: str) -> str:
     """``scheduler`` as a Dask address (``tcp://host:port``); ``ValueError`` when it is not one."""
-    from distributed.comm import parse_address
+    from distributed.comm import parse_address, parse_host_port
 
     address = scheduler.strip()
     if not address:
@@ -57,11 +57,16 @@ def check_scheduler_address(scheduler: str) -> str:
     if "://" not in address:
         address = f"tcp://{address}"
     try:
-        _protocol, location = parse_address(address)
-    except ValueError as error:
-        raise ValueError(f"--scheduler {scheduler!r} is not a Dask address: {error}") from None
-    if not location or location.endswith(":"):
-        raise ValueError(f"--scheduler {scheduler!r} has no host:port, e.g. tcp://host:8786")
+        protocol, location = parse_address(address)
+        if protocol in {"tcp", "tls"}:
+            host, port = parse_host_port(location)
+            if not host or not 0 < int(port) < 65536:
+                raise ValueError("the host or the port is missing")
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address such as "
+            f"tcp://host:8786 ({error})"
+        ) from None
     return address
 
 
