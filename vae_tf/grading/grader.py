@@ -484,8 +484,12 @@ class GradingRun:
                 self._packages[lesson] = redacted_package(lesson, self.scratch / lesson)
             return self._packages[lesson]
 
-    def settings(self) -> Any:
-        """The run's limits, isolation and seed as plain data for a job (maybe on a worker)."""
+    def settings(self, *, local: bool = True) -> Any:
+        """The run's limits, isolation and seed as plain data for a job (maybe on a worker).
+
+        ``local``: the job runs in this process, and makes its redacted packages in the run's
+        scratch folder (removed at the end); a remote worker makes its own.
+        """
         from vae_tf.grading.sandbox import JobSettings
 
         return JobSettings(
@@ -496,11 +500,15 @@ class GradingRun:
             self.fast,
             self.lesson,
             self.seed,
+            str(self.scratch / "worker-packages") if local else None,
         )
 
 
-def prepare_job(submission: Submission, run: GradingRun) -> Any:
-    """The submission read (never through a link) as a job, or its row when it cannot be read."""
+def prepare_job(submission: Submission, run: GradingRun, *, local: bool = True) -> Any:
+    """The submission read (never through a link) as a job, or its row when it cannot be read.
+
+    ``local``: the job runs in this process (``--jobs``), so it uses the run's scratch folder.
+    """
     from vae_tf.grading.sandbox import NotebookJob
 
     try:
@@ -515,7 +523,7 @@ def prepare_job(submission: Submission, run: GradingRun) -> Any:
         submission.file_stem,
         submission.path.name,
         raw,
-        run.settings(),
+        run.settings(local=local),
     )
 
 
@@ -1014,7 +1022,7 @@ def _grade_on_dask(
 
     def jobs_to_run() -> Any:
         for submission in submissions:
-            job = prepare_job(submission, run)
+            job = prepare_job(submission, run, local=scheduler is None)
             if isinstance(job, StudentRow):
                 finished(job)  # unreadable: its row at once, no job
             else:

@@ -399,6 +399,9 @@ class JobSettings:
     fast: bool
     lesson: str | None
     seed: int = field(repr=False)  # secret: never written or printed anywhere
+    # Where the job makes the redacted packages: the run's scratch folder when it runs in the
+    # grader's process; None on a remote worker (a folder of the worker's, see below).
+    packages_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -426,24 +429,26 @@ class JobResult:
     warning: str = ""
 
 
-# Redacted packages made in this process, per lesson, when the caller gives none (a Dask
-# worker): made once, removed when the process ends.
-_PACKAGES: dict[str, Path] = {}
+# Redacted packages made in this process, per (folder, lesson): made once, and, when no
+# folder is given (a Dask worker), in a temporary folder removed when the process ends.
+_PACKAGES: dict[tuple[str | None, str], Path] = {}
 _PACKAGES_LOCK = threading.Lock()
 _PACKAGES_DIR: tempfile.TemporaryDirectory | None = None
 
 
-def process_redacted_package(lesson: str) -> Path:
-    """The package without ``lesson``'s reference answers, made once in this process."""
+def process_redacted_package(lesson: str, folder: str | None = None) -> Path:
+    """The package without ``lesson``'s reference answers, made once in ``folder``."""
     global _PACKAGES_DIR
     from vae_tf.grading.redact import redacted_package
 
     with _PACKAGES_LOCK:
-        if lesson not in _PACKAGES:
-            if _PACKAGES_DIR is None:
+        key = (folder, lesson)
+        if key not in _PACKAGES or not _PACKAGES[key].exists():
+            if folder is None and _PACKAGES_DIR is None:
                 _PACKAGES_DIR = tempfile.TemporaryDirectory(prefix="vae-tf-worker-redacted-")
-            _PACKAGES[lesson] = redacted_package(lesson, Path(_PACKAGES_DIR.name) / lesson)
-        return _PACKAGES[lesson]
+            where = Path(folder or _PACKAGES_DIR.name) / lesson
+            _PACKAGES[key] = redacted_package(lesson, where)
+        return _PACKAGES[key]
 
 
 def run_notebook_job(
@@ -459,7 +464,8 @@ def run_notebook_job(
     ----------
     job : NotebookJob
     package_for : callable, optional
-        ``lesson -> redacted package``; :func:`process_redacted_package` by default.
+        ``lesson -> redacted package``; by default :func:`process_redacted_package` in
+        ``job.settings.packages_dir``.
     """
     from vae_tf.config import FAST_ENV
     from vae_tf.grading.grader import (
@@ -527,7 +533,9 @@ def run_notebook_job(
         env={FAST_ENV: "1"} if settings.fast else None,
         seed=settings.seed,
         isolation=settings.isolation,
-        package=(package_for or process_redacted_package)(code.lesson),
+        package=package_for(code.lesson)
+        if package_for
+        else process_redacted_package(code.lesson, settings.packages_dir),
     )
     row = row_of(code.lesson, execution.status, execution.detail)
     row.execution_seconds = execution.seconds
