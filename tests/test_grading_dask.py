@@ -122,9 +122,9 @@ def test_jobs_2_runs_on_an_embedded_cluster_without_dask_noise(
     seen_clusters = []
     real_client_for = cluster.client_for
 
-    def spy(scheduler, jobs):
+    def spy(scheduler, jobs, **options):
         seen_clusters.append((scheduler, jobs))
-        return real_client_for(scheduler, jobs)
+        return real_client_for(scheduler, jobs, **options)
 
     monkeypatch.setattr(sandbox, "run_notebook_job", fake_job)
     monkeypatch.setattr(cluster, "client_for", spy)

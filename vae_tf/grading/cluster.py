@@ -71,7 +71,9 @@ def check_scheduler_address(scheduler: str) -> str:
 
 
 @contextlib.contextmanager
-def client_for(scheduler: str | None, jobs: int) -> Iterator[Any]:
+def client_for(
+    scheduler: str | None, jobs: int, local_directory: str | None = None
+) -> Iterator[Any]:
     """A :class:`distributed.Client` on ``scheduler``, or on an embedded LocalCluster.
 
     Parameters
@@ -81,6 +83,9 @@ def client_for(scheduler: str | None, jobs: int) -> Iterator[Any]:
         one in-process worker with ``jobs`` threads (no dashboard, no INFO logs).
     jobs : int
         Threads of the embedded cluster's worker (ignored with ``scheduler``).
+    local_directory : str, optional
+        The embedded worker's scratch folder (Dask's ``dask-scratch-space``), the grader's
+        own temporary folder, so that nothing is left behind; Dask's default when ``None``.
 
     Raises
     ------
@@ -91,13 +96,17 @@ def client_for(scheduler: str | None, jobs: int) -> Iterator[Any]:
 
     with _quiet_dask():
         if scheduler is None:
+            import dask
+
             with (
+                dask.config.set({"temporary-directory": local_directory}),
                 LocalCluster(
                     n_workers=1,
                     threads_per_worker=max(1, int(jobs)),
                     processes=False,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
+                    local_directory=local_directory,
                 ) as cluster,
                 Client(cluster, set_as_default=False) as client,
             ):

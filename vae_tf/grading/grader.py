@@ -1028,7 +1028,7 @@ def _grade_on_dask(
             else:
                 yield job
 
-    with client_for(scheduler, jobs) as client:
+    with client_for(scheduler, jobs, local_directory=str(run.scratch / "dask")) as client:
         address = scheduler or "the embedded LocalCluster"
         try:
             for job, future in as_finished(
