@@ -7,6 +7,7 @@ computes for about ``--work-seconds`` seconds; no data is loaded, so no MNIST so
 involved), each in its bubblewrap sandbox, three ways:
 
 - ``--jobs 1``: one notebook after the other in the grader, no Dask;
+- ``--jobs 2``: an embedded Dask LocalCluster of one in-process worker with 2 threads;
 - ``--scheduler`` on a Dask LocalCluster of 1 worker, then of 2 workers, started here over
   tcp://127.0.0.1, each worker its own process with one thread (as a machine of a cluster
   would be, on this one machine).
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
         limits = {"memory_mb": args.memory_mb}
         walls = {"--jobs 1 (no Dask)": timed_grade(submissions, Path(root) / "jobs1", **limits)}
+        walls["--jobs 2 (embedded Dask)"] = timed_grade(
+            submissions, Path(root) / "jobs2", jobs=2, **limits
+        )
         for workers in (1, 2):
             with LocalCluster(
                 n_workers=workers,
