@@ -208,3 +208,16 @@ def test_real_notebooks_graded_on_the_cluster_get_the_gradebook_of_jobs_1(
     ]
     for name in ("alice", "bob"):
         assert "<html" in (tmp_path / "dask" / "executed" / f"{name}.html").read_text().lower()
+
+
+def test_a_worker_finds_its_own_bubblewrap_when_the_graders_path_is_not_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vae_tf.grading.isolation import Isolation
+
+    here = Isolation("bwrap", "/usr/bin/true")
+    monkeypatch.setattr(sandbox, "find_isolation", lambda requested: ("found here", requested))
+    assert sandbox.isolation_here(here) is here
+    assert sandbox.isolation_here(Isolation("none")) == Isolation("none")
+    elsewhere = Isolation("bwrap", "/the/graders/venv/bin/bwrap")
+    assert sandbox.isolation_here(elsewhere) == ("found here", "bwrap")

@@ -294,10 +294,6 @@ def render_html(notebook: Any, *, isolation: Isolation) -> str:
     )
 
 
-def _write_html(notebook: Any, path: Path, isolation: Isolation) -> None:
-    write_atomically(path, render_html(notebook, isolation=isolation))
-
-
 def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
     """The feedback a student reads: status in plain words and the reason for each lost point.
 
@@ -1154,6 +1150,7 @@ def register_cli(subparsers: Any) -> None:
             "\ncannot be reached or loses its workers; 130 when interrupted."
         ),
         epilog="example: vae-tf grade submissions/ --out grades/ --lesson 03_vae --jobs 2\n"
+        "         vae-tf grade submissions/ --out grades/ --scheduler tcp://HOST:8786\n"
         "         vae-tf grade canvas.zip --out grades/ --lesson 03_vae "
         "--roster canvas-gradebook.csv --export canvas",
     )

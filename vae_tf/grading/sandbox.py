@@ -451,6 +451,17 @@ def process_redacted_package(lesson: str, folder: str | None = None) -> Path:
         return _PACKAGES[key]
 
 
+def isolation_here(isolation: Isolation) -> Isolation:
+    """``isolation`` as it runs on this machine: a worker's bubblewrap may live elsewhere.
+
+    Raises :class:`vae_tf.grading.isolation.IsolationUnavailable` (the job's row then says
+    why) when the grader asked for bubblewrap and it cannot run on this worker.
+    """
+    if isolation.name != "bwrap" or (isolation.bwrap and os.path.exists(isolation.bwrap)):
+        return isolation
+    return find_isolation("bwrap")
+
+
 def run_notebook_job(
     job: NotebookJob, *, package_for: Callable[[str], Path] | None = None
 ) -> JobResult:
@@ -483,6 +494,7 @@ def run_notebook_job(
 
     start = time.monotonic()
     settings = job.settings
+    isolation = isolation_here(settings.isolation)
 
     def row_of(lesson: str | None, status: str, detail: str = "") -> StudentRow:
         return StudentRow(
@@ -513,7 +525,7 @@ def run_notebook_job(
         return JobResult(row)
     execution = execute_notebook(
         notebook,
-        isolation=settings.isolation,
+        isolation=isolation,
         timeout=settings.timeout,
         cell_timeout=settings.cell_timeout,
         memory_mb=settings.memory_mb,
@@ -521,7 +533,7 @@ def run_notebook_job(
     )
     html, warning = None, ""
     try:
-        html = render_html(execution.notebook, isolation=settings.isolation)
+        html = render_html(execution.notebook, isolation=isolation)
     except SandboxStopped:
         raise
     except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
@@ -532,7 +544,7 @@ def run_notebook_job(
         memory_mb=settings.memory_mb,
         env={FAST_ENV: "1"} if settings.fast else None,
         seed=settings.seed,
-        isolation=settings.isolation,
+        isolation=isolation,
         package=package_for(code.lesson)
         if package_for
         else process_redacted_package(code.lesson, settings.packages_dir),
