@@ -41,7 +41,6 @@ import tempfile
 import textwrap
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,10 +294,6 @@ def render_html(notebook: Any, *, isolation: Isolation) -> str:
     )
 
 
-def _write_html(notebook: Any, path: Path, isolation: Isolation) -> None:
-    write_atomically(path, render_html(notebook, isolation=isolation))
-
-
 def feedback_markdown(row: StudentRow, exercise_order: list[str]) -> str:
     """The feedback a student reads: status in plain words and the reason for each lost point.
 
@@ -485,84 +480,88 @@ class GradingRun:
                 self._packages[lesson] = redacted_package(lesson, self.scratch / lesson)
             return self._packages[lesson]
 
+    def settings(self, *, local: bool = True) -> Any:
+        """The run's limits, isolation and seed as plain data for a job (maybe on a worker).
+
+        ``local``: the job runs in this process, and makes its redacted packages in the run's
+        scratch folder (removed at the end); a remote worker makes its own.
+        """
+        from vae_tf.grading.sandbox import JobSettings
+
+        return JobSettings(
+            self.isolation,
+            self.timeout,
+            self.cell_timeout,
+            self.memory_mb,
+            self.fast,
+            self.lesson,
+            self.seed,
+            str(self.scratch / "worker-packages") if local else None,
+        )
+
+
+def prepare_job(submission: Submission, run: GradingRun, *, local: bool = True) -> Any:
+    """The submission read (never through a link) as a job, or its row when it cannot be read.
+
+    ``local``: the job runs in this process (``--jobs``), so it uses the run's scratch folder.
+    """
+    from vae_tf.grading.sandbox import NotebookJob
+
+    try:
+        raw = read_submission(submission.path)
+    except NotAFile as error:
+        return _row_of(submission, "not-a-file", f"{csv_safe(submission.label)}: {error}")
+    except ValueError as error:
+        return _row_of(submission, "invalid-notebook", str(error)[:600])
+    return NotebookJob(
+        submission.student,
+        submission.label,
+        submission.file_stem,
+        submission.path.name,
+        raw,
+        run.settings(local=local),
+    )
+
+
+def _row_of(submission: Any, status: str, detail: str) -> StudentRow:
+    """A row without points for ``submission`` (a :class:`Submission` or a job)."""
+    return StudentRow(
+        submission.student,
+        None,
+        status,
+        detail=detail,
+        submission=submission.label,
+        file_stem=submission.file_stem,
+    )
+
+
+def _keep_result(result: Any, out: Path) -> StudentRow:
+    """Write a job's executed HTML under ``out`` (a failure only warns); its row."""
+    row = result.row
+    warning = result.warning
+    if result.html is not None:
+        try:
+            write_atomically(out / "executed" / f"{row.file_stem}.html", result.html)
+        except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
+            warning = f"executed HTML not written: {error}"
+    if warning:
+        print(f"warning: {csv_safe(row.student)}: {warning}", file=sys.stderr)
+    return row
+
 
 def grade_notebook(submission: Submission, run: GradingRun) -> StudentRow:
-    """Grade one submission and write its executed HTML under ``run.out``."""
-    from vae_tf.grading.notebook_code import (
-        NotebookError,
-        extract_exercise_code,
-        read_notebook_text,
-    )
-    from vae_tf.grading.sandbox import run_sandbox
+    """Grade one submission here and write its executed HTML under ``run.out``.
 
-    start = time.monotonic()
-    student, path = submission.student, submission.path
+    The job itself is :func:`vae_tf.grading.sandbox.run_notebook_job`, the same one a Dask
+    worker runs for ``--jobs N`` and ``--scheduler``.
+    """
+    from vae_tf.grading.sandbox import run_notebook_job
 
-    def row_of(lesson: str | None, status: str, detail: str = "") -> StudentRow:
-        return StudentRow(
-            student,
-            lesson,
-            status,
-            detail=detail,
-            submission=submission.label,
-            file_stem=submission.file_stem,
-        )
-
-    try:
-        raw = read_submission(path)
-        notebook = read_notebook_text(raw.decode("utf-8"), name=csv_safe(submission.label))
-    except NotAFile as error:
-        return row_of(None, "not-a-file", f"{csv_safe(submission.label)}: {error}")
-    except (NotebookError, UnicodeDecodeError, ValueError) as error:
-        return row_of(None, "invalid-notebook", str(error)[:600])
-    # The exercise code is taken now, from the bytes as submitted, before any student code
-    # runs: nothing the kernel does later can change what is graded.
-    code = extract_exercise_code(notebook, path=path.name)
-    if code.lesson is None:
-        return row_of(run.lesson, "unknown-lesson")
-    if run.lesson and code.lesson != run.lesson:
-        row = row_of(
-            run.lesson,
-            "wrong-lesson",
-            f"this is a notebook of lesson {code.lesson}; lesson {run.lesson} is graded",
-        )
-        _fill_points(row, run.lesson, None, reason=row.detail)
-        return row
-    execution = execute_notebook(
-        notebook,
-        isolation=run.isolation,
-        timeout=run.timeout,
-        cell_timeout=run.cell_timeout,
-        memory_mb=run.memory_mb,
-        fast=run.fast,
-    )
-    try:
-        _write_html(
-            execution.notebook,
-            run.out / "executed" / f"{submission.file_stem}.html",
-            run.isolation,
-        )
-    except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
-        print(f"warning: {csv_safe(student)}: executed HTML not written: {error}", file=sys.stderr)
-    result = run_sandbox(
-        code,
-        timeout=run.timeout,
-        memory_mb=run.memory_mb,
-        env={FAST_ENV: "1"} if run.fast else None,
-        seed=run.seed,
-        isolation=run.isolation,
-        package=run.redacted_package(code.lesson),
-    )
-    row = row_of(code.lesson, execution.status, execution.detail)
-    row.execution_seconds = execution.seconds
-    if result.status != "ok":
-        sandbox_status = {"crashed": "kernel-died"}.get(result.status, result.status)
-        if row.status in {"ok", "error"}:
-            row.status = sandbox_status
-        row.detail = "; ".join(filter(None, [row.detail, f"checks: {result.message}"]))
-    _fill_points(row, code.lesson, result)
-    row.seconds = time.monotonic() - start
-    return row
+    job = prepare_job(submission, run)
+    if isinstance(job, StudentRow):
+        return job
+    result = run_notebook_job(job, package_for=run.redacted_package)
+    return _keep_result(result, run.out)
 
 
 # --------------------------------------------------------------------------- the whole folder
@@ -698,6 +697,7 @@ def grade(
     roster: str | Path | None = None,
     export: str | tuple[str, ...] = (),
     assignment: str | None = None,
+    scheduler: str | None = None,
 ) -> list[StudentRow]:
     """Grade every ``*.ipynb`` in ``submissions``; write the gradebook and feedback in ``out``.
 
@@ -720,7 +720,8 @@ def grade(
     memory_mb : int or None
         Memory limit in MiB for the notebook's sandbox (and for the checks'); ``None`` for none.
     jobs : int
-        Notebooks graded at the same time.
+        Notebooks graded at the same time: above 1, on an embedded Dask LocalCluster of
+        ``jobs`` threads (see :mod:`vae_tf.grading.cluster`).
     fast : bool
         Set ``VAE_TF_FAST=1`` for the students' runs (fewer epochs and images).
     progress : bool
@@ -741,6 +742,9 @@ def grade(
     assignment : str, optional
         The assignment's column name in the Canvas and Moodle exports (default:
         ``vae-tf <lesson>``).
+    scheduler : str, optional
+        ``tcp://host:port`` of a Dask scheduler: the notebooks are graded by its workers,
+        each in its own sandbox there (``jobs`` is then ignored).
 
     Returns
     -------
@@ -753,6 +757,8 @@ def grade(
         On Ctrl-C or SIGTERM, after every sandbox is stopped and the temporary files removed.
     NothingToGrade
         When ``submissions`` holds no notebook (nothing is written).
+    vae_tf.grading.cluster.ClusterError
+        When the scheduler cannot be reached, or the cluster loses its workers.
     """
     from vae_tf.grading.registry import lessons
     from vae_tf.grading.sandbox import allow_sandboxes, stop_all_sandboxes
@@ -769,6 +775,12 @@ def grade(
     if lesson is not None and lesson not in lessons():
         raise ValueError(f"--lesson {lesson!r} is not a lesson; choose one of {sorted(lessons())}")
     book = _gradebook_options(roster, export, assignment)
+    if int(jobs) < 1:
+        raise ValueError(f"--jobs {jobs}: give at least 1 notebook at a time")
+    if scheduler is not None:
+        from vae_tf.grading.cluster import check_scheduler_address
+
+        scheduler = check_scheduler_address(scheduler)
     isolation = isolation if isinstance(isolation, Isolation) else find_isolation(isolation)
     scratch = Path(tempfile.mkdtemp(prefix="vae-tf-grade-"))
     staging: Path | None = None
@@ -810,7 +822,7 @@ def grade(
             seed=secrets.randbits(63),
             scratch=scratch,
         )
-        rows = _grade_all(found, run, jobs=jobs, progress=progress)
+        rows = _grade_all(found, run, jobs=jobs, progress=progress, scheduler=scheduler)
         rows = _finish_gradebook(staging, rows, book, lesson=lesson, progress=progress)
     except KeyboardInterrupt as signal_name:
         stopped = stop_all_sandboxes()
@@ -938,52 +950,109 @@ def _keep_incomplete(staging: Path | None, out: Path) -> str:
 
 
 def _grade_all(
-    submissions: list[Submission], run: GradingRun, *, jobs: int, progress: bool
+    submissions: list[Submission],
+    run: GradingRun,
+    *,
+    jobs: int,
+    progress: bool,
+    scheduler: str | None = None,
 ) -> list[StudentRow]:
-    """Grade ``submissions`` with ``jobs`` threads, writing each result as soon as it is done.
+    """Grade ``submissions``, writing each student's results as soon as they are graded.
 
-    On Ctrl-C every sandbox is stopped before returning.
+    ``--jobs 1`` grades here, one notebook after the other; ``--jobs N`` on an embedded Dask
+    LocalCluster of N threads, ``--scheduler`` on an existing Dask cluster
+    (:mod:`vae_tf.grading.cluster`). Every path runs the same job,
+    :func:`vae_tf.grading.sandbox.run_notebook_job`. On Ctrl-C every sandbox is stopped
+    before returning.
     """
     from vae_tf.grading.sandbox import SandboxStopped, stop_all_sandboxes
 
     start = time.monotonic()
     rows: list[StudentRow] = []
 
-    def one(submission: Submission) -> StudentRow:
-        try:
-            return grade_notebook(submission, run)
-        except SandboxStopped:
-            raise
-        except Exception as error:  # noqa: BLE001 - one broken submission costs only its row
-            return StudentRow(
-                submission.student,
-                None,
-                "grader-error",
-                detail=safe_text(f"{type(error).__name__}: {error}")[:600],
-                submission=submission.label,
-                file_stem=submission.file_stem,
+    def grader_error(submission: Any, error: BaseException) -> StudentRow:
+        return _row_of(
+            submission, "grader-error", safe_text(f"{type(error).__name__}: {error}")[:600]
+        )
+
+    def finished(row: StudentRow) -> None:
+        rows.append(row)
+        _write_results(run.out, row, rows)
+        if progress:
+            print(
+                f"[{len(rows)}/{len(submissions)}] {csv_safe(row.student)}: {row.status}, "
+                f"{row.total}/{row.max_total} points ({time.monotonic() - start:.0f} s elapsed)",
+                file=sys.stderr,
+                flush=True,
             )
 
-    pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
     try:
-        futures = [pool.submit(one, submission) for submission in submissions]
-        for future in as_completed(futures):
-            row = future.result()
-            rows.append(row)
-            _write_results(run.out, row, rows)
-            if progress:
-                print(
-                    f"[{len(rows)}/{len(submissions)}] {csv_safe(row.student)}: {row.status}, "
-                    f"{row.total}/{row.max_total} points ({time.monotonic() - start:.0f} s elapsed)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        if scheduler is None and max(1, int(jobs)) == 1:
+            for submission in submissions:
+                try:
+                    row = grade_notebook(submission, run)
+                except SandboxStopped:
+                    raise
+                except Exception as error:  # noqa: BLE001 - one submission costs only its row
+                    row = grader_error(submission, error)
+                finished(row)
+        else:
+            _grade_on_dask(submissions, run, jobs, scheduler, finished, grader_error)
     except BaseException:
         stop_all_sandboxes()
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
     return sorted(rows, key=lambda row: row.student)
+
+
+def _grade_on_dask(
+    submissions: list[Submission],
+    run: GradingRun,
+    jobs: int,
+    scheduler: str | None,
+    finished: Any,
+    grader_error: Any,
+) -> None:
+    """The jobs of ``submissions`` on Dask; ``finished(row)`` as each one ends."""
+    from vae_tf.grading.cluster import as_finished, client_for, stop_worker_sandboxes
+    from vae_tf.grading.sandbox import SandboxStopped, run_notebook_job, stop_all_sandboxes
+
+    def jobs_to_run() -> Any:
+        for submission in submissions:
+            job = prepare_job(submission, run, local=scheduler is None)
+            if isinstance(job, StudentRow):
+                finished(job)  # unreadable: its row at once, no job
+            else:
+                yield job
+
+    with client_for(scheduler, jobs, local_directory=str(run.scratch / "dask")) as client:
+        address = scheduler or "the embedded LocalCluster"
+        try:
+            for job, future in as_finished(
+                client, run_notebook_job, jobs_to_run(), address=address
+            ):
+                try:
+                    row = _keep_result(future.result(), run.out)
+                except SandboxStopped:
+                    raise
+                except Exception as error:  # noqa: BLE001 - one submission costs only its row
+                    row = grader_error(job, _worker_error(error))
+                finished(row)
+        except BaseException:
+            # Before the cluster closes: its threads wait for their sandboxes.
+            stop_all_sandboxes()
+            if scheduler is not None:
+                stop_worker_sandboxes(client)
+            raise
+
+
+def _worker_error(error: BaseException) -> BaseException:
+    """A Dask ``KilledWorker`` in words: the workers running this notebook died."""
+    if type(error).__name__ == "KilledWorker":
+        return RuntimeError(
+            "the Dask worker grading this notebook died (several times, on several workers); "
+            f"see the workers' logs ({error})"
+        )
+    return error
 
 
 def summary_line(rows: list[StudentRow], out: Path, isolation: Isolation | None = None) -> str:
@@ -1001,14 +1070,17 @@ def summary_line(rows: list[StudentRow], out: Path, isolation: Isolation | None 
 # --------------------------------------------------------------------------- command line
 
 
-EXIT_NO_SANDBOX, EXIT_INTERRUPTED = 3, 130
+EXIT_NO_SANDBOX, EXIT_CLUSTER, EXIT_INTERRUPTED = 3, 4, 130
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """``vae-tf grade``: exit 0 when grading completed, 2 bad input, 3 no sandbox, 130 stopped.
+    """``vae-tf grade``: exit 0 when grading completed, 2 bad input, 3 no sandbox, 4 no Dask
+    cluster (``--scheduler``), 130 stopped.
 
     Errors are printed in the CLI's style, ``vae-tf grade: error: ...``.
     """
+
+    from vae_tf.grading.cluster import ClusterError
 
     def fail(message: str, code: int) -> int:
         print(f"vae-tf grade: error: {message}", file=sys.stderr, flush=True)
@@ -1025,6 +1097,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             fast=args.fast,
             isolation=args.isolation,
             lesson=args.lesson,
+            scheduler=getattr(args, "scheduler", None),
             **gradebook_arguments(args),
         )
     except IsolationUnavailable as error:
@@ -1036,6 +1109,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         )
     except GradingInterrupted as error:
         return fail(str(error), EXIT_INTERRUPTED)
+    except ClusterError as error:
+        return fail(str(error), EXIT_CLUSTER)
     except (FileNotFoundError, ValueError) as error:
         return fail(str(error), 2)
     return 0
@@ -1071,9 +1146,11 @@ def register_cli(subparsers: Any) -> None:
             "\nprevious results in OUT are replaced only when the whole run is complete.\n\n"
             "The exit code is 0 when grading completed, even if students lost points; 2 for a"
             "\nwrong option or when SUBMISSIONS holds no notebook; 3 when no sandbox can run"
-            "\n(the message says what to install); 130 when interrupted."
+            "\n(the message says what to install); 4 when the Dask scheduler (--scheduler)"
+            "\ncannot be reached or loses its workers; 130 when interrupted."
         ),
         epilog="example: vae-tf grade submissions/ --out grades/ --lesson 03_vae --jobs 2\n"
+        "         vae-tf grade submissions/ --out grades/ --scheduler tcp://HOST:8786\n"
         "         vae-tf grade canvas.zip --out grades/ --lesson 03_vae "
         "--roster canvas-gradebook.csv --export canvas",
     )
@@ -1122,7 +1199,21 @@ def register_cli(subparsers: Any) -> None:
         help="memory limit of the kernel and of the checks, in MiB; 0 for none (default: 4096)",
     )
     parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="notebooks graded in parallel (default: 1)"
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="notebooks graded in parallel on this machine, each in its own sandbox; above 1 "
+        "they run on an embedded Dask LocalCluster of N threads (default: 1)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="grade on an existing Dask cluster: the address of its scheduler, e.g. "
+        "tcp://10.0.0.5:8786; each notebook runs in its own sandbox on a worker (which needs "
+        "this package and bubblewrap installed), the results are written here (--jobs is "
+        "then ignored)",
     )
     parser.add_argument(
         "--fast",

@@ -25,8 +25,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vae_tf.grading.checking import ExerciseResult
 from vae_tf.grading.isolation import Isolation, find_isolation, sandbox_env, sandboxed_command
@@ -378,3 +380,182 @@ def run_sandbox(
 def _cpu_seconds(timeout: float) -> int:
     """The CPU-time backstop: every core busy for the whole wall-clock limit, plus a margin."""
     return int(timeout * (os.cpu_count() or 1)) + 30
+
+
+# --------------------------------------------------------------------------- one notebook's job
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every notebook job of one grading run shares: limits, isolation, the secret seed.
+
+    Plain data, so that a job can be sent to a Dask worker (:mod:`vae_tf.grading.cluster`).
+    """
+
+    isolation: Isolation
+    timeout: float
+    cell_timeout: float
+    memory_mb: int | None
+    fast: bool
+    lesson: str | None
+    seed: int = field(repr=False)  # secret: never written or printed anywhere
+    # Where the job makes the redacted packages: the run's scratch folder when it runs in the
+    # grader's process; None on a remote worker (a folder of the worker's, see below).
+    packages_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One submitted notebook to grade, as bytes already read by the grader (see ``grader``)."""
+
+    student: str
+    label: str  # the file as submitted, relative to SUBMISSIONS
+    file_stem: str
+    file_name: str  # the notebook's own file name, for messages
+    raw: bytes = field(repr=False)
+    settings: JobSettings
+
+
+@dataclass
+class JobResult:
+    """What a notebook job gives back: the student's row and the executed notebook as HTML.
+
+    ``html`` is ``None`` when the notebook did not run (invalid, wrong lesson...);
+    ``warning`` says why an HTML that should exist could not be made.
+    """
+
+    row: Any  # vae_tf.grading.grader.StudentRow
+    html: str | None = None
+    warning: str = ""
+
+
+# Redacted packages made in this process, per (folder, lesson): made once, and, when no
+# folder is given (a Dask worker), in a temporary folder removed when the process ends.
+_PACKAGES: dict[tuple[str | None, str], Path] = {}
+_PACKAGES_LOCK = threading.Lock()
+_PACKAGES_DIR: tempfile.TemporaryDirectory | None = None
+
+
+def process_redacted_package(lesson: str, folder: str | None = None) -> Path:
+    """The package without ``lesson``'s reference answers, made once in ``folder``."""
+    global _PACKAGES_DIR
+    from vae_tf.grading.redact import redacted_package
+
+    with _PACKAGES_LOCK:
+        key = (folder, lesson)
+        if key not in _PACKAGES or not _PACKAGES[key].exists():
+            if folder is None and _PACKAGES_DIR is None:
+                _PACKAGES_DIR = tempfile.TemporaryDirectory(prefix="vae-tf-worker-redacted-")
+            where = Path(folder or _PACKAGES_DIR.name) / lesson
+            _PACKAGES[key] = redacted_package(lesson, where)
+        return _PACKAGES[key]
+
+
+def isolation_here(isolation: Isolation) -> Isolation:
+    """``isolation`` as it runs on this machine: a worker's bubblewrap may live elsewhere.
+
+    Raises :class:`vae_tf.grading.isolation.IsolationUnavailable` (the job's row then says
+    why) when the grader asked for bubblewrap and it cannot run on this worker.
+    """
+    if isolation.name != "bwrap" or (isolation.bwrap and os.path.exists(isolation.bwrap)):
+        return isolation
+    return find_isolation("bwrap")
+
+
+def run_notebook_job(
+    job: NotebookJob, *, package_for: Callable[[str], Path] | None = None
+) -> JobResult:
+    """Grade one notebook: execute it in its sandbox, run its checks in another, make its row.
+
+    The one per-notebook job of ``vae-tf grade``, run in a grader thread (``--jobs 1``) or
+    on a Dask worker (``--jobs N``, ``--scheduler``); it writes nothing, the grader writes
+    the row, the feedback and ``html`` as each job finishes.
+
+    Parameters
+    ----------
+    job : NotebookJob
+    package_for : callable, optional
+        ``lesson -> redacted package``; by default :func:`process_redacted_package` in
+        ``job.settings.packages_dir``.
+    """
+    from vae_tf.config import FAST_ENV
+    from vae_tf.grading.grader import (
+        StudentRow,
+        _fill_points,
+        csv_safe,
+        execute_notebook,
+        render_html,
+    )
+    from vae_tf.grading.notebook_code import (
+        NotebookError,
+        extract_exercise_code,
+        read_notebook_text,
+    )
+
+    start = time.monotonic()
+    settings = job.settings
+    isolation = isolation_here(settings.isolation)
+
+    def row_of(lesson: str | None, status: str, detail: str = "") -> StudentRow:
+        return StudentRow(
+            job.student,
+            lesson,
+            status,
+            detail=detail,
+            submission=job.label,
+            file_stem=job.file_stem,
+        )
+
+    try:
+        notebook = read_notebook_text(job.raw.decode("utf-8"), name=csv_safe(job.label))
+    except (NotebookError, UnicodeDecodeError, ValueError) as error:
+        return JobResult(row_of(None, "invalid-notebook", str(error)[:600]))
+    # The exercise code is taken now, from the bytes as submitted, before any student code
+    # runs: nothing the kernel does later can change what is graded.
+    code = extract_exercise_code(notebook, path=job.file_name)
+    if code.lesson is None:
+        return JobResult(row_of(settings.lesson, "unknown-lesson"))
+    if settings.lesson and code.lesson != settings.lesson:
+        row = row_of(
+            settings.lesson,
+            "wrong-lesson",
+            f"this is a notebook of lesson {code.lesson}; lesson {settings.lesson} is graded",
+        )
+        _fill_points(row, settings.lesson, None, reason=row.detail)
+        return JobResult(row)
+    execution = execute_notebook(
+        notebook,
+        isolation=isolation,
+        timeout=settings.timeout,
+        cell_timeout=settings.cell_timeout,
+        memory_mb=settings.memory_mb,
+        fast=settings.fast,
+    )
+    html, warning = None, ""
+    try:
+        html = render_html(execution.notebook, isolation=isolation)
+    except SandboxStopped:
+        raise
+    except Exception as error:  # noqa: BLE001 - a broken output must not cost the grade
+        warning = f"executed HTML not written: {error}"
+    result = run_sandbox(
+        code,
+        timeout=settings.timeout,
+        memory_mb=settings.memory_mb,
+        env={FAST_ENV: "1"} if settings.fast else None,
+        seed=settings.seed,
+        isolation=isolation,
+        package=package_for(code.lesson)
+        if package_for
+        else process_redacted_package(code.lesson, settings.packages_dir),
+    )
+    row = row_of(code.lesson, execution.status, execution.detail)
+    row.execution_seconds = execution.seconds
+    if result.status != "ok":
+        sandbox_status = {"crashed": "kernel-died"}.get(result.status, result.status)
+        if row.status in {"ok", "error"}:
+            row.status = sandbox_status
+        row.detail = "; ".join(filter(None, [row.detail, f"checks: {result.message}"]))
+    _fill_points(row, code.lesson, result)
+    row.seconds = time.monotonic() - start
+    return JobResult(row, html, warning)
