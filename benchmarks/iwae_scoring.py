@@ -38,6 +38,7 @@ TARGET_IMAGES = 10_000
 TARGET_SECONDS = 300.0
 DEFAULT_TRAIN_IDX = "/work/shared/data/mnist-train-subset"
 ARCHES = ("conv", "conv-mlp", "mlp")
+XLA_CHOICES = {"auto": None, "on": True, "off": False}
 
 
 def recipe_for(arch: str, updates: int):
@@ -131,7 +132,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--chunk-size", type=_positive("--chunk-size"), help="images per compiled call"
     )
-    parser.add_argument("--no-xla", action="store_true", help="a tf.function without XLA")
+    parser.add_argument(
+        "--xla",
+        choices=XLA_CHOICES,
+        default="auto",
+        help="XLA for the scoring step; auto (default): on unless the decoder has convolutions",
+    )
     args = parser.parse_args(argv)
     if args.run is not None and not (args.run / "model.keras").is_file():
         parser.error(f"--run {args.run}: no model.keras in that folder")
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     from best_recipe import load_train_subset
 
     from vae_tf.data import binarize_images
-    from vae_tf.evaluation import IwaeProgress, iwae_nll
+    from vae_tf.evaluation import IwaeProgress, iwae_nll, use_xla_for
 
     data = load_train_subset(args.train_idx, args.holdout)
     if args.run is not None:
@@ -170,7 +176,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Data: {data_sentence(data.source_description, len(data.x_test), args.images)}; "
         "binarized once (seed 0)"
     )
-    options = {"k": args.k, "chunk_size": args.chunk_size, "jit_compile": not args.no_xla}
+    jit_compile = XLA_CHOICES[args.xla]
+    xla = use_xla_for(model) if jit_compile is None else jit_compile
+    print(f"Scoring step: XLA {'on' if xla else 'off'} (--xla {args.xla}), k={args.k}")
+    options = {"k": args.k, "chunk_size": args.chunk_size, "jit_compile": jit_compile}
 
     started, cpu_started = time.perf_counter(), time.process_time()
     nll = iwae_nll(model, images, progress=IwaeProgress(args.k, file=sys.stdout), **options)
