@@ -66,10 +66,10 @@ def repeated(images, count: int):
 def data_sentence(description: str, available: int, count: int) -> str:
     """Which images were scored, saying whether they were repeated."""
     if count <= available:
-        return f"the first {count:,} of {description}"
+        return f"{count:,} of the {available:,} held-out images ({description})"
     return (
-        f"{description}, repeated {count / available:.2f} times to {count:,} images "
-        f"(the figures of repeated images time the scoring, they add no new data)"
+        f"the {available:,} held-out images ({description}), repeated {count / available:.2f} "
+        f"times to {count:,} images (repeats time the scoring, they add no new data)"
     )
 
 

@@ -175,9 +175,9 @@ def test_iwae_scoring_says_when_images_are_repeated(iwae_scoring):
     images = np.arange(3)
     assert iwae_scoring.repeated(images, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
     assert iwae_scoring.repeated(images, 2).tolist() == [0, 1]
-    assert iwae_scoring.data_sentence("held-out images", 3, 2).startswith("the first 2 of")
-    repeated = iwae_scoring.data_sentence("held-out images", 3, 7)
-    assert "repeated 2.33 times to 7 images" in repeated
+    assert iwae_scoring.data_sentence("MNIST", 3, 2) == "2 of the 3 held-out images (MNIST)"
+    repeated = iwae_scoring.data_sentence("MNIST", 3, 7)
+    assert repeated.startswith("the 3 held-out images (MNIST), repeated 2.33 times to 7 images")
 
 
 def test_iwae_scoring_extrapolates_to_10000_images_and_gives_the_verdict(iwae_scoring):
