@@ -264,3 +264,15 @@ def test_iwae_rejects_a_jit_compile_that_is_not_a_choice(trained):
     model, _, images = trained
     with pytest.raises(ValueError, match="jit_compile must be one of None, True, False"):
         iwae_nll(model, images[:5], k=2, jit_compile="yes")
+
+
+def test_chunks_are_sized_by_the_decoders_widest_layer_not_its_output():
+    # At k=100, 2**23 values hold 107 images of 784 pixels, but only 3 images of a
+    # convolutional decoder's 28 x 28 x 32 activations: its chunks are smaller.
+    x = (np.random.default_rng(1).random((7, 28, 28, 1)) > 0.5).astype(np.float32)
+    done = {}
+    for arch in ("mlp", "conv"):
+        model = VAE(latent_dim=2, arch=arch, hidden_units=16, seed=0)
+        done[arch] = []
+        iwae_nll(model, x, k=100, seed=0, progress=lambda n, total, a=arch: done[a].append(n))
+    assert done == {"mlp": [7], "conv": [3, 6, 7]}
