@@ -23,8 +23,9 @@ from vae_tf import validation
 
 # Upper bound on the decoder values held at once by ``iwae_nll``: images per chunk
 # times k samples times the decoder's widest layer output (784 pixels for an MLP). 2**23 float32 values is 32 MiB per tensor; larger
-# chunks mean fewer calls (measured: the compiled step over whole chunks scores 2,699
-# images x 500 samples of the MLP of ``BEST`` in about 10 s on 2 cores).
+# chunks mean fewer calls (measured with ``benchmarks/iwae_scoring.py --arch mlp``: 2,699
+# held-out real MNIST images x 500 samples of the MLP of ``BEST`` in 20 s, 18.5 CPU s, on
+# 2 cores shared with other jobs).
 MAX_CHUNK_VALUES = 2**23
 
 LOG_2PI = math.log(2.0 * math.pi)
