@@ -189,3 +189,5 @@ def test_iwae_scoring_extrapolates_to_10000_images_and_gives_the_verdict(iwae_sc
     assert lines[1].endswith("NOT within the 5-minute target")
     fast = iwae_scoring.report_lines(images=500, k=500, wall=10.0, cpu=10.0, threads=2)
     assert "200 s (3.3 minutes), within the 5-minute target" in fast[1]
+    other_k = iwae_scoring.report_lines(images=500, k=10, wall=10.0, cpu=10.0, threads=2)
+    assert other_k[1].endswith("no verdict: the 5-minute target is for k=500")
