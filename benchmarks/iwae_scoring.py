@@ -134,7 +134,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--holdout", type=_positive("--holdout"), default=2_699)
     parser.add_argument("--train-idx", default=DEFAULT_TRAIN_IDX, help="real MNIST subset")
-    parser.add_argument("--run", type=Path, help="a run folder with model.keras (no training)")
+    parser.add_argument(
+        "--run", type=Path, help="a run folder with model.keras (no training; --arch ignored)"
+    )
     parser.add_argument(
         "--chunk-size", type=_positive("--chunk-size"), help="images per compiled call"
     )
