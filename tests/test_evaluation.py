@@ -236,3 +236,43 @@ def test_compiled_iwae_matches_the_log_weights_and_ignores_chunking():
     assert whole == pytest.approx(expected, rel=1e-5)
     lines = log.getvalue().splitlines()  # 12 chunks, but at most about 10 lines
     assert 2 <= len(lines) <= 11 and lines[-1].strip().startswith("IWAE k=7: 23/23 images")
+
+
+def test_xla_is_used_for_dense_decoders_and_not_for_convolutional_ones():
+    from vae_tf.evaluation import use_xla_for
+
+    assert use_xla_for(VAE(latent_dim=2, hidden_units=8, seed=0))
+    assert not use_xla_for(VAE(latent_dim=2, arch="conv", hidden_units=8, seed=0))
+    # A convolutional encoder with a dense decoder: the decoder does the work, XLA on.
+    assert use_xla_for(VAE(latent_dim=2, arch="conv", decoder_arch="mlp", hidden_units=8, seed=0))
+
+
+@pytest.mark.parametrize("decoder_arch", ["conv", "mlp"])
+def test_convolutional_iwae_matches_the_log_weights_with_xla_on_off_and_auto(decoder_arch):
+    from vae_tf.evaluation import iwae_bound
+
+    model = VAE(latent_dim=3, arch="conv", decoder_arch=decoder_arch, hidden_units=16, seed=0)
+    x = (np.random.default_rng(1).random((9, 28, 28, 1)) > 0.5).astype(np.float32)
+    eps = np.random.default_rng(2).standard_normal((9, 5, 3)).astype(np.float32)
+    expected = -float(np.mean(np.asarray(iwae_bound(iwae_log_weights(model, x, eps)))))
+    for jit_compile in (None, True, False):
+        got = iwae_nll(model, x, k=5, seed=2, chunk_size=4, jit_compile=jit_compile)
+        assert got == pytest.approx(expected, rel=1e-5), jit_compile
+
+
+def test_iwae_rejects_a_jit_compile_that_is_not_a_choice(trained):
+    model, _, images = trained
+    with pytest.raises(ValueError, match="jit_compile must be one of None, True, False"):
+        iwae_nll(model, images[:5], k=2, jit_compile="yes")
+
+
+def test_chunks_are_sized_by_the_decoders_widest_layer_not_its_output():
+    # At k=100, 2**23 values hold 107 images of 784 pixels, but only 3 images of a
+    # convolutional decoder's 28 x 28 x 32 activations: its chunks are smaller.
+    x = (np.random.default_rng(1).random((7, 28, 28, 1)) > 0.5).astype(np.float32)
+    done = {}
+    for arch in ("mlp", "conv"):
+        model = VAE(latent_dim=2, arch=arch, hidden_units=16, seed=0)
+        done[arch] = []
+        iwae_nll(model, x, k=100, seed=0, progress=lambda n, total, a=arch: done[a].append(n))
+    assert done == {"mlp": [7], "conv": [3, 6, 7]}

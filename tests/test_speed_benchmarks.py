@@ -133,3 +133,61 @@ def test_format_table_gives_median_seconds_range_cpu_and_images_per_second(harne
     header, row = lines
     assert "s/epoch median" in header and "CPU s median" in header
     assert row.split() == ["Keras", "3.00", "2.00-4.00", "3.00", "2000"]
+
+
+@pytest.fixture(scope="module")
+def iwae_scoring():
+    return _load("iwae_scoring")
+
+
+def test_iwae_scoring_defaults_score_10000_images_at_k_500_on_2_threads(iwae_scoring):
+    args = iwae_scoring.parse_args([])
+    assert (args.arch, args.images, args.k, args.threads) == ("conv", 10_000, 500, 2)
+    assert args.xla == "auto" and args.run is None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--images", "0"], "--images must be an integer >= 1, got '0'"),
+        (["--k", "many"], "--k must be an integer >= 1, got 'many'"),
+        (["--threads", "0"], "threads must be an integer >= 1, got 0"),
+        (["--arch", "resnet"], "invalid choice: 'resnet'"),
+        (["--xla", "maybe"], "invalid choice: 'maybe'"),
+    ],
+)
+def test_iwae_scoring_rejects_bad_arguments_naming_them(iwae_scoring, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        iwae_scoring.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_iwae_scoring_rejects_a_run_folder_without_a_model(iwae_scoring, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        iwae_scoring.parse_args(["--run", str(tmp_path)])
+    assert f"--run {tmp_path}: no model.keras in that folder" in capsys.readouterr().err
+
+
+def test_iwae_scoring_says_when_images_are_repeated(iwae_scoring):
+    import numpy as np
+
+    images = np.arange(3)
+    assert iwae_scoring.repeated(images, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert iwae_scoring.repeated(images, 2).tolist() == [0, 1]
+    assert iwae_scoring.data_sentence("MNIST", 3, 2) == "2 of the 3 held-out images (MNIST)"
+    repeated = iwae_scoring.data_sentence("MNIST", 3, 7)
+    assert repeated.startswith("the 3 held-out images (MNIST), repeated 2.33 times to 7 images")
+
+
+def test_iwae_scoring_extrapolates_to_10000_images_and_gives_the_verdict(iwae_scoring):
+    # 500 images in 25 s: 20 images per second, so 10,000 images take 500 s (8.3 min).
+    lines = iwae_scoring.report_lines(images=500, k=500, wall=25.0, cpu=45.0, threads=2)
+    assert "25.0 s wall clock, 45.0 CPU s of the process (1.80 cores busy)" in lines[0]
+    assert "20.0 images per second" in lines[0]
+    assert lines[1].startswith("Extrapolated to 10,000 images at k=500 on 2 thread(s): 500 s")
+    assert lines[1].endswith("NOT within the 5-minute target")
+    fast = iwae_scoring.report_lines(images=500, k=500, wall=10.0, cpu=10.0, threads=2)
+    assert "200 s (3.3 minutes), within the 5-minute target" in fast[1]
+    other_k = iwae_scoring.report_lines(images=500, k=10, wall=10.0, cpu=10.0, threads=2)
+    assert other_k[1].endswith("no verdict: the 5-minute target is for k=500")

@@ -21,10 +21,11 @@ import numpy as np
 
 from vae_tf import validation
 
-# Upper bound on the decoder outputs held at once by ``iwae_nll``: images per chunk
-# times k samples times 784 pixels. 2**23 float32 values is 32 MiB per tensor; larger
-# chunks mean fewer calls (measured: the compiled step over whole chunks scores 2,699
-# images x 500 samples of the MLP of ``BEST`` in about 10 s on 2 cores).
+# Upper bound on the decoder values held at once by ``iwae_nll``: images per chunk
+# times k samples times the decoder's widest layer output (784 pixels for an MLP). 2**23 float32 values is 32 MiB per tensor; larger
+# chunks mean fewer calls (measured with ``benchmarks/iwae_scoring.py --arch mlp``: 2,699
+# held-out real MNIST images x 500 samples of the MLP of ``BEST`` in 20 s, 18.5 CPU s, on
+# 2 cores shared with other jobs).
 MAX_CHUNK_VALUES = 2**23
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -84,10 +85,32 @@ def evaluate_elbo(model, images, *, seed: int = 0, batch_size: int = 500) -> dic
     return {"neg_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
 
 
-def _chunk_size(k: int, requested: int | None) -> int:
+def _largest_activation(network) -> int:
+    """Values per input of the widest layer output of ``network`` (at least 784 pixels).
+
+    A convolutional decoder holds 28 x 28 x 32 values per code before its last layer, 32
+    times its output; chunks sized by the output alone held gigabytes (measured: 2.9 GB
+    peak memory for lesson 08's VAE at k=500, 1.2 GB with chunks sized by this, at the
+    same speed). Networks without known layer shapes count as 784.
+    """
+    largest = 28 * 28
+    for layer in getattr(network, "layers", []):
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):
+            continue
+        for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            shape = getattr(output, "shape", None)
+            if shape is None or any(size is None for size in shape[1:]):
+                continue
+            largest = max(largest, math.prod(shape[1:]), _largest_activation(layer))
+    return largest
+
+
+def _chunk_size(k: int, requested: int | None, values_per_sample: int = 28 * 28) -> int:
     if requested is not None:
         return validation.positive_int("chunk_size", requested)
-    return max(1, MAX_CHUNK_VALUES // (k * 28 * 28))
+    return max(1, MAX_CHUNK_VALUES // (k * values_per_sample))
 
 
 def iwae_log_weights(model, x: np.ndarray, eps: np.ndarray):
@@ -135,6 +158,28 @@ def iwae_bound(log_weights):
     return ops.logsumexp(log_weights, axis=1) - math.log(k)
 
 
+def _has_convolutions(network) -> bool:
+    """Whether ``network`` (or a network nested in it) has a convolution layer."""
+    import keras
+
+    convolution = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+    for layer in getattr(network, "layers", []):
+        if isinstance(layer, convolution) or _has_convolutions(layer):
+            return True
+    return False
+
+
+def use_xla_for(model) -> bool:
+    """Whether :func:`iwae_nll` compiles its step with XLA for ``model`` by default.
+
+    Yes for dense decoders; no when the decoder has convolutions. Measured with
+    ``benchmarks/iwae_scoring.py`` (lesson 08's convolutional VAE, 300 held-out real MNIST
+    images, k=500, 2 shared cores): 112.3 s (69.1 CPU s) with XLA, 33.2 s (32.2 CPU s)
+    without it, the same estimate to the printed 0.01 nats.
+    """
+    return not _has_convolutions(model.decoder)
+
+
 def _iwae_chunk_function(model, jit_compile: bool):
     """One compiled function: (images (C, 28, 28, 1), eps (C, k, D)) -> IWAE bound (C,).
 
@@ -170,14 +215,14 @@ def iwae_nll(
     seed: int = 0,
     chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    jit_compile: bool = True,
+    jit_compile: bool | None = None,
 ) -> float:
     """The importance-weighted estimate of -log p(x), in nats per image.
 
     ``-log p(x) <= -E[log (1/k) sum_i w_i] = IWAE_k <= -ELBO`` (Burda et al., 2016): with
     k = 1 it is the negative ELBO, and it tightens toward -log p(x) as k grows.
-    Images are processed in chunks so that at most ``MAX_CHUNK_VALUES`` decoder outputs
-    are held at once, whatever the size of the test set; each chunk (its images times k
+    Images are processed in chunks so that at most ``MAX_CHUNK_VALUES`` values of the
+    decoder's widest layer are held at once, whatever the size of the test set; each chunk (its images times k
     samples) goes through one compiled function (XLA with ``jit_compile``), the last one
     padded to the same shape so that it is compiled once. The log-mean-exp over the k
     samples is done with ``logsumexp`` so that it never under- or overflows. The noise is
@@ -198,12 +243,16 @@ def iwae_nll(
         Images per chunk; by default as many as fit ``MAX_CHUNK_VALUES``.
     progress : callable(done, total), optional
         Called after each chunk, e.g. :class:`IwaeProgress`.
-    jit_compile : bool, default True
-        Compile the chunk function with XLA (False: a plain ``tf.function`` graph).
+    jit_compile : bool or None, default None
+        Compile the chunk function with XLA (False: a plain ``tf.function`` graph; None:
+        :func:`use_xla_for` the model, i.e. XLA unless the decoder has convolutions).
     """
     k = validation.positive_int("k", k)
+    validation.one_of("jit_compile", jit_compile, (None, True, False))
+    if jit_compile is None:
+        jit_compile = use_xla_for(model)
     images = validation.float_images(images)
-    chunk = min(_chunk_size(k, chunk_size), len(images))
+    chunk = min(_chunk_size(k, chunk_size, _largest_activation(model.decoder)), len(images))
     step = _iwae_chunk_function(model, jit_compile)
     rng = np.random.default_rng(seed)
     total = 0.0
