@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -43,11 +44,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vae_tf._files import write_atomically
 from vae_tf.config import FAST_ENV
 from vae_tf.grading.isolation import Isolation, IsolationUnavailable, find_isolation
+
+if TYPE_CHECKING:
+    from vae_tf.grading.sandbox import JobSettings
 
 STATUS_MEANING = {
     "ok": "the notebook ran from top to bottom without errors",
@@ -457,16 +461,10 @@ def _fill_points(row: StudentRow, lesson: str, result: Any | None, reason: str =
 
 @dataclass
 class GradingRun:
-    """What every submission of one run shares: limits, isolation, the secret seed."""
+    """What every submission of one run shares: where results go, the jobs' settings."""
 
     out: Path
-    isolation: Isolation
-    timeout: float
-    cell_timeout: float
-    memory_mb: int | None
-    fast: bool
-    lesson: str | None
-    seed: int = field(repr=False)  # secret: never written or printed anywhere
+    job: JobSettings  # limits, isolation and the secret seed, as every job receives them
     scratch: Path  # the run's temporary folder (redacted packages), removed at the end
     _packages: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -480,24 +478,14 @@ class GradingRun:
                 self._packages[lesson] = redacted_package(lesson, self.scratch / lesson)
             return self._packages[lesson]
 
-    def settings(self, *, local: bool = True) -> Any:
+    def settings(self, *, local: bool = True) -> JobSettings:
         """The run's limits, isolation and seed as plain data for a job (maybe on a worker).
 
         ``local``: the job runs in this process, and makes its redacted packages in the run's
         scratch folder (removed at the end); a remote worker makes its own.
         """
-        from vae_tf.grading.sandbox import JobSettings
-
-        return JobSettings(
-            self.isolation,
-            self.timeout,
-            self.cell_timeout,
-            self.memory_mb,
-            self.fast,
-            self.lesson,
-            self.seed,
-            str(self.scratch / "worker-packages") if local else None,
-        )
+        packages = str(self.scratch / "worker-packages") if local else None
+        return dataclasses.replace(self.job, packages_dir=packages)
 
 
 def prepare_job(submission: Submission, run: GradingRun, *, local: bool = True) -> Any:
@@ -811,8 +799,9 @@ def grade(
         staging = Path(tempfile.mkdtemp(prefix=".grading-", dir=out))
         (staging / "feedback").mkdir()
         write_atomically(staging / "isolation.txt", isolation.describe() + "\n")
-        run = GradingRun(
-            out=staging,
+        from vae_tf.grading.sandbox import JobSettings
+
+        job = JobSettings(
             isolation=isolation,
             timeout=timeout,
             cell_timeout=cell_timeout,
@@ -820,8 +809,8 @@ def grade(
             fast=fast,
             lesson=lesson,
             seed=secrets.randbits(63),
-            scratch=scratch,
         )
+        run = GradingRun(out=staging, job=job, scratch=scratch)
         rows = _grade_all(found, run, jobs=jobs, progress=progress, scheduler=scheduler)
         rows = _finish_gradebook(staging, rows, book, lesson=lesson, progress=progress)
     except KeyboardInterrupt as signal_name:
