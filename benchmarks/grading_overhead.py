@@ -26,23 +26,9 @@ import time
 from pathlib import Path
 
 import nbformat
+from _grading_work import write_copies  # noqa: E402 (a module of this folder)
 
 from vae_tf.grading.grader import grade
-
-# The example notebook holds solution text, so it lives with the tests, not in the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lesson01_example import lesson01_notebook  # noqa: E402
-
-WORK_CELL = """\
-import time
-import numpy as np
-
-start = time.perf_counter()
-matrix = np.random.default_rng(0).random((300, 300))
-while time.perf_counter() - start < {seconds}:
-    matrix = np.tanh(matrix @ matrix.T / 300)
-print(f"worked {{time.perf_counter() - start:.1f}} s")
-"""
 
 
 def bare_execution_seconds(path: Path) -> float:
@@ -68,11 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="vae-tf-bench-") as root:
-        submissions = Path(root) / "submissions"
-        submissions.mkdir()
-        notebook = lesson01_notebook(extra_cells=[WORK_CELL.format(seconds=args.work_seconds)])
-        for index in range(args.copies):
-            nbformat.write(notebook, submissions / f"student_{index:02d}.ipynb")
+        submissions = write_copies(Path(root) / "submissions", args.copies, args.work_seconds)
 
         bare = [bare_execution_seconds(submissions / "student_00.ipynb") for _ in range(2)]
         bare_s = statistics.median(bare)
