@@ -87,6 +87,7 @@ MOMENTS_MISTAKES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # a wrong answer overflows on purpose
 @pytest.mark.parametrize("mistake", sorted(MOMENTS_MISTAKES))
 def test_aggregate_moments_mistakes_lose_points_and_are_named(mistake):
     wrong, words = MOMENTS_MISTAKES[mistake]
@@ -286,6 +287,7 @@ IWAE_MISTAKES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # a wrong answer overflows on purpose
 @pytest.mark.parametrize("mistake", sorted(IWAE_MISTAKES))
 def test_iwae_bound_mistakes_lose_points_and_are_named(mistake):
     wrong, words = IWAE_MISTAKES[mistake]

@@ -798,6 +798,7 @@ def test_sample_quality_right_answers_get_full_points(right):
     assert_full_points("sample_quality", _function(QUALITY_RIGHT[right], "sample_quality"))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # a wrong answer overflows on purpose
 @pytest.mark.parametrize("mistake", sorted(QUALITY_MISTAKES))
 def test_sample_quality_mistakes_lose_points_and_are_named(mistake):
     source, words = QUALITY_MISTAKES[mistake]
