@@ -15,6 +15,24 @@ from pathlib import Path
 
 from vae_tf.grading.checking import run_checks
 
+# Exercises whose checks build or train Keras models (seconds per answer and seed): the seed
+# sweep and the trivial-answer tests run them only when asked (or as slow tests).
+KERAS_EXERCISES = frozenset(
+    {
+        "build_decoder",
+        "build_encoder",
+        "sampling",
+        "train_step",
+        "noisy_expectation",
+        "interpolate",
+        "sigma_sweep",
+        "kl_warmup_callback",
+        "sample_prior",
+        "build_conv_encoder",
+        "build_conv_decoder",
+    }
+)
+
 SEED = int(os.environ.get("VAE_TF_CHECK_SEED", "2026"))
 
 

@@ -23,26 +23,11 @@ import os
 from pathlib import Path
 
 import pytest
-from catalogue import failing_seeds
+from catalogue import KERAS_EXERCISES, failing_seeds
 
 HERE = Path(__file__).resolve().parent
 SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS", "40"))
 KERAS_SEEDS = int(os.environ.get("VAE_TF_SWEEP_SEEDS_KERAS", "0"))
-
-# Exercises whose checks build or train Keras models (seconds per seed).
-KERAS_EXERCISES = {
-    "build_decoder",
-    "build_encoder",
-    "sampling",
-    "train_step",
-    "noisy_expectation",
-    "interpolate",
-    "sigma_sweep",
-    "kl_warmup_callback",
-    "sample_prior",
-    "build_conv_encoder",
-    "build_conv_decoder",
-}
 
 
 def _catalogue_answers(kind: str) -> list[tuple[str, str, object]]:

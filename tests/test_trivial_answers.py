@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from catalogue import KERAS_EXERCISES
 from keras import layers, ops
 
 from vae_tf.grading.checking import run_checks
@@ -24,21 +25,6 @@ from vae_tf.grading.registry import all_exercises
 from vae_tf.models import VAE, as_images
 
 SEEDS = (2026, 7)
-
-# Exercises whose checks build or train Keras models (seconds per answer).
-KERAS_EXERCISES = {
-    "build_decoder",
-    "build_encoder",
-    "sampling",
-    "train_step",
-    "noisy_expectation",
-    "interpolate",
-    "sigma_sweep",
-    "kl_warmup_callback",
-    "sample_prior",
-    "build_conv_encoder",
-    "build_conv_decoder",
-}
 
 
 # --------------------------------------------------------------------------- lesson 01
