@@ -55,6 +55,26 @@ def test_best_recipe_is_the_two_layer_mlp_with_every_extra():
     assert CONV_LESSON.arch == "conv" and not CONV_LESSON.xla
 
 
+def test_the_ladder_of_the_benchmark_climbs_to_best():
+    # benchmarks/best_recipe.py measures what each choice buys: its last step must be BEST's
+    # networks and schedule (all but the budget and early stopping), or it measures another model.
+    import importlib
+
+    benchmarks = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    best_recipe = importlib.import_module("best_recipe")
+    changes: dict = {}
+    for _label, step in best_recipe.LADDER:
+        changes.update(step)
+    top = best_recipe.ladder_recipe(changes, BEST.updates, seed=0)
+    fields = ("arch", "latent_dim", "hidden_layers", "binarize", "jit_compile", "lr_schedule")
+    assert {f: getattr(top, f) for f in fields} == {f: getattr(BEST, f) for f in fields}
+    assert top.kl_warmup_updates == BEST.kl_warmup_updates
+    # At a reduced budget the warm-up keeps BEST's share of it.
+    assert best_recipe.ladder_recipe(changes, 3_000, seed=0).kl_warmup_updates == 1_000
+
+
 @pytest.mark.parametrize(
     "changes, message",
     [

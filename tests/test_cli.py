@@ -277,3 +277,36 @@ def test_train_then_evaluate_on_tiny_settings(tmp_path: Path):
     assert record["iwae_nll"] <= record["neg_elbo"] + 2
     assert record["neg_elbo"] == pytest.approx(record["reconstruction"] + record["kl"])
     assert "IWAE" in evaluated.stderr  # progress goes to stderr, JSON alone to stdout
+
+
+@pytest.mark.parametrize(
+    "options, arch, decoder_arch",
+    [
+        ([], "mlp", None),
+        (["--arch", "conv"], "conv", None),
+        (["--arch", "conv", "--decoder-arch", "mlp"], "conv", "mlp"),
+    ],
+)
+def test_train_passes_the_decoder_network_to_the_recipe(monkeypatch, options, arch, decoder_arch):
+    # The recipe that train_vae receives: what the command line asked for, no more.
+    import numpy as np
+
+    from vae_tf import training
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(data, recipe):
+        seen["recipe"] = recipe
+        raise Stop
+
+    monkeypatch.setattr(training, "train_vae", fake_train)
+    fake_data = type("Data", (), {"x_train": np.zeros((64, 28, 28, 1)), "source_description": "x"})
+    monkeypatch.setattr(cli, "_load", lambda args, recipe, **options: fake_data)
+    with pytest.raises(Stop):
+        main(["train", *options])
+    recipe = seen["recipe"]
+    assert (recipe.arch, recipe.decoder_arch) == (arch, decoder_arch)
+    assert recipe == ORIGINAL.for_run().replace(arch=arch, decoder_arch=decoder_arch)
