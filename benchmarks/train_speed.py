@@ -289,11 +289,9 @@ def torch_twin_epoch_runner(x: np.ndarray, recipe) -> Callable[[], object]:
             nn.Linear(half, 7 * 7 * 64),
             nn.ReLU(),
             nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1),
-            nn.ReLU(),
             nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1),
             nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, 3, stride=1, padding=1),
+            nn.ConvTranspose2d(32, 1, 3, stride=2, padding=1, output_padding=1),
         )
     parameters = [*encoder.parameters(), *decoder.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=recipe.learning_rate, eps=recipe.adam_epsilon)

@@ -248,7 +248,7 @@ def test_build_conv_encoder_mistakes_lose_points_and_are_named(mistake):
 # --------------------------------------------------------------------------- build_conv_decoder
 
 DECODER_RIGHT = {
-    "Dense, Reshape and transposed convolutions": """
+    "the Keras example's layout (64, 32, then 1 filter at stride 1)": """
 def build_conv_decoder(latent_dim):
     inputs = keras.Input(shape=(latent_dim,))
     h = layers.Dense(256, activation="relu")(inputs)
@@ -277,9 +277,8 @@ def build_conv_decoder(latent_dim):
     h = layers.Dense(256, activation="relu")(inputs)
     h = layers.Dense(7 * 7 * 64, activation="relu")(h)
     h = layers.Reshape((7, 7, 64))(h)
-    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
     h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
-    logits = layers.Conv2DTranspose(1, 3, padding="same", name="logits")(h)
+    logits = layers.Conv2DTranspose(1, 3, strides=2, padding="same", name="logits")(h)
     return keras.Model(inputs, logits, name="conv_decoder")
 """,
     "a final Conv2D after the transposed convolutions": """

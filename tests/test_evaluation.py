@@ -268,11 +268,22 @@ def test_iwae_rejects_a_jit_compile_that_is_not_a_choice(trained):
 
 def test_chunks_are_sized_by_the_decoders_widest_layer_not_its_output():
     # At k=100, 2**23 values hold 107 images of 784 pixels, but only 3 images of a
-    # convolutional decoder's 28 x 28 x 32 activations: its chunks are smaller.
+    # convolutional decoder with 28 x 28 x 32 activations: its chunks are smaller.
+    import keras
+    from keras import layers
+
+    from vae_tf.models import build_decoder, build_encoder
+
+    codes = keras.Input(shape=(2,))
+    h = layers.Reshape((7, 7, 8))(layers.Dense(7 * 7 * 8)(codes))
+    h = layers.Conv2DTranspose(8, 3, strides=2, padding="same")(h)
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same")(h)
+    wide = keras.Model(codes, layers.Conv2D(1, 3, padding="same")(h))
     x = (np.random.default_rng(1).random((7, 28, 28, 1)) > 0.5).astype(np.float32)
+    decoders = {"mlp": build_decoder(2, "mlp", 16), "wide conv": wide}
     done = {}
-    for arch in ("mlp", "conv"):
-        model = VAE(latent_dim=2, arch=arch, hidden_units=16, seed=0)
-        done[arch] = []
-        iwae_nll(model, x, k=100, seed=0, progress=lambda n, total, a=arch: done[a].append(n))
-    assert done == {"mlp": [7], "conv": [3, 6, 7]}
+    for name, decoder in decoders.items():
+        model = VAE(latent_dim=2, encoder=build_encoder(2, "mlp", 16), decoder=decoder, seed=0)
+        done[name] = []
+        iwae_nll(model, x, k=100, seed=0, progress=lambda n, total, a=name: done[a].append(n))
+    assert done == {"mlp": [7], "wide conv": [3, 6, 7]}

@@ -181,6 +181,11 @@ def build_decoder(
 
     ``arch="mlp"``: latent_dim -> 512 (ReLU) -> 784, the original study's network, with
     ``hidden_layers`` hidden layers of ``hidden_units`` (conv: ``hidden_units // 2``).
+    ``arch="conv"`` mirrors the convolutional encoder: dense layers to a 7 x 7 x 64 feature
+    map, then two transposed convolutions with stride 2, 32 filters (7 -> 14) and 1 filter
+    (14 -> 28, the logits). No convolution runs at full 28 x 28 resolution with many
+    filters: that keeps the IWAE bound's k decodes per image cheap (measured with
+    ``benchmarks/iwae_scoring.py``; the README's scoring table).
     The sigmoid is left out on purpose: the loss is computed from logits. ``seed`` seeds
     the initial weights, as in :func:`build_encoder`.
     """
@@ -196,9 +201,8 @@ def build_decoder(
         h = _hidden_stack(inputs, hidden_units // 2 or 1, hidden_layers)
         h = _dense(7 * 7 * 64, activation="relu")(h)
         h = layers.Reshape((7, 7, 64))(h)
-        h = _conv(layers.Conv2DTranspose, 64, strides=2, activation="relu")(h)
         h = _conv(layers.Conv2DTranspose, 32, strides=2, activation="relu")(h)
-        logits = _conv(layers.Conv2DTranspose, 1, name="logits")(h)
+        logits = _conv(layers.Conv2DTranspose, 1, strides=2, name="logits")(h)
     return _seeded(keras.Model(inputs, logits, name=name), seed)
 
 
