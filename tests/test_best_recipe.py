@@ -68,7 +68,7 @@ def test_the_ladder_of_the_benchmark_climbs_to_best():
     for _label, step in best_recipe.LADDER:
         changes.update(step)
     top = best_recipe.ladder_recipe(changes, BEST.updates, seed=0)
-    fields = ("arch", "latent_dim", "hidden_layers", "binarize", "jit_compile", "lr_schedule")
+    fields = ("arch", "latent_dim", "hidden_layers", "binarize", "xla", "lr_schedule")
     assert {f: getattr(top, f) for f in fields} == {f: getattr(BEST, f) for f in fields}
     assert top.kl_warmup_updates == BEST.kl_warmup_updates
     # At a reduced budget the warm-up keeps BEST's share of it.
