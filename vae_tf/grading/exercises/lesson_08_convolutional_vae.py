@@ -35,8 +35,20 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import array_of, describe, raise_if_raised
-from vae_tf.grading.exercises._helpers import also_probe, call_described, short, tensor
+from vae_tf.grading.answers import array_of, describe, number_of, raise_if_raised
+from vae_tf.grading.exercises._helpers import (
+    activation_named,
+    affine_residual,
+    also_probe,
+    call_described,
+    finite_values,
+    head_activation_message,
+    kernel_shapes,
+    outputs_described,
+    set_controlled_weights,
+    short,
+    tensor,
+)
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "08_convolutional_vae"
@@ -144,7 +156,6 @@ def _train(
     """
     import keras
 
-    from vae_tf.grading.exercises._helpers import outputs_described
     from vae_tf.models import VAE
 
     keras.utils.set_random_seed(0)
@@ -451,7 +462,6 @@ def _heads_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import outputs_described, set_controlled_weights
 
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
@@ -464,11 +474,6 @@ def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     inputs=_heads_inputs,
 )
 def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import (
-        activation_named,
-        finite_values,
-        head_activation_message,
-    )
 
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
@@ -527,11 +532,6 @@ def _nonlinear_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import (
-        kernel_shapes,
-        outputs_described,
-        set_controlled_weights,
-    )
 
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     found: dict[str, Any] = {}
@@ -551,7 +551,6 @@ def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
 @judge_only
 def _affine_heads(inputs: Inputs, outputs: Any) -> list[tuple[str, float]]:
     """Each head's distance from an affine map, from its outputs on a, b, a + b and 0."""
-    from vae_tf.grading.exercises._helpers import affine_residual
 
     if not isinstance(outputs, list) or len(outputs) != 4:
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
@@ -729,7 +728,6 @@ def _logit_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
 
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     codes = inputs["codes"]
@@ -743,7 +741,6 @@ def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     inputs=_logit_inputs,
 )
 def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import activation_named, finite_values
 
     count = len(inputs["codes"])
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
@@ -782,7 +779,6 @@ def _decoder_pairs_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
 
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     a, b = inputs["codes"]
@@ -796,7 +792,6 @@ def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     inputs=_decoder_pairs_inputs,
 )
 def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import affine_residual
 
     if not isinstance(answer, list) or len(answer) != 4:
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
@@ -1350,9 +1345,6 @@ def _quality_value(inputs: Inputs, answer: Any, key: str) -> float:
             tried=tried,
             got=str(float(array.reshape(-1)[0])),
         )
-    # Imported here, not at the top: the top of this file is shared with other sections.
-    from vae_tf.grading.answers import number_of
-
     return number_of(described, f"sample_quality(...)[{key!r}]")
 
 
