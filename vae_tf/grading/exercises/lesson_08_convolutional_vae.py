@@ -61,6 +61,7 @@ ENCODER_NONLINEAR_CHECK = (
     "is nonlinear: activations after the convolutions and the hidden Dense layer"
 )
 DECODER_NONLINEAR_CHECK = "is nonlinear: activations between its layers"
+TRAIN_CHECK = "trains inside a compiled fit of a VAE (the loss falls)"  # of both networks
 TRAIN_STEPS = 12
 TRAIN_IMAGES = 32
 
@@ -119,21 +120,26 @@ def _layers_of(model: Any) -> list[dict[str, Any]]:
     return found[:200]
 
 
-def _dense_encoder(latent_dim: int) -> Any:
-    """A small dense encoder (not an answer: no convolution) to train a student's decoder."""
+def _layers_probe(name: str, latent_dim: int | None = None) -> Any:
+    """A probe of the layers of ``name``'s network: built for the check's first latent size,
+    or for ``latent_dim`` as the extra probe of the other checks (which takes no inputs)."""
+
+    def probe(build: Any, inputs: Inputs | None = None) -> Any:
+        size = inputs["latent_dims"][0] if latent_dim is None else latent_dim
+        return _layers_of(_model_of(build, name, size))
+
+    return probe
+
+
+def _dense(network: str, latent_dim: int) -> Any:
+    """A small dense ``network`` (not an answer: no convolution) to train a student's other one."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=(28, 28, 1))
-    h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
-    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
-
-
-def _dense_decoder(latent_dim: int) -> Any:
-    """A small dense decoder (not an answer: no convolution) to train a student's encoder."""
-    import keras
-    from keras import layers
-
+    if network == "encoder":
+        inputs = keras.Input(shape=(28, 28, 1))
+        h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
+        return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
     inputs = keras.Input(shape=(latent_dim,))
     h = layers.Dense(32, activation="relu")(inputs)
     return keras.Model(inputs, layers.Reshape((28, 28, 1))(layers.Dense(784)(h)))
@@ -201,9 +207,9 @@ def _train_probe(network: str) -> Any:
         student = _model_of(build, f"build_conv_{network}", latent_dim)
         try:
             if network == "encoder":
-                pair, seen = (student, _dense_decoder(latent_dim)), inputs["images"][:8]
+                pair, seen = (student, _dense("decoder", latent_dim)), inputs["images"][:8]
             else:
-                pair, seen = (_dense_encoder(latent_dim), student), inputs["codes"]
+                pair, seen = (_dense("encoder", latent_dim), student), inputs["codes"]
             return _train(*pair, student, latent_dim, inputs["images"], seen)
         except NotImplementedError:
             raise
@@ -256,6 +262,18 @@ def _rng_verdict(
             tried=tried,
             expected=f"new {noun} from a new generator or a later call",
             got=f"the same {noun}",
+        )
+
+
+@judge_only
+def _fail_if_raised(answer: Any, who: str, tried: str, hint: str | None = None) -> None:
+    """A described call that raised fails the check: "``who`` raised" its type and message."""
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"{who} raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+            hint=hint,
         )
 
 
@@ -373,12 +391,7 @@ def _heads(count: int, latent_dim: int, answer: Any) -> tuple[np.ndarray, np.nda
     """mu and log_var from one described call; a CheckFailed naming the shape mistake."""
     tried = f"build_conv_encoder({latent_dim}) on {count} images (N, 28, 28, 1)"
     expected = (count, latent_dim)
-    if isinstance(answer, dict) and "raised" in answer:
-        raise CheckFailed(
-            f"Calling your encoder raised {answer['raised'].get('type')}: "
-            f"{str(answer['raised'].get('message'))[:300]}",
-            tried=tried,
-        )
+    _fail_if_raised(answer, "Calling your encoder", tried)
     if len(answer) != 2:
         raise CheckFailed(
             f"The encoder should return two tensors, [mu, log_var] (two heads), not {len(answer)}.",
@@ -417,11 +430,9 @@ def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
         _heads(len(inputs["x"]), latent_dim, result)
 
 
-def _encoder_layers_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    return _layers_of(_model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dims"][0]))
-
-
-@encoder_exercise.check(ENCODER_LAYERS_CHECK, probe=_encoder_layers_probe, inputs=_encoder_inputs)
+@encoder_exercise.check(
+    ENCODER_LAYERS_CHECK, probe=_layers_probe("build_conv_encoder"), inputs=_encoder_inputs
+)
 def _encoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
     convs = [layer for layer in answer if str(layer.get("type")) in ("Conv2D", "SeparableConv2D")]
@@ -603,11 +614,7 @@ def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
             )
 
 
-@encoder_exercise.check(
-    "trains inside a compiled fit of a VAE (the loss falls)",
-    probe=_train_probe("encoder"),
-    inputs=_train_inputs,
-)
+@encoder_exercise.check(TRAIN_CHECK, probe=_train_probe("encoder"), inputs=_train_inputs)
 def _encoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "encoder")
 
@@ -654,13 +661,8 @@ def _decoder_shape_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
 @judge_only
 def _decoder_shape(count: int, latent_dim: int, answer: Any) -> np.ndarray:
     tried = f"build_conv_decoder({latent_dim}) on {count} codes of shape ({latent_dim},)"
-    if isinstance(answer, dict) and "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            f"Calling your decoder raised {record.get('type')}: {str(record.get('message'))[:300]}",
-            tried=tried,
-            hint="its keras.Input should have shape (latent_dim,), from the argument",
-        )
+    hint = "its keras.Input should have shape (latent_dim,), from the argument"
+    _fail_if_raised(answer, "Calling your decoder", tried, hint)
     result = array_of(answer, "the decoder")
     if result.shape == (count, 28, 28, 1):
         return result
@@ -696,11 +698,9 @@ def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
         _decoder_shape(len(codes), latent_dim, result)
 
 
-def _decoder_layers_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    return _layers_of(_model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dims"][0]))
-
-
-@decoder_exercise.check(DECODER_LAYERS_CHECK, probe=_decoder_layers_probe, inputs=_decoder_inputs)
+@decoder_exercise.check(
+    DECODER_LAYERS_CHECK, probe=_layers_probe("build_conv_decoder"), inputs=_decoder_inputs
+)
 def _decoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
     transposed = "Conv2DTranspose" in types
@@ -811,11 +811,7 @@ def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-@decoder_exercise.check(
-    "trains inside a compiled fit of a VAE (the loss falls)",
-    probe=_train_probe("decoder"),
-    inputs=_train_inputs,
-)
+@decoder_exercise.check(TRAIN_CHECK, probe=_train_probe("decoder"), inputs=_train_inputs)
 def _decoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "decoder")
 
@@ -1083,12 +1079,7 @@ def _bernoulli_calls(bernoulli_sample: Any, inputs: Inputs) -> dict[str, Any]:
 @judge_only
 def _binary_images(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
     tried = f"bernoulli_sample(probabilities, rng), probabilities of shape {shape}"
-    if isinstance(answer, dict) and "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
-            tried=tried,
-        )
+    _fail_if_raised(answer, "Your code", tried)
     x = array_of(answer, "bernoulli_sample").astype(np.float64)
     if x.size != int(np.prod(shape)) or x.shape[0] != shape[0]:
         raise CheckFailed(
@@ -1802,7 +1793,7 @@ for _exercise, _verdict, _check in (
 ):
     also_probe(
         _exercise,
-        lambda build, name=_exercise.symbol: _layers_of(_model_of(build, name, 3)),
+        _layers_probe(_exercise.symbol, latent_dim=3),
         _verdict,
         skip=(_check,),
     )
