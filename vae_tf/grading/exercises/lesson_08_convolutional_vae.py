@@ -366,19 +366,14 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-def _encoder_outputs(model: Any, x: np.ndarray) -> list[Any]:
-    outputs = model(tensor(x))
-    if not isinstance(outputs, (list, tuple)):
-        return [describe(outputs)]
-    return [describe(output) for output in list(outputs)[:4]]
-
-
 def _encoder_shape_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     results = []
     for latent_dim in inputs["latent_dims"]:
         model = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
         try:
-            results.append(_encoder_outputs(model, inputs["x"]))
+            outputs = model(tensor(inputs["x"]))
+            outputs = list(outputs)[:4] if isinstance(outputs, (list, tuple)) else [outputs]
+            results.append([describe(output) for output in outputs])
         except NotImplementedError:
             raise
         except Exception as error:  # noqa: BLE001 - reported by the verdict
@@ -473,7 +468,6 @@ def _heads_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
     return [outputs_described(model, scale * inputs["x"]) for scale in INPUT_SCALES]
@@ -485,7 +479,6 @@ def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     inputs=_heads_inputs,
 )
 def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
-
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
     with _earlier():
@@ -543,7 +536,6 @@ def _nonlinear_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     found: dict[str, Any] = {}
     for key, images, nonnegative in (
@@ -728,7 +720,6 @@ def _logit_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     codes = inputs["codes"]
     set_controlled_weights(model, codes[:1], inputs["weight_seed"])
@@ -741,7 +732,6 @@ def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     inputs=_logit_inputs,
 )
 def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
-
     count = len(inputs["codes"])
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
@@ -779,7 +769,6 @@ def _decoder_pairs_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     a, b = inputs["codes"]
     set_controlled_weights(model, a[:1], inputs["weight_seed"])
@@ -792,7 +781,6 @@ def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     inputs=_decoder_pairs_inputs,
 )
 def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
-
     if not isinstance(answer, list) or len(answer) != 4:
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
     with _earlier():
