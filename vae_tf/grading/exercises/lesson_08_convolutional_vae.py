@@ -29,22 +29,59 @@ from the probabilities (the logit of p), and tests them against N(0, I).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import array_of, describe, raise_if_raised
-from vae_tf.grading.exercises._helpers import also_probe, call_described, short, tensor
+from vae_tf.grading.answers import array_of, describe, number_of, raise_if_raised
+from vae_tf.grading.exercises._helpers import (
+    activation_named,
+    affine_residual,
+    also_probe,
+    call_described,
+    finite_values,
+    head_activation_message,
+    kernel_shapes,
+    outputs_described,
+    set_controlled_weights,
+    short,
+    tensor,
+)
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 
 LESSON = "08_convolutional_vae"
 
 FIX_EARLIER = "fix the earlier failed check of this exercise first"
+# Checks that every other check of their network also runs (see the end of this file).
+ENCODER_LAYERS_CHECK = "is convolutional and downsamples (28 -> 14 -> 7)"
+DECODER_LAYERS_CHECK = "is convolutional: upsamples 7 -> 14 -> 28"
+ENCODER_NONLINEAR_CHECK = (
+    "is nonlinear: activations after the convolutions and the hidden Dense layer"
+)
+DECODER_NONLINEAR_CHECK = "is nonlinear: activations between its layers"
+TRAIN_CHECK = "trains inside a compiled fit of a VAE (the loss falls)"  # of both networks
 TRAIN_STEPS = 12
 TRAIN_IMAGES = 32
 
 
 # --------------------------------------------------------------------------- shared probe side
+
+
+def _raised(error: Exception, limit: int = 400) -> dict[str, Any]:
+    """An error of the student's code, as plain data for the verdict to report."""
+    return {"raised": {"type": type(error).__name__, "message": str(error)[:limit]}}
+
+
+def _some_calls(calls: Callable[[Any, Inputs], dict[str, Any]], *keys: str) -> Any:
+    """A probe that makes every call of ``calls`` and sends the answers of ``keys`` only."""
+
+    def probe(obj: Any, inputs: Inputs) -> Any:
+        made = calls(obj, inputs)
+        return {key: made[key] for key in keys}
+
+    return probe
 
 
 def _model_of(builder: Any, name: str, latent_dim: int) -> Any:
@@ -83,21 +120,26 @@ def _layers_of(model: Any) -> list[dict[str, Any]]:
     return found[:200]
 
 
-def _dense_encoder(latent_dim: int) -> Any:
-    """A small dense encoder (not an answer: no convolution) to train a student's decoder."""
+def _layers_probe(name: str, latent_dim: int | None = None) -> Any:
+    """A probe of the layers of ``name``'s network: built for the check's first latent size,
+    or for ``latent_dim`` as the extra probe of the other checks (which takes no inputs)."""
+
+    def probe(build: Any, inputs: Inputs | None = None) -> Any:
+        size = inputs["latent_dims"][0] if latent_dim is None else latent_dim
+        return _layers_of(_model_of(build, name, size))
+
+    return probe
+
+
+def _dense(network: str, latent_dim: int) -> Any:
+    """A small dense ``network`` (not an answer: no convolution) to train a student's other one."""
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=(28, 28, 1))
-    h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
-    return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
-
-
-def _dense_decoder(latent_dim: int) -> Any:
-    """A small dense decoder (not an answer: no convolution) to train a student's encoder."""
-    import keras
-    from keras import layers
-
+    if network == "encoder":
+        inputs = keras.Input(shape=(28, 28, 1))
+        h = layers.Dense(32, activation="relu")(layers.Flatten()(inputs))
+        return keras.Model(inputs, [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)])
     inputs = keras.Input(shape=(latent_dim,))
     h = layers.Dense(32, activation="relu")(inputs)
     return keras.Model(inputs, layers.Reshape((28, 28, 1))(layers.Dense(784)(h)))
@@ -120,7 +162,6 @@ def _train(
     """
     import keras
 
-    from vae_tf.grading.exercises._helpers import outputs_described
     from vae_tf.models import VAE
 
     keras.utils.set_random_seed(0)
@@ -154,6 +195,91 @@ def _train_inputs(rng: np.random.Generator) -> Inputs:
         # The decoder's outputs before and after training are read at these codes.
         "codes": rng.normal(0.0, 1.0, size=(8, latent_dim)).astype(np.float32),
     }
+
+
+def _train_probe(network: str) -> Any:
+    """The probe of "trains inside fit" for the student's ``network`` ("encoder" or
+    "decoder"), paired with a small dense network of the other kind; the student's
+    network's outputs are read on the images (an encoder) or the codes (a decoder)."""
+
+    def probe(build: Any, inputs: Inputs) -> Any:
+        latent_dim = inputs["latent_dim"]
+        student = _model_of(build, f"build_conv_{network}", latent_dim)
+        try:
+            if network == "encoder":
+                pair, seen = (student, _dense("decoder", latent_dim)), inputs["images"][:8]
+            else:
+                pair, seen = (_dense("encoder", latent_dim), student), inputs["codes"]
+            return _train(*pair, student, latent_dim, inputs["images"], seen)
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported by the verdict
+            return _raised(error)
+
+    return probe
+
+
+@judge_only
+@contextmanager
+def _earlier() -> Iterator[None]:
+    """A failure inside is an earlier check's: said so, with its first sentence only."""
+    try:
+        yield
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
+
+
+@judge_only
+def _rng_verdict(
+    answer: Any,
+    keys: tuple[str, ...],
+    read: Callable[[Any], np.ndarray],
+    same: Callable[[np.ndarray, np.ndarray], bool],
+    noun: str,
+    unseeded: str,
+    fixed: str,
+) -> None:
+    """The "draws with the rng it is given" verdict, on the answers of four calls ``keys``:
+    a first call, the next call with the same generator, a fresh generator of the same seed
+    and one of another seed; ``read`` reads an answer (an earlier check's failure)."""
+    with _earlier():
+        first, following, fresh, other = (read(answer[key]) for key in keys)
+    tried = (
+        "two generators made with the same seed, one with another seed, and a second call with "
+        "the same generator"
+    )
+    if not same(first, fresh):
+        raise CheckFailed(
+            f"Two generators made with the same seed gave different {noun}: {unseeded}",
+            tried=tried,
+            expected=f"the same {noun} for the same seed",
+            got=f"different {noun}",
+        )
+    if same(first, other) or same(first, following):
+        raise CheckFailed(
+            f"Different generators (or two calls with one generator) gave the same {noun}: the "
+            f"{fixed} from a fixed seed of your own, not from `rng`.",
+            tried=tried,
+            expected=f"new {noun} from a new generator or a later call",
+            got=f"the same {noun}",
+        )
+
+
+@judge_only
+def _fail_if_raised(answer: Any, who: str, tried: str, hint: str | None = None) -> None:
+    """A described call that raised fails the check: "``who`` raised" its type and message."""
+    if isinstance(answer, dict) and "raised" in answer:
+        record = answer["raised"]
+        raise CheckFailed(
+            f"{who} raised {record.get('type')}: {str(record.get('message'))[:300]}",
+            tried=tried,
+            hint=hint,
+        )
+
+
+@judge_only
+def _allclose(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.allclose(a, b, atol=1e-6))
 
 
 @judge_only
@@ -240,23 +366,18 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-def _encoder_outputs(model: Any, x: np.ndarray) -> list[Any]:
-    outputs = model(tensor(x))
-    if not isinstance(outputs, (list, tuple)):
-        return [describe(outputs)]
-    return [describe(output) for output in list(outputs)[:4]]
-
-
 def _encoder_shape_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     results = []
     for latent_dim in inputs["latent_dims"]:
         model = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
         try:
-            results.append(_encoder_outputs(model, inputs["x"]))
+            outputs = model(tensor(inputs["x"]))
+            outputs = list(outputs)[:4] if isinstance(outputs, (list, tuple)) else [outputs]
+            results.append([describe(output) for output in outputs])
         except NotImplementedError:
             raise
         except Exception as error:  # noqa: BLE001 - reported by the verdict
-            results.append({"raised": {"type": type(error).__name__, "message": str(error)[:400]}})
+            results.append(_raised(error))
     return results
 
 
@@ -265,12 +386,7 @@ def _heads(count: int, latent_dim: int, answer: Any) -> tuple[np.ndarray, np.nda
     """mu and log_var from one described call; a CheckFailed naming the shape mistake."""
     tried = f"build_conv_encoder({latent_dim}) on {count} images (N, 28, 28, 1)"
     expected = (count, latent_dim)
-    if isinstance(answer, dict) and "raised" in answer:
-        raise CheckFailed(
-            f"Calling your encoder raised {answer['raised'].get('type')}: "
-            f"{str(answer['raised'].get('message'))[:300]}",
-            tried=tried,
-        )
+    _fail_if_raised(answer, "Calling your encoder", tried)
     if len(answer) != 2:
         raise CheckFailed(
             f"The encoder should return two tensors, [mu, log_var] (two heads), not {len(answer)}.",
@@ -309,14 +425,8 @@ def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
         _heads(len(inputs["x"]), latent_dim, result)
 
 
-def _encoder_layers_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    return _layers_of(_model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dims"][0]))
-
-
 @encoder_exercise.check(
-    "is convolutional and downsamples (28 -> 14 -> 7)",
-    probe=_encoder_layers_probe,
-    inputs=_encoder_inputs,
+    ENCODER_LAYERS_CHECK, probe=_layers_probe("build_conv_encoder"), inputs=_encoder_inputs
 )
 def _encoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
@@ -358,8 +468,6 @@ def _heads_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import outputs_described, set_controlled_weights
-
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
     return [outputs_described(model, scale * inputs["x"]) for scale in INPUT_SCALES]
@@ -371,18 +479,10 @@ def _encoder_heads_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
     inputs=_heads_inputs,
 )
 def _encoder_heads_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import (
-        activation_named,
-        finite_values,
-        head_activation_message,
-    )
-
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
-    try:
+    with _earlier():
         mu, log_var = _heads(len(inputs["x"]), inputs["latent_dim"], answer[0])
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     tried = (
         f"64 images of both signs, scaled by 1 to 1000, latent_dim {inputs['latent_dim']}; "
         "weights set so that every pre-activation is centred at 0 and grows with the input"
@@ -436,12 +536,6 @@ def _nonlinear_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import (
-        kernel_shapes,
-        outputs_described,
-        set_controlled_weights,
-    )
-
     model = _model_of(build_conv_encoder, "build_conv_encoder", inputs["latent_dim"])
     found: dict[str, Any] = {}
     for key, images, nonnegative in (
@@ -460,14 +554,11 @@ def _encoder_nonlinear_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
 @judge_only
 def _affine_heads(inputs: Inputs, outputs: Any) -> list[tuple[str, float]]:
     """Each head's distance from an affine map, from its outputs on a, b, a + b and 0."""
-    from vae_tf.grading.exercises._helpers import affine_residual
 
     if not isinstance(outputs, list) or len(outputs) != 4:
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
-    try:
+    with _earlier():
         heads = [_heads(16, inputs["latent_dim"], described) for described in outputs]
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     return [
         (name, affine_residual(*(head[index] for head in heads)))
         for index, name in enumerate(("mu", "log_var"))
@@ -475,7 +566,7 @@ def _affine_heads(inputs: Inputs, outputs: Any) -> list[tuple[str, float]]:
 
 
 @encoder_exercise.check(
-    "is nonlinear: activations after the convolutions and the hidden Dense layer",
+    ENCODER_NONLINEAR_CHECK,
     probe=_encoder_nonlinear_probe,
     inputs=_nonlinear_inputs,
 )
@@ -515,29 +606,7 @@ def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
             )
 
 
-def _encoder_train_probe(build_conv_encoder: Any, inputs: Inputs) -> Any:
-    latent_dim = inputs["latent_dim"]
-    encoder = _model_of(build_conv_encoder, "build_conv_encoder", latent_dim)
-    try:
-        return _train(
-            encoder,
-            _dense_decoder(latent_dim),
-            encoder,
-            latent_dim,
-            inputs["images"],
-            inputs["images"][:8],
-        )
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - reported by the verdict
-        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
-
-
-@encoder_exercise.check(
-    "trains inside a compiled fit of a VAE (the loss falls)",
-    probe=_encoder_train_probe,
-    inputs=_train_inputs,
-)
+@encoder_exercise.check(TRAIN_CHECK, probe=_train_probe("encoder"), inputs=_train_inputs)
 def _encoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "encoder")
 
@@ -584,13 +653,8 @@ def _decoder_shape_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
 @judge_only
 def _decoder_shape(count: int, latent_dim: int, answer: Any) -> np.ndarray:
     tried = f"build_conv_decoder({latent_dim}) on {count} codes of shape ({latent_dim},)"
-    if isinstance(answer, dict) and "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            f"Calling your decoder raised {record.get('type')}: {str(record.get('message'))[:300]}",
-            tried=tried,
-            hint="its keras.Input should have shape (latent_dim,), from the argument",
-        )
+    hint = "its keras.Input should have shape (latent_dim,), from the argument"
+    _fail_if_raised(answer, "Calling your decoder", tried, hint)
     result = array_of(answer, "the decoder")
     if result.shape == (count, 28, 28, 1):
         return result
@@ -626,12 +690,8 @@ def _decoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
         _decoder_shape(len(codes), latent_dim, result)
 
 
-def _decoder_layers_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    return _layers_of(_model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dims"][0]))
-
-
 @decoder_exercise.check(
-    "is convolutional: upsamples 7 -> 14 -> 28", probe=_decoder_layers_probe, inputs=_decoder_inputs
+    DECODER_LAYERS_CHECK, probe=_layers_probe("build_conv_decoder"), inputs=_decoder_inputs
 )
 def _decoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
     types = [str(layer.get("type")) for layer in answer]
@@ -646,18 +706,20 @@ def _decoder_layers_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-def _logit_inputs(rng: np.random.Generator) -> Inputs:
+def _code_inputs(rng: np.random.Generator, *shape: int) -> Inputs:
     latent_dim = int(rng.integers(4, 17))
     return {
         "latent_dim": latent_dim,
-        "codes": rng.normal(0.0, 1.0, size=(16, latent_dim)).astype(np.float32),
+        "codes": rng.normal(0.0, 1.0, size=(*shape, latent_dim)).astype(np.float32),
         "weight_seed": int(rng.integers(2**31)),
     }
 
 
-def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
+def _logit_inputs(rng: np.random.Generator) -> Inputs:
+    return _code_inputs(rng, 16)
 
+
+def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     codes = inputs["codes"]
     set_controlled_weights(model, codes[:1], inputs["weight_seed"])
@@ -670,15 +732,11 @@ def _decoder_logits_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
     inputs=_logit_inputs,
 )
 def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import activation_named, finite_values
-
     count = len(inputs["codes"])
     if not isinstance(answer, list) or len(answer) != len(INPUT_SCALES):
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
-    try:
+    with _earlier():
         logits = _decoder_shape(count, inputs["latent_dim"], answer[0])
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     every = np.concatenate([finite_values(described) for described in answer])
     kind = activation_named(logits.ravel(), every)
     if kind is None:
@@ -707,17 +765,10 @@ def _decoder_logits_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 def _decoder_pairs_inputs(rng: np.random.Generator) -> Inputs:
-    latent_dim = int(rng.integers(4, 17))
-    return {
-        "latent_dim": latent_dim,
-        "codes": rng.normal(0.0, 1.0, size=(2, 16, latent_dim)).astype(np.float32),
-        "weight_seed": int(rng.integers(2**31)),
-    }
+    return _code_inputs(rng, 2, 16)
 
 
 def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
-
     model = _model_of(build_conv_decoder, "build_conv_decoder", inputs["latent_dim"])
     a, b = inputs["codes"]
     set_controlled_weights(model, a[:1], inputs["weight_seed"])
@@ -725,19 +776,15 @@ def _decoder_nonlinear_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
 
 
 @decoder_exercise.check(
-    "is nonlinear: activations between its layers",
+    DECODER_NONLINEAR_CHECK,
     probe=_decoder_nonlinear_probe,
     inputs=_decoder_pairs_inputs,
 )
 def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import affine_residual
-
     if not isinstance(answer, list) or len(answer) != 4:
         raise CheckFailed(f"The answer has the wrong form ({FIX_EARLIER}).")
-    try:
+    with _earlier():
         outputs = [_decoder_shape(16, inputs["latent_dim"], described) for described in answer]
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     residual = affine_residual(*outputs)
     # Float32 rounding leaves about 1e-6 of an affine map; a ReLU that switches, 1e-1.
     if residual < 1e-3:
@@ -752,29 +799,7 @@ def _decoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-def _decoder_train_probe(build_conv_decoder: Any, inputs: Inputs) -> Any:
-    latent_dim = inputs["latent_dim"]
-    decoder = _model_of(build_conv_decoder, "build_conv_decoder", latent_dim)
-    try:
-        return _train(
-            _dense_encoder(latent_dim),
-            decoder,
-            decoder,
-            latent_dim,
-            inputs["images"],
-            inputs["codes"],
-        )
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - reported by the verdict
-        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
-
-
-@decoder_exercise.check(
-    "trains inside a compiled fit of a VAE (the loss falls)",
-    probe=_decoder_train_probe,
-    inputs=_train_inputs,
-)
+@decoder_exercise.check(TRAIN_CHECK, probe=_train_probe("decoder"), inputs=_train_inputs)
 def _decoder_train_verdict(inputs: Inputs, answer: Any) -> None:
     _training_verdict(inputs, answer, "decoder")
 
@@ -877,21 +902,15 @@ def _prior_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _prior_normal_verdict(inputs, answer)
 
 
-def _prior_probabilities_probe(sample_prior: Any, inputs: Inputs) -> Any:
-    return {"a": _prior_calls(sample_prior, inputs)["a"]}
-
-
 @sample_prior_exercise.check(
     "returns pixel probabilities (the sigmoid of the logits)",
-    probe=_prior_probabilities_probe,
+    probe=_some_calls(_prior_calls, "a"),
     inputs=_prior_inputs,
 )
 def _prior_probabilities_verdict(inputs: Inputs, answer: Any) -> None:
     n, latent_dim = inputs["n"], inputs["latent_dims"][0]
-    try:
+    with _earlier():
         pixels = _prior_images(answer["a"], n, latent_dim)
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     rest = pixels[:, latent_dim:]
     tried = f"a decoder whose logits are 0 for every pixel after the first {latent_dim}"
     if np.allclose(rest, 0.0) and pixels.min() < 0.0:
@@ -920,21 +939,15 @@ def _codes_from(pixels: np.ndarray, latent_dim: int) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _prior_normal_probe(sample_prior: Any, inputs: Inputs) -> Any:
-    return {"a": _prior_calls(sample_prior, inputs)["a"]}
-
-
 @sample_prior_exercise.check(
-    "draws the codes from N(0, I)", probe=_prior_normal_probe, inputs=_prior_inputs
+    "draws the codes from N(0, I)", probe=_some_calls(_prior_calls, "a"), inputs=_prior_inputs
 )
 def _prior_normal_verdict(inputs: Inputs, answer: Any) -> None:
     n, latent_dim = inputs["n"], inputs["latent_dims"][0]
-    try:
+    with _earlier():
         pixels = _prior_images(answer["a"], n, latent_dim)
         if pixels.min() < 0.0 or pixels.max() > 1.0:
             raise CheckFailed("The values are not probabilities")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     z = _codes_from(pixels, latent_dim)
     tried = (
         f"{n} codes of latent size {latent_dim}, read back from a decoder whose logits are the code"
@@ -980,35 +993,16 @@ def _prior_normal_verdict(inputs: Inputs, answer: Any) -> None:
     "draws with the rng it is given", probe=_prior_calls, inputs=_prior_inputs
 )
 def _prior_rng_verdict(inputs: Inputs, answer: Any) -> None:
-    latent_dim = inputs["latent_dims"][0]
-    try:
-        again, following, fresh, other = (
-            _prior_images(answer[key], 8, latent_dim)
-            for key in ("a_again", "a_next", "a_fresh", "b")
-        )
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    tried = (
-        "two generators made with the same seed, one with another seed, and a second call with "
-        "the same generator"
+    _rng_verdict(
+        answer,
+        ("a_again", "a_next", "a_fresh", "b"),
+        lambda described: _prior_images(described, 8, inputs["latent_dims"][0]),
+        _allclose,
+        "images",
+        "the codes are not drawn with `rng` (np.random.* or an unseeded keras/tf random draws "
+        "from a global generator). Use rng's own methods.",
+        "codes come",
     )
-    if not np.allclose(again, fresh, atol=1e-6):
-        raise CheckFailed(
-            "Two generators made with the same seed gave different images: the codes are not "
-            "drawn with `rng` (np.random.* or an unseeded keras/tf random draws from a global "
-            "generator). Use rng's own methods.",
-            tried=tried,
-            expected="the same images for the same seed",
-            got="different images",
-        )
-    if np.allclose(again, other, atol=1e-6) or np.allclose(again, following, atol=1e-6):
-        raise CheckFailed(
-            "Different generators (or two calls with one generator) gave the same images: the "
-            "codes come from a fixed seed of your own, not from `rng`.",
-            tried=tried,
-            expected="new images from a new generator or a later call",
-            got="the same images",
-        )
     # Uniform pixels drawn with rng pass the above: the images must decode prior codes.
     _prior_probabilities_verdict(inputs, answer)
     _prior_normal_verdict(inputs, answer)
@@ -1073,12 +1067,7 @@ def _bernoulli_calls(bernoulli_sample: Any, inputs: Inputs) -> dict[str, Any]:
 @judge_only
 def _binary_images(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
     tried = f"bernoulli_sample(probabilities, rng), probabilities of shape {shape}"
-    if isinstance(answer, dict) and "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            f"Your code raised {record.get('type')}: {str(record.get('message'))[:300]}",
-            tried=tried,
-        )
+    _fail_if_raised(answer, "Your code", tried)
     x = array_of(answer, "bernoulli_sample").astype(np.float64)
     if x.size != int(np.prod(shape)) or x.shape[0] != shape[0]:
         raise CheckFailed(
@@ -1125,14 +1114,9 @@ def _dependence_failure(x: np.ndarray, p: np.ndarray) -> CheckFailed | None:
     )
 
 
-def _bernoulli_shape_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
-    calls = _bernoulli_calls(bernoulli_sample, inputs)
-    return {"many": calls["many"], "small": calls["small"]}
-
-
 @bernoulli_exercise.check(
     "returns 0/1 images of the input's shape",
-    probe=_bernoulli_shape_probe,
+    probe=_some_calls(_bernoulli_calls, "many", "small"),
     inputs=_bernoulli_inputs,
 )
 def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
@@ -1142,21 +1126,15 @@ def _bernoulli_shape_verdict(inputs: Inputs, answer: Any) -> None:
     _bernoulli_frequency_verdict(inputs, answer)
 
 
-def _bernoulli_frequency_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
-    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
-
-
 @bernoulli_exercise.check(
     "each pixel is 1 with its own probability",
-    probe=_bernoulli_frequency_probe,
+    probe=_some_calls(_bernoulli_calls, "many"),
     inputs=_bernoulli_inputs,
 )
 def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
     p_images = inputs["probabilities"].astype(np.float64)
-    try:
+    with _earlier():
         x = _binary_images(answer["many"], p_images.shape)
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     n = len(x)
     p = p_images[0].reshape(-1)
     x = x.reshape(n, -1)
@@ -1214,19 +1192,15 @@ def _bernoulli_frequency_verdict(inputs: Inputs, answer: Any) -> None:
     raise CheckFailed(what, tried=tried, expected=expected, got=got)
 
 
-def _bernoulli_independent_probe(bernoulli_sample: Any, inputs: Inputs) -> Any:
-    return {"many": _bernoulli_calls(bernoulli_sample, inputs)["many"]}
-
-
 @bernoulli_exercise.check(
-    "pixels are drawn independently", probe=_bernoulli_independent_probe, inputs=_bernoulli_inputs
+    "pixels are drawn independently",
+    probe=_some_calls(_bernoulli_calls, "many"),
+    inputs=_bernoulli_inputs,
 )
 def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
     p_images = inputs["probabilities"].astype(np.float64)
-    try:
+    with _earlier():
         x = _binary_images(answer["many"], p_images.shape)
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     failure = _dependence_failure(x, p_images[0].reshape(-1))
     if failure is not None:
         raise failure
@@ -1238,34 +1212,16 @@ def _bernoulli_independent_verdict(inputs: Inputs, answer: Any) -> None:
     "draws with the rng it is given", probe=_bernoulli_calls, inputs=_bernoulli_inputs
 )
 def _bernoulli_rng_verdict(inputs: Inputs, answer: Any) -> None:
-    shape = inputs["small"].shape
-    try:
-        first, following, fresh, other = (
-            _binary_images(answer[key], shape)
-            for key in ("small", "small_next", "small_fresh", "small_other")
-        )
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    tried = (
-        "two generators made with the same seed, one with another seed, and a second call with "
-        "the same generator"
+    _rng_verdict(
+        answer,
+        ("small", "small_next", "small_fresh", "small_other"),
+        lambda described: _binary_images(described, inputs["small"].shape),
+        np.array_equal,
+        "images",
+        "the draw does not use `rng` (np.random.* draws from a global generator). Use rng's "
+        "own methods.",
+        "draw comes",
     )
-    if not np.array_equal(first, fresh):
-        raise CheckFailed(
-            "Two generators made with the same seed gave different images: the draw does not "
-            "use `rng` (np.random.* draws from a global generator). Use rng's own methods.",
-            tried=tried,
-            expected="the same images for the same seed",
-            got="different images",
-        )
-    if np.array_equal(first, other) or np.array_equal(first, following):
-        raise CheckFailed(
-            "Different generators (or two calls with one generator) gave the same images: the "
-            "draw comes from a fixed seed of your own, not from `rng`.",
-            tried=tried,
-            expected="new images from a new generator or a later call",
-            got="the same images",
-        )
     # Any coin drawn with rng passes the above: the draw must follow p as well.
     _bernoulli_frequency_verdict(inputs, answer)
 
@@ -1317,7 +1273,7 @@ def _quality_probe(sample_quality: Any, inputs: Inputs) -> Any:
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001 - reported by the verdict
-        return {"raised": {"type": type(error).__name__, "message": str(error)[:400]}}
+        return _raised(error)
     if not isinstance(result, dict):
         return {"type": type(result).__name__[:60]}
     return {
@@ -1368,9 +1324,6 @@ def _quality_value(inputs: Inputs, answer: Any, key: str) -> float:
             tried=tried,
             got=str(float(array.reshape(-1)[0])),
         )
-    # Imported here, not at the top: the top of this file is shared with other sections.
-    from vae_tf.grading.answers import number_of
-
     return number_of(described, f"sample_quality(...)[{key!r}]")
 
 
@@ -1386,6 +1339,15 @@ def _quality_reference(inputs: Inputs) -> dict[str, float]:
         "entropy_of_mean": float(_entropy_nats(p.mean(axis=0))),
         "fractions": fractions,
     }
+
+
+@judge_only
+def _quality_read(inputs: Inputs, answer: Any, key: str) -> tuple[float, float, dict[str, Any]]:
+    """The student's value of ``key`` (an earlier check's failure), its target, the reference."""
+    with _earlier():
+        value = _quality_value(inputs, answer, key)
+    reference = _quality_reference(inputs)
+    return value, reference[key], reference
 
 
 @judge_only
@@ -1419,12 +1381,7 @@ def _quality_fail(key: str, what: str, target: float, value: float) -> None:
 
 @quality_exercise.check(CONFIDENCE_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_confidence_verdict(inputs: Inputs, answer: Any) -> None:
-    try:
-        value = _quality_value(inputs, answer, "confidence")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    reference = _quality_reference(inputs)
-    target = reference["confidence"]
+    value, target, _ = _quality_read(inputs, answer, "confidence")
     if _close(value, target):
         return
     p = inputs["probabilities"].astype(np.float64)
@@ -1458,12 +1415,7 @@ def _entropy_mistake(key: str, value: float, target: float) -> str | None:
 
 @quality_exercise.check(MEAN_ENTROPY_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
-    try:
-        value = _quality_value(inputs, answer, "mean_entropy")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    reference = _quality_reference(inputs)
-    target = reference["mean_entropy"]
+    value, target, reference = _quality_read(inputs, answer, "mean_entropy")
     if _close(value, target):
         return
     p = inputs["probabilities"].astype(np.float64)
@@ -1485,12 +1437,7 @@ def _quality_mean_entropy_verdict(inputs: Inputs, answer: Any) -> None:
 
 @quality_exercise.check(LABEL_ENTROPY_CHECK, probe=_quality_probe, inputs=_quality_inputs)
 def _quality_label_entropy_verdict(inputs: Inputs, answer: Any) -> None:
-    try:
-        value = _quality_value(inputs, answer, "label_entropy")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    reference = _quality_reference(inputs)
-    target = reference["label_entropy"]
+    value, target, reference = _quality_read(inputs, answer, "label_entropy")
     if _close(value, target):
         return
     what = _entropy_mistake("label_entropy", value, target)
@@ -1619,13 +1566,10 @@ def _codes(answer: Any, n: int, d: int, m: int) -> np.ndarray:
     return z
 
 
-def _aggregate_shape_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
-    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
-    return {"single": calls["single"], "mixture": calls["mixture"]}
-
-
 @aggregate_exercise.check(
-    "returns n codes of the latent size", probe=_aggregate_shape_probe, inputs=_aggregate_inputs
+    "returns n codes of the latent size",
+    probe=_some_calls(_aggregate_calls, "single", "mixture"),
+    inputs=_aggregate_inputs,
 )
 def _aggregate_shape_verdict(inputs: Inputs, answer: Any) -> None:
     m, d = inputs["mu"].shape
@@ -1661,22 +1605,15 @@ def _far_from_every_mean(inputs: Inputs, answer: Any) -> float:
     return float(np.mean(_components(z, mu)[1] > 4.0))
 
 
-def _aggregate_single_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
-    calls = _aggregate_calls(aggregate_posterior_codes, inputs)
-    return {"single": calls["single"], "mixture": calls["mixture"]}
-
-
 @aggregate_exercise.check(
     "one image: draws from N(mu, exp(log_var)), log_var the log of the variance",
-    probe=_aggregate_single_probe,
+    probe=_some_calls(_aggregate_calls, "single", "mixture"),
     inputs=_aggregate_inputs,
 )
 def _aggregate_single_verdict(inputs: Inputs, answer: Any) -> None:
     n, d = inputs["n"], inputs["mu"].shape[1]
-    try:
+    with _earlier():
         z = _codes(answer["single"], n, d, 1)
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     mu = inputs["single_mu"].astype(np.float64)[0]
     log_var = inputs["single_log_var"].astype(np.float64)[0]
     sigma = np.exp(log_var / 2.0)
@@ -1748,22 +1685,16 @@ def _components(z: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return nearest, distance[np.arange(len(z)), nearest]
 
 
-def _aggregate_mixture_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
-    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
-
-
 @aggregate_exercise.check(
     "picks each image with probability 1/M",
-    probe=_aggregate_mixture_probe,
+    probe=_some_calls(_aggregate_calls, "mixture"),
     inputs=_aggregate_inputs,
 )
 def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
     mu = inputs["mu"].astype(np.float64)
     (m, d), n = mu.shape, inputs["n"]
-    try:
+    with _earlier():
         z = _codes(answer["mixture"], n, d, m)
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     nearest, distance = _components(z, mu)
     tried = f"M = {m} images whose means lie at least 8 apart, each with sigma below 0.65"
     far = float(np.mean(distance > 4.0))
@@ -1794,26 +1725,20 @@ def _aggregate_mixture_verdict(inputs: Inputs, answer: Any) -> None:
         )
 
 
-def _aggregate_pairing_probe(aggregate_posterior_codes: Any, inputs: Inputs) -> Any:
-    return {"mixture": _aggregate_calls(aggregate_posterior_codes, inputs)["mixture"]}
-
-
 @aggregate_exercise.check(
     "each code uses its own image's mu and sigma",
-    probe=_aggregate_pairing_probe,
+    probe=_some_calls(_aggregate_calls, "mixture"),
     inputs=_aggregate_inputs,
 )
 def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
     mu = inputs["mu"].astype(np.float64)
     sigma = np.exp(inputs["log_var"].astype(np.float64) / 2.0)
     (m, d), n = mu.shape, inputs["n"]
-    try:
+    with _earlier():
         z = _codes(answer["mixture"], n, d, m)
         nearest, distance = _components(z, mu)
         if np.mean(distance > 4.0) > 0.01:
             raise CheckFailed("The codes are not drawn from the images' posteriors.")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
     standard = (z - mu[nearest]) / sigma[nearest]
     ratios = np.array(
         [standard[nearest == i].std() if np.sum(nearest == i) >= 20 else 1.0 for i in range(m)]
@@ -1834,51 +1759,32 @@ def _aggregate_pairing_verdict(inputs: Inputs, answer: Any) -> None:
 )
 def _aggregate_rng_verdict(inputs: Inputs, answer: Any) -> None:
     m, d = inputs["mu"].shape
-    try:
-        again, following, fresh, other = (
-            _codes(answer[key], 8, d, m) for key in ("again", "next", "fresh", "other")
-        )
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure.what} ({FIX_EARLIER})") from None
-    tried = (
-        "two generators made with the same seed, one with another seed, and a second call with "
-        "the same generator"
+    _rng_verdict(
+        answer,
+        ("again", "next", "fresh", "other"),
+        lambda described: _codes(described, 8, d, m),
+        _allclose,
+        "codes",
+        "the draws do not use `rng` (np.random.* draws from a global generator). Use rng's own "
+        "methods for both the images and the noise.",
+        "draws come",
     )
-    if not np.allclose(again, fresh, atol=1e-6):
-        raise CheckFailed(
-            "Two generators made with the same seed gave different codes: the draws do not use "
-            "`rng` (np.random.* draws from a global generator). Use rng's own methods for both "
-            "the images and the noise.",
-            tried=tried,
-            expected="the same codes for the same seed",
-            got="different codes",
-        )
-    if np.allclose(again, other, atol=1e-6) or np.allclose(again, following, atol=1e-6):
-        raise CheckFailed(
-            "Different generators (or two calls with one generator) gave the same codes: the "
-            "draws come from a fixed seed of your own, not from `rng`.",
-            tried=tried,
-            expected="new codes from a new generator or a later call",
-            got="the same codes",
-        )
     # Any numbers drawn with rng pass the above: the codes must be draws of q(z) as well.
     _aggregate_draws_right(inputs, answer)
 
 
 # A Dense-only network (or a model of zeros) is not an answer to a convolutional exercise:
 # every other check of the two networks also asks for the convolutions, with their words.
-also_probe(
-    encoder_exercise,
-    lambda build: _layers_of(_model_of(build, "build_conv_encoder", 3)),
-    _encoder_layers_verdict,
-    skip=("is convolutional and downsamples (28 -> 14 -> 7)",),
-)
-also_probe(
-    decoder_exercise,
-    lambda build: _layers_of(_model_of(build, "build_conv_decoder", 3)),
-    _decoder_layers_verdict,
-    skip=("is convolutional: upsamples 7 -> 14 -> 28",),
-)
+for _exercise, _verdict, _check in (
+    (encoder_exercise, _encoder_layers_verdict, ENCODER_LAYERS_CHECK),
+    (decoder_exercise, _decoder_layers_verdict, DECODER_LAYERS_CHECK),
+):
+    also_probe(
+        _exercise,
+        _layers_probe(_exercise.symbol, latent_dim=3),
+        _verdict,
+        skip=(_check,),
+    )
 
 # And a network with no activation (one linear convolution and the heads) is one linear map,
 # not an encoder or a decoder: every other check also asks for the activations. These extra
@@ -1887,17 +1793,18 @@ also_probe(
 _ARCHITECTURE_SEED = 0
 
 
-def _extra(probe: Any, obj: Any, inputs: Inputs) -> Any:
-    # An error here is left to the check's own probe, which reports it in its own words.
-    try:
-        return probe(obj, inputs)
-    except Exception as error:  # noqa: BLE001 - NotImplementedError too: the stub's own check
-        return {"raised": {"type": type(error).__name__, "message": str(error)[:200]}}
+def _extra(probe: Any, inputs_function: Any) -> Any:
+    """``probe`` on the inputs drawn from the public seed, as an extra probe of every check."""
 
+    def extra(obj: Any) -> Any:
+        inputs = inputs_function(np.random.default_rng(_ARCHITECTURE_SEED))
+        # An error here is left to the check's own probe, which reports it in its own words.
+        try:
+            return probe(obj, inputs)
+        except Exception as error:  # noqa: BLE001 - NotImplementedError too: the stub's own check
+            return _raised(error, 200)
 
-def _encoder_nonlinear_extra(build_conv_encoder: Any) -> Any:
-    inputs = _nonlinear_inputs(np.random.default_rng(_ARCHITECTURE_SEED))
-    return _extra(_encoder_nonlinear_probe, build_conv_encoder, inputs)
+    return extra
 
 
 @judge_only
@@ -1914,11 +1821,6 @@ def _encoder_nonlinear_extra_verdict(inputs: Inputs, answer: Any) -> None:
         _encoder_nonlinear_verdict(public, answer)
 
 
-def _decoder_nonlinear_extra(build_conv_decoder: Any) -> Any:
-    inputs = _decoder_pairs_inputs(np.random.default_rng(_ARCHITECTURE_SEED))
-    return _extra(_decoder_nonlinear_probe, build_conv_decoder, inputs)
-
-
 @judge_only
 def _decoder_nonlinear_extra_verdict(inputs: Inputs, answer: Any) -> None:
     calls = answer if isinstance(answer, list) else [answer]
@@ -1931,13 +1833,13 @@ def _decoder_nonlinear_extra_verdict(inputs: Inputs, answer: Any) -> None:
 
 also_probe(
     encoder_exercise,
-    _encoder_nonlinear_extra,
+    _extra(_encoder_nonlinear_probe, _nonlinear_inputs),
     _encoder_nonlinear_extra_verdict,
-    skip=("is nonlinear: activations after the convolutions and the hidden Dense layer",),
+    skip=(ENCODER_NONLINEAR_CHECK,),
 )
 also_probe(
     decoder_exercise,
-    _decoder_nonlinear_extra,
+    _extra(_decoder_nonlinear_probe, _decoder_pairs_inputs),
     _decoder_nonlinear_extra_verdict,
-    skip=("is nonlinear: activations between its layers",),
+    skip=(DECODER_NONLINEAR_CHECK,),
 )
