@@ -255,7 +255,7 @@ def _add_train(subparsers: Any) -> None:
         default=None,
         help="the decoder's network when it differs from the encoder's: --arch conv "
         "--decoder-arch mlp pairs the convolutional encoder with an MLP decoder, which "
-        "scores many times faster with the IWAE bound (default: the same as --arch)",
+        "scores several times faster with the IWAE bound (default: the same as --arch)",
     )
     parser.add_argument(
         "--kl-weight",
