@@ -18,7 +18,7 @@ Four exercises:
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
   While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``
-  point to stand-ins (``_OtherAnswersReplaced``): each exercise is judged on its own.
+  point to stand-ins (``_other_answers_replaced``): each exercise is judged on its own.
 
 Each check's inputs are drawn from the run's seed, and each failure is explained in
 plain words.
@@ -26,26 +26,29 @@ plain words.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import (
-    array_of,
-    describe,
-    exception_record,
-    number_of,
-)
+from vae_tf.grading.answers import array_of, describe, number_of
 from vae_tf.grading.exercises._helpers import (
     activation_named,
     affine_residual,
     call_each,
+    call_layer,
     counted_parameters,
     finite_values,
+    gradients_described,
+    gradients_of,
     head_activation_message,
-    keras_message,
     outputs_described,
     parameters_described,
+    recorded,
+    require,
+    require_gradients,
+    require_no_error,
     require_values,
     set_controlled_weights,
     tensor,
@@ -57,13 +60,6 @@ LESSON = "03_vae"
 
 def _fmt(array: Any, precision: int = 3) -> str:
     return np.array2string(np.asarray(array), precision=precision, suppress_small=True)
-
-
-@judge_only
-def _require(condition: Any, what: str) -> None:
-    """Fail with ``what`` unless ``condition``: for a mistake an earlier check names."""
-    if not condition:
-        raise CheckFailed(what)
 
 
 # --------------------------------------------------------------------------- build_encoder
@@ -237,7 +233,7 @@ def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
 )
 def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
     scales = len(answer.get("scales", ())) if isinstance(answer, dict) else 0
-    _require(scales == len(INPUT_SCALES), WRONG_FORM)
+    require(scales == len(INPUT_SCALES), WRONG_FORM)
     pairs = answer.get("pairs")
     answer = answer["scales"]
     mu, log_var = _formed_heads(inputs, answer[0])
@@ -286,7 +282,7 @@ def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
 def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
     """Fail if mu or log_var is affine in the image, from the raw outputs at a, b, a + b and 0
     (``pair_inputs["x"]`` is a, for the shapes)."""
-    _require(isinstance(answer, list) and len(answer) == 4, WRONG_FORM)
+    require(isinstance(answer, list) and len(answer) == 4, WRONG_FORM)
     heads = [_formed_heads(pair_inputs, outputs) for outputs in answer]
     for index, name in enumerate(("mu", "log_var")):
         residual = affine_residual(*(head[index] for head in heads))
@@ -359,24 +355,12 @@ def _make_layer(Sampling: Any) -> Any:
     return Sampling()
 
 
-def _call_layer(layer: Any, inputs: list) -> Any:
-    """``layer(inputs)``, with Keras' wrapping removed from an error the student's call() raised."""
-    try:
-        return layer(inputs)
-    except Exception as error:  # noqa: BLE001 - re-raised, unwrapped (a stub's too)
-        try:
-            unwrapped = type(error)(keras_message(error))
-        except Exception:  # noqa: BLE001 - an exception type with another signature
-            raise error from None
-        raise unwrapped from None
-
-
 def _sample_each(Sampling: Any, inputs: Inputs) -> list[dict[str, Any]]:
     layer = _make_layer(Sampling)
     calls = inputs["calls"]
     if "moments" in inputs:  # the companion call goes to a layer of its own, as in its check
         calls = calls[:-1]
-    answers = call_each(lambda mu, log_var: _call_layer(layer, [mu, log_var]), calls, tensors=True)
+    answers = call_each(lambda mu, log_var: call_layer(layer, [mu, log_var]), calls, tensors=True)
     if "moments" in inputs:
         answers += _sample_each(Sampling, {"calls": inputs["calls"][-1:]})
     return answers
@@ -503,7 +487,7 @@ def _normal_cdf(values: np.ndarray) -> np.ndarray:
 )
 def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
     mu, sigma, z = _draws(inputs, answer)
-    _require(z.shape == mu.shape, "z has the wrong shape: fix the earlier check first.")
+    require(z.shape == mu.shape, "z has the wrong shape: fix the earlier check first.")
     # The noise the layer drew, standardized with the judge's mu and sigma.
     eps = ((z - mu[0]) / sigma).reshape(-1)
     if not 0.9 < eps.std() < 1.1 or abs(eps.mean()) > 0.1:
@@ -548,43 +532,9 @@ def _gradient_inputs(rng: np.random.Generator) -> Inputs:
     return _mu_and_log_var(rng, (8, 2))
 
 
-def _gradients(function: Any, inputs: Inputs, *, cast: bool = False) -> Any:
-    """``function(mu, log_var)`` and the gradients of its sum (as float32 if ``cast``)."""
-    import tensorflow as tf
-
-    mu, log_var = tf.Variable(inputs["mu"]), tf.Variable(inputs["log_var"])
-    with tf.GradientTape() as tape:
-        value = function(mu, log_var)
-        total = tf.convert_to_tensor(value)
-        total = tf.reduce_sum(tf.cast(total, tf.float32) if cast else total)
-    grad_mu, grad_log_var = tape.gradient(total, [mu, log_var])
-    return {"value": describe(value), "mu": describe(grad_mu), "log_var": describe(grad_log_var)}
-
-
 def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
     layer = _make_layer(Sampling)
-    return _gradients(lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs)
-
-
-@judge_only
-def _require_gradients(answer: Any, of: str, what: str, hint: str) -> None:
-    """Fail if no gradient of the sum of ``of`` reaches mu or log_var (``what`` says so)."""
-    missing = [name for name in ("mu", "log_var") if answer[name].get("type") == "NoneType"]
-    if missing:
-        raise CheckFailed(
-            f"No gradient reaches {' and '.join(missing)}: {what}",
-            tried=f"d(sum {of}) / d(mu) and d(sum {of}) / d(log_var) with tf.GradientTape",
-            expected="a gradient for both",
-            got=f"None for {' and '.join(missing)}",
-            hint=hint,
-        )
-
-
-@judge_only
-def _gradients_of(answer: Any) -> tuple[np.ndarray, np.ndarray]:
-    return tuple(
-        array_of(answer[name], "the gradient").astype(np.float64) for name in ("mu", "log_var")
-    )
+    return gradients_described(lambda mu, log_var: call_layer(layer, [mu, log_var]), inputs)
 
 
 @sampling_exercise.check(
@@ -593,7 +543,7 @@ def _gradients_of(answer: Any) -> tuple[np.ndarray, np.ndarray]:
     inputs=_gradient_inputs,
 )
 def _sampling_gradient_verdict(inputs: Inputs, answer: Any) -> None:
-    _require_gradients(
+    require_gradients(
         answer,
         "z",
         "the encoder could not learn.",
@@ -602,7 +552,7 @@ def _sampling_gradient_verdict(inputs: Inputs, answer: Any) -> None:
     )
     mu, log_var = inputs["mu"].astype(np.float64), inputs["log_var"].astype(np.float64)
     z = array_of(answer["value"], "Sampling()([mu, log_var])").astype(np.float64)
-    grad_mu, grad_log_var = _gradients_of(answer)
+    grad_mu, grad_log_var = gradients_of(answer)
     if z.shape != mu.shape or grad_mu.shape != mu.shape or grad_log_var.shape != mu.shape:
         raise CheckFailed("z and its gradients should have the shape of mu.", got=f"z {z.shape}")
     eps = (z - mu) / np.exp(0.5 * log_var)
@@ -633,9 +583,8 @@ def _noise_inputs(rng: np.random.Generator) -> Inputs:
 )
 def _sampling_noise_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
-    first = array_of(answer[0], "Sampling()([mu, log_var])")
-    second = array_of(answer[1], "Sampling()([mu, log_var])")
-    _require(
+    first, second = (array_of(answer[i], "Sampling()([mu, log_var])") for i in (0, 1))
+    require(
         first.shape == mu.shape == second.shape,
         "z has the wrong shape: fix the earlier check first.",
     )
@@ -666,35 +615,13 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     # As in fit(): a graph traced once, for batches of any size, then called at every step.
     @tf.function(input_signature=[spec, spec])
     def sample(mu, log_var):
-        return _call_layer(layer, [mu, log_var])
+        return call_layer(layer, [mu, log_var])
 
     mu, log_var = tensor(inputs["mu"]), tensor(inputs["log_var"])
-    results = _recorded(lambda: [describe(sample(mu, log_var)) for _ in range(2)])
+    results = recorded(lambda: [describe(sample(mu, log_var)) for _ in range(2)])
     if isinstance(results, dict):
         return results
     return [*results, *_sample_each(Sampling, {"calls": inputs["calls"][-1:]})]
-
-
-def _recorded(function: Any) -> Any:
-    """``function()``, or ``{"raised": ...}`` when the student's code raised (not the stub,
-    reported as "not written yet")."""
-    try:
-        return function()
-    except NotImplementedError as error:
-        if _is_stub(error):
-            raise _stub_error(error) from None
-        return {"raised": exception_record(error)}
-    except Exception as error:  # noqa: BLE001 - reported by the verdict
-        return {"raised": exception_record(error)}
-
-
-@judge_only
-def _require_no_error(answer: Any, what: str, limit: int, **details: str) -> None:
-    """Fail with ``what`` if the probe recorded an error (its message cut to ``limit``)."""
-    if isinstance(answer, dict) and isinstance(answer.get("raised"), dict):
-        record = answer["raised"]
-        got = f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:limit]}"
-        raise CheckFailed(what, got=got, **details)
 
 
 @sampling_exercise.check(
@@ -703,7 +630,7 @@ def _require_no_error(answer: Any, what: str, limit: int, **details: str) -> Non
     inputs=_with_moments(_compiled_inputs),
 )
 def _sampling_compiled_verdict(inputs: Inputs, answer: Any) -> None:
-    _require_no_error(
+    require_no_error(
         answer,
         "The layer fails inside a compiled function (tf.function, as in fit) when the batch "
         "size is unknown until the graph runs.",
@@ -813,7 +740,7 @@ def _kl_zero_inputs(rng: np.random.Generator) -> Inputs:
 def _kl_zero_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     result = array_of(answer[0], "kl_divergence")
-    _require(result.shape == (len(mu),), "The KL has the wrong shape: fix the earlier check first.")
+    require(result.shape == (len(mu),), "The KL has the wrong shape: fix the earlier check first.")
     if not np.allclose(result, 0.0, atol=1e-6):
         raise CheckFailed(
             "KL(N(0, I) || N(0, I)) should be exactly 0.",
@@ -842,7 +769,7 @@ def _kl_values_verdict(inputs: Inputs, answer: Any) -> None:
     result = array_of(answer[0], "kl_divergence").astype(np.float64).reshape(-1)
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-4):
         return
-    _require(
+    require(
         result.shape == expected.shape, "The KL has the wrong shape: fix the earlier check first."
     )
     what = "The values differ from the closed-form KL divergence."
@@ -906,7 +833,7 @@ def _kl_sums_verdict(inputs: Inputs, answer: Any) -> None:
     one = array_of(answer[0], "kl_divergence").reshape(-1)
     many = array_of(answer[1], "kl_divergence").reshape(-1)
     single = reference_kl(mu1, log_var1)[0]
-    _require(
+    require(
         one.size == 1 and np.isclose(one[0], single, rtol=1e-4, atol=1e-6),
         "The KL of a one-dimensional posterior is already wrong: fix the earlier checks first.",
     )
@@ -926,14 +853,14 @@ def _kl_gradient_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _kl_gradient_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    return _gradients(kl_divergence, inputs, cast=True)
+    return gradients_described(kl_divergence, inputs, cast=True)
 
 
 @kl_exercise.check(
     "lets the gradient reach mu and log_var", probe=_kl_gradient_probe, inputs=_kl_gradient_inputs
 )
 def _kl_gradient_verdict(inputs: Inputs, answer: Any) -> None:
-    _require_gradients(
+    require_gradients(
         answer,
         "KL",
         "the KL term could not train the encoder (it was computed outside TensorFlow's "
@@ -942,12 +869,12 @@ def _kl_gradient_verdict(inputs: Inputs, answer: Any) -> None:
     )
     mu, log_var = inputs["mu"].astype(np.float64), inputs["log_var"].astype(np.float64)
     value = array_of(answer["value"], "kl_divergence")
-    _require(
+    require(
         value.shape == (len(mu),)
         and np.allclose(value, reference_kl(mu, log_var), rtol=1e-4, atol=1e-4),
         "The KL values are wrong: fix the earlier checks first.",
     )
-    grad_mu, grad_log_var = _gradients_of(answer)
+    grad_mu, grad_log_var = gradients_of(answer)
     if not (
         np.allclose(grad_mu, mu, rtol=1e-3, atol=1e-4)
         and np.allclose(grad_log_var, 0.5 * (np.exp(log_var) - 1.0), rtol=1e-3, atol=1e-4)
@@ -1116,32 +1043,23 @@ def _student_namespaces(MyVAE: Any) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-class _OtherAnswersReplaced:
-    """``with _OtherAnswersReplaced(MyVAE, eps) as used``: the student's names
+@contextmanager
+def _other_answers_replaced(MyVAE: Any, eps: np.ndarray) -> Iterator[dict[str, bool]]:
+    """``with _other_answers_replaced(MyVAE, eps) as used``: the student's names
     kl_divergence and Sampling point to stand-ins inside the block, and are restored after.
 
     ``used["kl_divergence"]`` says whether the step called the stand-in KL.
     """
-
-    def __init__(self, MyVAE: Any, eps: np.ndarray) -> None:
-        self.used = {"kl_divergence": False}
-        self.stand_ins = {
-            "kl_divergence": _stand_in_kl(self.used),
-            "Sampling": _fixed_sampling(eps),
-        }
-        self.namespaces = _student_namespaces(MyVAE)
-        self.saved: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    def __enter__(self) -> dict[str, bool]:
-        for namespace in self.namespaces:
-            self.saved.append(
-                (namespace, {name: namespace.get(name, _MISSING) for name in self.stand_ins})
-            )
-            namespace.update(self.stand_ins)
-        return self.used
-
-    def __exit__(self, *exc_info: Any) -> None:
-        for namespace, values in self.saved:
+    used = {"kl_divergence": False}
+    stand_ins = {"kl_divergence": _stand_in_kl(used), "Sampling": _fixed_sampling(eps)}
+    saved = []
+    for namespace in _student_namespaces(MyVAE):
+        saved.append((namespace, {name: namespace.get(name, _MISSING) for name in stand_ins}))
+        namespace.update(stand_ins)
+    try:
+        yield used
+    finally:
+        for namespace, values in saved:
             for name, value in values.items():
                 if value is _MISSING:
                     namespace.pop(name, None)
@@ -1202,23 +1120,6 @@ def _student_model(
     return model
 
 
-def _is_stub(error: BaseException) -> bool:
-    """The lesson's stub raises NotImplementedError("Exercise ..."); TensorFlow's graph errors don't.
-
-    Inside a compiled function TensorFlow prefixes the message with "in user code: ...".
-    """
-    text = keras_message(error).strip()
-    return text.startswith("Exercise ") or "NotImplementedError: Exercise " in text
-
-
-def _stub_error(error: BaseException) -> NotImplementedError:
-    """The stub's own message, without TensorFlow's wrapping."""
-    text = keras_message(error).strip()
-    if "NotImplementedError: Exercise " in text:
-        text = "Exercise " + text.split("NotImplementedError: Exercise ", 1)[1].strip()
-    return NotImplementedError(text)
-
-
 def _step(model: Any, x: np.ndarray) -> Any:
     result = model.train_step(tensor(x))
     if not isinstance(result, dict):
@@ -1226,33 +1127,24 @@ def _step(model: Any, x: np.ndarray) -> Any:
     return {str(key)[:100]: describe(value) for key, value in list(result.items())[:10]}
 
 
-def _weights(model: Any) -> list[np.ndarray]:
-    return [
-        np.asarray(w, dtype=np.float64)
-        for w in model.encoder.get_weights() + model.decoder.get_weights()
-    ]
-
-
 def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | None = None) -> Any:
     kl_weight, reconstruction_weight = inputs["loss_weights"][pair]
     model = _student_model(MyVAE, inputs, kl_weight, reconstruction_weight)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+    with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
         metrics = _step(model, inputs["x"])
     observed: dict[str, Any] = {"metrics": metrics, "stand_in_kl": used["kl_divergence"]}
     if updates is not None:
         # Raw weights after the step, not the update: the judge subtracts them from the
         # weights it sent itself (see `_updates`), so no difference is computed here.
-        observed["after"] = [w.astype(np.float32) for w in _weights(model)[updates]]
+        weights = model.encoder.get_weights() + model.decoder.get_weights()
+        observed["after"] = [np.asarray(w, dtype=np.float32) for w in weights[updates]]
     return observed
 
 
 def _kl_form(answer: Any) -> tuple[float, float]:
     """The KL term the step computed: the stand-in if it called kl_divergence, else the KL."""
-    return (
-        _STAND_IN_KL
-        if isinstance(answer, dict) and answer.get("stand_in_kl") is True
-        else (_CLOSED_FORM_KL)
-    )
+    stand_in = isinstance(answer, dict) and answer.get("stand_in_kl") is True
+    return _STAND_IN_KL if stand_in else _CLOSED_FORM_KL
 
 
 @judge_only
@@ -1365,10 +1257,10 @@ def _updates(inputs: Inputs, answer: Any, weights: slice = slice(None)) -> list[
     before = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
     before = before[weights]
     sent = answer.get("after") if isinstance(answer, dict) else None
-    _require(isinstance(sent, list), f"The weights after the step could not be read: {FIX_FIRST}.")
+    require(isinstance(sent, list), f"The weights after the step could not be read: {FIX_FIRST}.")
     what = "the weights after the step"
     after = [array_of({"type": "ndarray", "array": w}, what).astype(np.float64) for w in sent]
-    _require(
+    require(
         len(after) == len(before)
         and all(a.shape == b.shape for a, b in zip(after, before, strict=False)),
         f"The weights after the step have the wrong form: {FIX_FIRST}.",
@@ -1394,9 +1286,7 @@ def _encoder_step_probe(MyVAE: Any, inputs: Inputs) -> Any:
 
 
 @train_step_exercise.check(
-    "returns loss, reconstruction_loss and kl_loss",
-    probe=_step_probe,
-    inputs=_unit_weights,
+    "returns loss, reconstruction_loss and kl_loss", probe=_step_probe, inputs=_unit_weights
 )
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
@@ -1470,7 +1360,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
                 got=f"{got[key]:.4f}",
                 hint="weight the terms in the loss only; update the trackers with the terms",
             )
-    _require(_terms_right(inputs, answer, kl_weight, reconstruction_weight), TERMS_WRONG)
+    require(_terms_right(inputs, answer, kl_weight, reconstruction_weight), TERMS_WRONG)
     candidates = (
         (reconstruction + kl, "Both loss weights are ignored: the loss is the plain sum."),
         (reconstruction_weight * reconstruction + kl, "kl_weight is not applied to the KL term."),
@@ -1530,9 +1420,7 @@ def _require_trained_as_reported(
 
 
 @train_step_exercise.check(
-    "updates the weights along the gradient of the loss",
-    probe=_step_probe,
-    inputs=_unit_weights,
+    "updates the weights along the gradient of the loss", probe=_step_probe, inputs=_unit_weights
 )
 def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
     got = _updates(inputs, answer)
@@ -1543,7 +1431,7 @@ def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
             hint="after the tape: the gradient with respect to self.trainable_weights, then "
             "self.optimizer.apply",
         )
-    _require(_terms_right(inputs, answer, 1.0, 1.0), TERMS_WRONG)
+    require(_terms_right(inputs, answer, 1.0, 1.0), TERMS_WRONG)
     expected = reference_step(inputs, 1.0, 1.0, _kl_form(answer))["gradients"]
     if _same_update(got, expected):
         return
@@ -1590,9 +1478,9 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"kl_loss = {got_values['kl_loss']:.4g}",
             hint="update the KL tracker with the unweighted KL; the weight only enters the loss",
         )
-    _require(_terms_right(inputs, answer, 0.0, 1.0), TERMS_WRONG)
+    require(_terms_right(inputs, answer, 0.0, 1.0), TERMS_WRONG)
     got = _updates(inputs, answer, ENCODER)
-    _require(not _unmoved(got), UNMOVED)
+    require(not _unmoved(got), UNMOVED)
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
     if not _same_update(got, expected):
         raise CheckFailed(
@@ -1618,8 +1506,8 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
     got = _updates(inputs, answer, ENCODER)
     what = f"The encoder's update has the wrong form: {FIX_FIRST}."
-    _require(len(got) == 4 and got[3].shape == (2 * _LATENT,), what)
-    _require(not _unmoved(got), UNMOVED)
+    require(len(got) == 4 and got[3].shape == (2 * _LATENT,), what)
+    require(not _unmoved(got), UNMOVED)
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][3][_LATENT:]
     # With kl_weight = 0, log_var gets a gradient only through z = mu + sigma * eps.
     if np.allclose(got[3][_LATENT:], 0.0, atol=1e-3 * np.abs(expected).max() + 1e-9):
@@ -1636,7 +1524,7 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     # The fit check's learning rate: the judge recomputes the second step's terms too.
     model = _student_model(MyVAE, inputs, 1.0, 1.0, _FIT_LEARNING_RATE)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+    with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
         first = _step(model, inputs["x"])
         second = _step(model, inputs["x"])
     return {
@@ -1735,11 +1623,11 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
             self.model.kl_weight = weights[min(epoch, 1)]
 
     def fit() -> Any:
-        with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+        with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
             fit_args = {"batch_size": 2 * _BATCH, "epochs": 2, "verbose": 0, "shuffle": False}
             return model.fit(inputs["x"], **fit_args, callbacks=[SetWeight()]), used
 
-    outcome = _recorded(fit)  # any failure of the compiled step is explained by the verdict
+    outcome = recorded(fit)  # any failure of the compiled step is explained by the verdict
     if isinstance(outcome, dict):
         return outcome
     history, used = outcome
@@ -1757,7 +1645,7 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     inputs=_fit_inputs,
 )
 def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
-    _require_no_error(
+    require_no_error(
         answer,
         "train_step failed when fit() compiled it into a graph (this is not the stub: the "
         "error comes from TensorFlow running your code in graph mode).",
@@ -1766,7 +1654,7 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
         "on a tensor; self.kl_weight is a variable and may be used as it is",
     )
     history = answer.get("history")
-    _require(isinstance(history, dict), f"fit()'s history could not be read: {FIX_FIRST}.")
+    require(isinstance(history, dict), f"fit()'s history could not be read: {FIX_FIRST}.")
     missing = [key for key in _KEYS if key not in history]
     if missing:
         raise CheckFailed(
@@ -1775,7 +1663,7 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
         )
     values = {key: array_of(history[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
     what = f"fit()'s history has the wrong length: {FIX_FIRST}."
-    _require(all(value.shape == (2,) for value in values.values()), what)
+    require(all(value.shape == (2,) for value in values.values()), what)
     # The terms are the judge's own numbers, not only consistent with the reported loss:
     # epoch 1 at the judge's weights, epoch 2 after one SGD step along the judge's gradient.
     first_weight, weight = inputs["fit_weights"]
