@@ -1527,13 +1527,14 @@ def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
     with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
         first = _step(model, inputs["x"])
         second = _step(model, inputs["x"])
+    trackers = {key: getattr(model, f"{key}_tracker") for key in _KEYS}
     return {
         "first": first,
         "second": second,
         "stand_in_kl": used["kl_divergence"],
         "trackers": {
             key: {"count": describe(tracker.count), "result": describe(tracker.result())}
-            for key, tracker in ((key, getattr(model, key + "_tracker")) for key in _KEYS)
+            for key, tracker in trackers.items()
         },
     }
 
@@ -1547,10 +1548,9 @@ def _train_step_trackers_verdict(inputs: Inputs, answer: Any) -> None:
         tracker = answer["trackers"][key]
         count = number_of(tracker["count"], "a tracker's count")
         result = number_of(tracker["result"], "a tracker's result")
-        name = key + "_tracker"
         if count != 2:
             raise CheckFailed(
-                f"self.{name} should be updated once per step (update_state): the metrics "
+                f"self.{key}_tracker should be updated once per step (update_state): the metrics "
                 "are not updated.",
                 tried="two train steps",
                 expected="the tracker counted 2 batches",
