@@ -449,18 +449,6 @@ def require_no_error(answer: Any, what: str, limit: int, **details: str) -> None
         raise CheckFailed(what, got=got, **details)
 
 
-def call_layer(layer: Any, inputs: list) -> Any:
-    """``layer(inputs)``, with Keras' wrapping removed from an error the student's call() raised."""
-    try:
-        return layer(inputs)
-    except Exception as error:  # noqa: BLE001 - re-raised, unwrapped (a stub's too)
-        try:
-            unwrapped = type(error)(keras_message(error))
-        except Exception:  # noqa: BLE001 - an exception type with another signature
-            raise error from None
-        raise unwrapped from None
-
-
 def gradients_described(function: Any, inputs: dict[str, Any], *, cast: bool = False) -> Any:
     """``function(mu, log_var)`` on variables of ``inputs["mu"]`` and ``inputs["log_var"]``, and
     the gradients of the sum of its values (cast to float32 first if ``cast``), described."""

@@ -37,12 +37,12 @@ from vae_tf.grading.exercises._helpers import (
     activation_named,
     affine_residual,
     call_each,
-    call_layer,
     counted_parameters,
     finite_values,
     gradients_described,
     gradients_of,
     head_activation_message,
+    keras_message,
     outputs_described,
     parameters_described,
     recorded,
@@ -355,12 +355,24 @@ def _make_layer(Sampling: Any) -> Any:
     return Sampling()
 
 
+def _call_layer(layer: Any, inputs: list) -> Any:
+    """``layer(inputs)``, with Keras' wrapping removed from an error the student's call() raised."""
+    try:
+        return layer(inputs)
+    except Exception as error:  # noqa: BLE001 - re-raised, unwrapped (a stub's too)
+        try:
+            unwrapped = type(error)(keras_message(error))
+        except Exception:  # noqa: BLE001 - an exception type with another signature
+            raise error from None
+        raise unwrapped from None
+
+
 def _sample_each(Sampling: Any, inputs: Inputs) -> list[dict[str, Any]]:
     layer = _make_layer(Sampling)
     calls = inputs["calls"]
     if "moments" in inputs:  # the companion call goes to a layer of its own, as in its check
         calls = calls[:-1]
-    answers = call_each(lambda mu, log_var: call_layer(layer, [mu, log_var]), calls, tensors=True)
+    answers = call_each(lambda mu, log_var: _call_layer(layer, [mu, log_var]), calls, tensors=True)
     if "moments" in inputs:
         answers += _sample_each(Sampling, {"calls": inputs["calls"][-1:]})
     return answers
@@ -534,7 +546,7 @@ def _gradient_inputs(rng: np.random.Generator) -> Inputs:
 
 def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
     layer = _make_layer(Sampling)
-    return gradients_described(lambda mu, log_var: call_layer(layer, [mu, log_var]), inputs)
+    return gradients_described(lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs)
 
 
 @sampling_exercise.check(
@@ -615,7 +627,7 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     # As in fit(): a graph traced once, for batches of any size, then called at every step.
     @tf.function(input_signature=[spec, spec])
     def sample(mu, log_var):
-        return call_layer(layer, [mu, log_var])
+        return _call_layer(layer, [mu, log_var])
 
     mu, log_var = tensor(inputs["mu"]), tensor(inputs["log_var"])
     results = recorded(lambda: [describe(sample(mu, log_var)) for _ in range(2)])
