@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import describe, exception_record
+from vae_tf.grading.answers import array_of, describe, exception_record
 from vae_tf.grading.registry import CheckFailed, judge_only
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
@@ -393,3 +393,93 @@ def also_probe(exercise: Any, extra_probe: Any, extra_verdict: Any, *, skip: tup
         if check.name not in skip:
             check.probe = wrap_probe(check.probe)
             check.verdict = wrap_verdict(check.verdict)
+
+
+# --------------------------------------------------------------------------- errors, stubs, gradients
+#
+# A check that runs the student's code where TensorFlow compiles it (tf.function, fit) records
+# an error for the verdict to explain, while the lesson's stub still reads "not written yet";
+# a check of what can be differentiated sends the gradients, and the verdict names the missing.
+
+
+@judge_only
+def require(condition: Any, what: str) -> None:
+    """Fail with ``what`` unless ``condition``: for a mistake that an earlier check names, so
+    that the message only says which check to fix first."""
+    if not condition:
+        raise CheckFailed(what)
+
+
+def is_stub(error: BaseException) -> bool:
+    """The lesson's stub raises NotImplementedError("Exercise ..."); TensorFlow's graph errors don't.
+
+    Inside a compiled function TensorFlow prefixes the message with "in user code: ...".
+    """
+    text = keras_message(error).strip()
+    return text.startswith("Exercise ") or "NotImplementedError: Exercise " in text
+
+
+def stub_error(error: BaseException) -> NotImplementedError:
+    """The stub's own message, without TensorFlow's wrapping."""
+    text = keras_message(error).strip()
+    if "NotImplementedError: Exercise " in text:
+        text = "Exercise " + text.split("NotImplementedError: Exercise ", 1)[1].strip()
+    return NotImplementedError(text)
+
+
+def recorded(function: Any) -> Any:
+    """``function()``, or ``{"raised": ...}`` when the student's code raised (not the stub,
+    reported as "not written yet")."""
+    try:
+        return function()
+    except NotImplementedError as error:
+        if is_stub(error):
+            raise stub_error(error) from None
+        return {"raised": exception_record(error)}
+    except Exception as error:  # noqa: BLE001 - reported by the verdict
+        return {"raised": exception_record(error)}
+
+
+@judge_only
+def require_no_error(answer: Any, what: str, limit: int, **details: str) -> None:
+    """Fail with ``what`` if the probe recorded an error (its message cut to ``limit``)."""
+    if isinstance(answer, dict) and isinstance(answer.get("raised"), dict):
+        record = answer["raised"]
+        got = f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:limit]}"
+        raise CheckFailed(what, got=got, **details)
+
+
+def gradients_described(function: Any, inputs: dict[str, Any], *, cast: bool = False) -> Any:
+    """``function(mu, log_var)`` on variables of ``inputs["mu"]`` and ``inputs["log_var"]``, and
+    the gradients of the sum of its values (cast to float32 first if ``cast``), described."""
+    import tensorflow as tf
+
+    mu, log_var = tf.Variable(inputs["mu"]), tf.Variable(inputs["log_var"])
+    with tf.GradientTape() as tape:
+        value = function(mu, log_var)
+        total = tf.convert_to_tensor(value)
+        total = tf.reduce_sum(tf.cast(total, tf.float32) if cast else total)
+    grad_mu, grad_log_var = tape.gradient(total, [mu, log_var])
+    return {"value": describe(value), "mu": describe(grad_mu), "log_var": describe(grad_log_var)}
+
+
+@judge_only
+def require_gradients(answer: Any, of: str, what: str, hint: str) -> None:
+    """Fail if no gradient of the sum of ``of`` reaches mu or log_var (``what`` says so)."""
+    missing = [name for name in ("mu", "log_var") if answer[name].get("type") == "NoneType"]
+    if missing:
+        raise CheckFailed(
+            f"No gradient reaches {' and '.join(missing)}: {what}",
+            tried=f"d(sum {of}) / d(mu) and d(sum {of}) / d(log_var) with tf.GradientTape",
+            expected="a gradient for both",
+            got=f"None for {' and '.join(missing)}",
+            hint=hint,
+        )
+
+
+@judge_only
+def gradients_of(answer: Any) -> tuple[np.ndarray, ...]:
+    """The gradients that :func:`gradients_described` sent, with respect to mu and log_var."""
+    return tuple(
+        array_of(answer[name], "the gradient").astype(np.float64) for name in ("mu", "log_var")
+    )

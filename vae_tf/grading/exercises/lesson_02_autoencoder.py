@@ -24,6 +24,7 @@ from vae_tf.grading.exercises._helpers import (
     call_each,
     counted_parameters,
     parameters_described,
+    require_no_error,
     require_values,
     short,
 )
@@ -300,15 +301,14 @@ def _loss_compiled_probe(reconstruction_loss: Any, inputs: Inputs) -> Any:
 )
 def _loss_compiled_verdict(inputs: Inputs, answer: Any) -> None:
     x, logits = inputs["x"], inputs["logits"]
-    if isinstance(answer, dict) and "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            "The loss does not run inside a compiled function (tf.function), where Keras "
-            "trains: NumPy functions and .numpy() work only on concrete values.",
-            tried="the loss and its gradient in a tf.function, batch size unknown when traced",
-            got=f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:300]}",
-            hint="use keras.ops (or tf) functions on the tensors",
-        )
+    require_no_error(
+        answer,
+        "The loss does not run inside a compiled function (tf.function), where Keras "
+        "trains: NumPy functions and .numpy() work only on concrete values.",
+        300,
+        tried="the loss and its gradient in a tf.function, batch size unknown when traced",
+        hint="use keras.ops (or tf) functions on the tensors",
+    )
     if answer["missing"]:
         raise CheckFailed(
             "No gradient reaches the logits: something in the loss cuts the gradient (a "
@@ -594,15 +594,14 @@ def _decoder_fit_probe(build_decoder: Any, inputs: Inputs) -> Any:
     "trains with fit (a compiled step)", probe=_decoder_fit_probe, inputs=_fit_inputs
 )
 def _decoder_fit_verdict(inputs: Inputs, answer: Any) -> None:
-    if "raised" in answer:
-        record = answer["raised"]
-        raise CheckFailed(
-            "The decoder fails inside fit, where Keras runs it as a compiled function with a "
-            "batch size unknown in advance.",
-            tried="fit on 12 codes of size 3, batches of 5",
-            got=f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:300]}",
-            hint="build it from Keras layers only; do not use NumPy or a fixed batch size",
-        )
+    require_no_error(
+        answer,
+        "The decoder fails inside fit, where Keras runs it as a compiled function with a "
+        "batch size unknown in advance.",
+        300,
+        tried="fit on 12 codes of size 3, batches of 5",
+        hint="build it from Keras layers only; do not use NumPy or a fixed batch size",
+    )
     number_of(answer["loss"], "the training loss")
     moved = array_of(answer["moved"], "the change of each weight").reshape(-1)
     trainable, changed = len(moved), int(np.sum(moved > 0.0))

@@ -18,7 +18,7 @@ Four exercises:
   The encoder's weights make sigma tiny (about 1e-4) in the checks of values and updates,
   so that a step with its own correct reparameterization (its own noise) passes too.
   While the probes run the step, the student's names ``kl_divergence`` and ``Sampling``
-  point to stand-ins (``_OtherAnswersReplaced``): each exercise is judged on its own.
+  point to stand-ins (``_other_answers_replaced``): each exercise is judged on its own.
 
 Each check's inputs are drawn from the run's seed, and each failure is explained in
 plain words.
@@ -26,22 +26,31 @@ plain words.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from vae_tf.grading.answers import (
-    array_of,
-    describe,
-    exception_record,
-    number_of,
-)
+from vae_tf.grading.answers import array_of, describe, number_of
 from vae_tf.grading.exercises._helpers import (
+    activation_named,
+    affine_residual,
     call_each,
     counted_parameters,
+    finite_values,
+    gradients_described,
+    gradients_of,
+    head_activation_message,
     keras_message,
+    outputs_described,
     parameters_described,
+    recorded,
+    require,
+    require_gradients,
+    require_no_error,
     require_values,
+    set_controlled_weights,
     tensor,
 )
 from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
@@ -90,10 +99,16 @@ def _encoder_model(build_encoder: Any, latent_dim: int, hidden_units: int) -> An
 
 
 def _encoder_outputs(model: Any, x: np.ndarray) -> list[Any]:
-    outputs = model(tensor(x))
-    if not isinstance(outputs, (list, tuple)):
-        return [describe(outputs)]
-    return [describe(output) for output in list(outputs)[:4]]
+    outputs = outputs_described(model, x)
+    return outputs if isinstance(outputs, list) else [outputs]
+
+
+def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
+    # Also the shapes check's: the right shapes from no network (zeros, linear heads) earn nothing.
+    model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
+    # The call first: a subclassed model has no weights until it is built by one.
+    outputs = _encoder_outputs(model, inputs["x"])
+    return {**parameters_described(model), "outputs": outputs}
 
 
 def _encoder_inputs(rng: np.random.Generator) -> Inputs:
@@ -103,11 +118,6 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
         "x": rng.random((int(rng.integers(4, 9)), 28, 28, 1)).astype(np.float32),
         "weight_seed": int(rng.integers(2**31)),
     }
-
-
-def _encoder_shape_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    # The parameters too: the right shapes from no network (zeros, linear heads) earn nothing.
-    return _encoder_parameters_probe(build_encoder, inputs)
 
 
 def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -140,9 +150,18 @@ def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
     return mu, log_var
 
 
+@judge_only
+def _formed_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """mu and log_var, as :func:`_two_heads`; a shape mistake is the earlier check's to name."""
+    try:
+        return _two_heads(inputs, answer)
+    except CheckFailed:
+        raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
+
+
 @encoder_exercise.check(
     "returns mu and log_var, each (N, latent_dim)",
-    probe=_encoder_shape_probe,
+    probe=_encoder_parameters_probe,
     inputs=_encoder_inputs,
 )
 def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
@@ -152,13 +171,12 @@ def _encoder_shape_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 @encoder_exercise.check(
-    "mu and log_var are two different heads", probe=_encoder_shape_probe, inputs=_encoder_inputs
+    "mu and log_var are two different heads",
+    probe=_encoder_parameters_probe,
+    inputs=_encoder_inputs,
 )
 def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
-    try:
-        mu, log_var = _two_heads(inputs, answer["outputs"])
-    except CheckFailed:
-        raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
+    mu, log_var = _formed_heads(inputs, answer["outputs"])
     if np.allclose(mu, log_var):
         raise CheckFailed(
             "mu and log_var are the same numbers: they should come from two different heads.",
@@ -174,6 +192,7 @@ def _encoder_separate_verdict(inputs: Inputs, answer: Any) -> None:
 # pre-activation centred at 0 and proportional to the input's scale, so the verdicts below
 # read the same facts from the outputs on every seed.
 INPUT_SCALES = (1.0, 10.0, 100.0, 1000.0)
+WRONG_FORM = "The answer has the wrong form: fix the earlier check first."
 
 
 def _controlled_inputs(rng: np.random.Generator) -> Inputs:
@@ -187,22 +206,23 @@ def _controlled_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
-def _controlled_model(build_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
-
+def _controlled_model(build_encoder: Any, inputs: Inputs, sample: np.ndarray) -> Any:
     model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    set_controlled_weights(model, inputs["x"][:1], inputs["weight_seed"])
+    set_controlled_weights(model, sample, inputs["weight_seed"])
     return model
 
 
+def _pair_outputs(model: Any, a: np.ndarray, b: np.ndarray) -> list[Any]:
+    return [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))]
+
+
 def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    model = _controlled_model(build_encoder, inputs)
+    model = _controlled_model(build_encoder, inputs, inputs["x"][:1])
     # The outputs at a, b, a + b and 0 too: a network with no hidden layer has linear
     # heads that are unbounded, so this point also needs the encoder to be nonlinear.
-    a, b = np.split(inputs["x"], 2)
     return {
         "scales": [_encoder_outputs(model, scale * inputs["x"]) for scale in INPUT_SCALES],
-        "pairs": [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))],
+        "pairs": _pair_outputs(model, *np.split(inputs["x"], 2)),
     }
 
 
@@ -212,20 +232,11 @@ def _encoder_unbounded_probe(build_encoder: Any, inputs: Inputs) -> Any:
     inputs=_controlled_inputs,
 )
 def _encoder_unbounded_verdict(inputs: Inputs, answer: Any) -> None:
-    from vae_tf.grading.exercises._helpers import (
-        activation_named,
-        finite_values,
-        head_activation_message,
-    )
-
-    if not isinstance(answer, dict) or len(answer.get("scales", ())) != len(INPUT_SCALES):
-        raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
+    scales = len(answer.get("scales", ())) if isinstance(answer, dict) else 0
+    require(scales == len(INPUT_SCALES), WRONG_FORM)
     pairs = answer.get("pairs")
     answer = answer["scales"]
-    try:
-        mu, log_var = _two_heads(inputs, answer[0])
-    except CheckFailed:
-        raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
+    mu, log_var = _formed_heads(inputs, answer[0])
     for index, (name, small) in enumerate((("mu", mu), ("log_var", log_var))):
         every = np.concatenate(
             [finite_values(outputs[index]) for outputs in answer if len(outputs) == 2]
@@ -254,12 +265,8 @@ def _pairs_inputs(rng: np.random.Generator) -> Inputs:
 
 
 def _encoder_nonlinear_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    from vae_tf.grading.exercises._helpers import set_controlled_weights
-
-    model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
     a, b = inputs["x"]
-    set_controlled_weights(model, a[:1], inputs["weight_seed"])
-    return [_encoder_outputs(model, x) for x in (a, b, a + b, np.zeros_like(a))]
+    return _pair_outputs(_controlled_model(build_encoder, inputs, a[:1]), a, b)
 
 
 @encoder_exercise.check(
@@ -275,14 +282,8 @@ def _encoder_nonlinear_verdict(inputs: Inputs, answer: Any) -> None:
 def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
     """Fail if mu or log_var is affine in the image, from the raw outputs at a, b, a + b and 0
     (``pair_inputs["x"]`` is a, for the shapes)."""
-    from vae_tf.grading.exercises._helpers import affine_residual
-
-    if not isinstance(answer, list) or len(answer) != 4:
-        raise CheckFailed("The answer has the wrong form: fix the earlier check first.")
-    try:
-        heads = [_two_heads(pair_inputs, outputs) for outputs in answer]
-    except CheckFailed:
-        raise CheckFailed("The outputs have the wrong form: fix the earlier check first.") from None
+    require(isinstance(answer, list) and len(answer) == 4, WRONG_FORM)
+    heads = [_formed_heads(pair_inputs, outputs) for outputs in answer]
     for index, name in enumerate(("mu", "log_var")):
         residual = affine_residual(*(head[index] for head in heads))
         # Float32 rounding leaves about 1e-6 of a linear map; a ReLU that switches, 1e-1.
@@ -296,13 +297,6 @@ def _require_nonlinear(pair_inputs: Inputs, answer: Any) -> None:
                 got=f"f(a) + f(b) - f(a + b) - f(0) is {residual:.1e} of the outputs' size",
                 hint="give the hidden Dense layer activation='relu'",
             )
-
-
-def _encoder_parameters_probe(build_encoder: Any, inputs: Inputs) -> Any:
-    model = _encoder_model(build_encoder, inputs["latent_dim"], inputs["hidden_units"])
-    # The call first: a subclassed model has no weights until it is built by one.
-    outputs = _encoder_outputs(model, inputs["x"])
-    return {**parameters_described(model), "outputs": outputs}
 
 
 @encoder_exercise.check(
@@ -438,15 +432,21 @@ def _moments_inputs(rng: np.random.Generator) -> Inputs:
     return {"calls": [((mu, log_var), {})], "sigma": sigma}
 
 
+@judge_only
+def _draws(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mu, sigma and the layer's draws z of the moments inputs (float64)."""
+    (mu, _), _ = inputs["calls"][0]
+    z = array_of(answer[0], "Sampling()([mu, log_var])").astype(np.float64)
+    return mu, inputs["sigma"].astype(np.float64), z
+
+
 @sampling_exercise.check(
     "samples have mean mu and standard deviation exp(log_var / 2)",
     probe=_sample_each,
     inputs=_moments_inputs,
 )
 def _sampling_moments_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, _), _ = inputs["calls"][0]
-    sigma = inputs["sigma"].astype(np.float64)
-    z = array_of(answer[0], "Sampling()([mu, log_var])").astype(np.float64)
+    mu, sigma, z = _draws(inputs, answer)
     if z.shape != mu.shape:
         raise CheckFailed(
             "z should have the shape of mu.",
@@ -498,11 +498,8 @@ def _normal_cdf(values: np.ndarray) -> np.ndarray:
     "the noise is normal (not uniform)", probe=_sample_each, inputs=_moments_inputs
 )
 def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
-    (mu, _), _ = inputs["calls"][0]
-    sigma = inputs["sigma"].astype(np.float64)
-    z = array_of(answer[0], "Sampling()([mu, log_var])").astype(np.float64)
-    if z.shape != mu.shape:
-        raise CheckFailed("z has the wrong shape: fix the earlier check first.")
+    mu, sigma, z = _draws(inputs, answer)
+    require(z.shape == mu.shape, "z has the wrong shape: fix the earlier check first.")
     # The noise the layer drew, standardized with the judge's mu and sigma.
     eps = ((z - mu[0]) / sigma).reshape(-1)
     if not 0.9 < eps.std() < 1.1 or abs(eps.mean()) > 0.1:
@@ -536,28 +533,20 @@ def _sampling_normal_verdict(inputs: Inputs, answer: Any) -> None:
     )
 
 
-def _gradient_inputs(rng: np.random.Generator) -> Inputs:
+def _mu_and_log_var(rng: np.random.Generator, shape: tuple, low: float = -1.5) -> Inputs:
     return {
-        "mu": rng.normal(size=(8, 2)).astype(np.float32),
-        "log_var": rng.uniform(-1.5, 1.0, size=(8, 2)).astype(np.float32),
+        "mu": rng.normal(size=shape).astype(np.float32),
+        "log_var": rng.uniform(low, 1.0, size=shape).astype(np.float32),
     }
+
+
+def _gradient_inputs(rng: np.random.Generator) -> Inputs:
+    return _mu_and_log_var(rng, (8, 2))
 
 
 def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
-    import tensorflow as tf
-
     layer = _make_layer(Sampling)
-    mu = tf.Variable(inputs["mu"])
-    log_var = tf.Variable(inputs["log_var"])
-    with tf.GradientTape() as tape:
-        z = _call_layer(layer, [mu, log_var])
-        total = tf.reduce_sum(tf.convert_to_tensor(z))
-    grad_mu, grad_log_var = tape.gradient(total, [mu, log_var])
-    return {
-        "z": describe(z),
-        "grad_mu": describe(grad_mu),
-        "grad_log_var": describe(grad_log_var),
-    }
+    return gradients_described(lambda mu, log_var: _call_layer(layer, [mu, log_var]), inputs)
 
 
 @sampling_exercise.check(
@@ -566,22 +555,16 @@ def _sampling_gradient_probe(Sampling: Any, inputs: Inputs) -> Any:
     inputs=_gradient_inputs,
 )
 def _sampling_gradient_verdict(inputs: Inputs, answer: Any) -> None:
-    missing = [
-        name for name in ("mu", "log_var") if answer[f"grad_{name}"].get("type") == "NoneType"
-    ]
-    if missing:
-        raise CheckFailed(
-            f"No gradient reaches {' and '.join(missing)}: the encoder could not learn.",
-            tried="d(sum z) / d(mu) and d(sum z) / d(log_var) with tf.GradientTape",
-            expected="a gradient for both",
-            got=f"None for {' and '.join(missing)}",
-            hint="compute z with keras.ops / TensorFlow operations on mu and log_var; "
-            "no NumPy, no .numpy(), no stop_gradient",
-        )
+    require_gradients(
+        answer,
+        "z",
+        "the encoder could not learn.",
+        "compute z with keras.ops / TensorFlow operations on mu and log_var; "
+        "no NumPy, no .numpy(), no stop_gradient",
+    )
     mu, log_var = inputs["mu"].astype(np.float64), inputs["log_var"].astype(np.float64)
-    z = array_of(answer["z"], "Sampling()([mu, log_var])").astype(np.float64)
-    grad_mu = array_of(answer["grad_mu"], "the gradient").astype(np.float64)
-    grad_log_var = array_of(answer["grad_log_var"], "the gradient").astype(np.float64)
+    z = array_of(answer["value"], "Sampling()([mu, log_var])").astype(np.float64)
+    grad_mu, grad_log_var = gradients_of(answer)
     if z.shape != mu.shape or grad_mu.shape != mu.shape or grad_log_var.shape != mu.shape:
         raise CheckFailed("z and its gradients should have the shape of mu.", got=f"z {z.shape}")
     eps = (z - mu) / np.exp(0.5 * log_var)
@@ -612,10 +595,11 @@ def _noise_inputs(rng: np.random.Generator) -> Inputs:
 )
 def _sampling_noise_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
-    first = array_of(answer[0], "Sampling()([mu, log_var])")
-    second = array_of(answer[1], "Sampling()([mu, log_var])")
-    if first.shape != mu.shape or second.shape != mu.shape:
-        raise CheckFailed("z has the wrong shape: fix the earlier check first.")
+    first, second = (array_of(answer[i], "Sampling()([mu, log_var])") for i in (0, 1))
+    require(
+        first.shape == mu.shape == second.shape,
+        "z has the wrong shape: fix the earlier check first.",
+    )
     if np.allclose(first, mu):
         raise CheckFailed("z = mu: no noise is added (see the check of the spread first).")
     if np.allclose(first, second):
@@ -631,11 +615,7 @@ def _sampling_noise_verdict(inputs: Inputs, answer: Any) -> None:
 
 def _compiled_inputs(rng: np.random.Generator) -> Inputs:
     latent_dim = int(rng.integers(2, 5))
-    shape = (int(rng.integers(4, 9)), latent_dim)
-    return {
-        "mu": rng.normal(size=shape).astype(np.float32),
-        "log_var": rng.uniform(-1.0, 1.0, size=shape).astype(np.float32),
-    }
+    return _mu_and_log_var(rng, (int(rng.integers(4, 9)), latent_dim), low=-1.0)
 
 
 def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
@@ -649,16 +629,10 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     def sample(mu, log_var):
         return _call_layer(layer, [mu, log_var])
 
-    results = []
-    for _ in range(2):
-        try:
-            results.append(describe(sample(tensor(inputs["mu"]), tensor(inputs["log_var"]))))
-        except NotImplementedError as error:
-            if _is_stub(error):
-                raise _stub_error(error) from None  # the stub: "not written yet"
-            return {"raised": exception_record(error)}
-        except Exception as error:  # noqa: BLE001 - reported by the verdict
-            return {"raised": exception_record(error)}
+    mu, log_var = tensor(inputs["mu"]), tensor(inputs["log_var"])
+    results = recorded(lambda: [describe(sample(mu, log_var)) for _ in range(2)])
+    if isinstance(results, dict):
+        return results
     return [*results, *_sample_each(Sampling, {"calls": inputs["calls"][-1:]})]
 
 
@@ -668,16 +642,15 @@ def _sampling_compiled_probe(Sampling: Any, inputs: Inputs) -> Any:
     inputs=_with_moments(_compiled_inputs),
 )
 def _sampling_compiled_verdict(inputs: Inputs, answer: Any) -> None:
-    if isinstance(answer, dict) and isinstance(answer.get("raised"), dict):
-        record = answer["raised"]
-        raise CheckFailed(
-            "The layer fails inside a compiled function (tf.function, as in fit) when the batch "
-            "size is unknown until the graph runs.",
-            tried="the layer inside tf.function(input_signature=[TensorSpec((None, d))] * 2)",
-            got=f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:300]}",
-            hint="NumPy runs once, while the graph is traced, and cannot see the batch size: draw "
-            "eps with keras.random (or tf.random), shaped with keras.ops.shape(mu)",
-        )
+    require_no_error(
+        answer,
+        "The layer fails inside a compiled function (tf.function, as in fit) when the batch "
+        "size is unknown until the graph runs.",
+        300,
+        tried="the layer inside tf.function(input_signature=[TensorSpec((None, d))] * 2)",
+        hint="NumPy runs once, while the graph is traced, and cannot see the batch size: draw "
+        "eps with keras.random (or tf.random), shaped with keras.ops.shape(mu)",
+    )
     mu = inputs["mu"]
     first, second = (array_of(item, "the compiled layer") for item in answer[:2])
     if first.shape != mu.shape or second.shape != mu.shape:
@@ -779,8 +752,7 @@ def _kl_zero_inputs(rng: np.random.Generator) -> Inputs:
 def _kl_zero_verdict(inputs: Inputs, answer: Any) -> None:
     (mu, _), _ = inputs["calls"][0]
     result = array_of(answer[0], "kl_divergence")
-    if result.shape != (len(mu),):
-        raise CheckFailed("The KL has the wrong shape: fix the earlier check first.")
+    require(result.shape == (len(mu),), "The KL has the wrong shape: fix the earlier check first.")
     if not np.allclose(result, 0.0, atol=1e-6):
         raise CheckFailed(
             "KL(N(0, I) || N(0, I)) should be exactly 0.",
@@ -809,8 +781,9 @@ def _kl_values_verdict(inputs: Inputs, answer: Any) -> None:
     result = array_of(answer[0], "kl_divergence").astype(np.float64).reshape(-1)
     if result.shape == expected.shape and np.allclose(result, expected, rtol=1e-4, atol=1e-4):
         return
-    if result.shape != expected.shape:
-        raise CheckFailed("The KL has the wrong shape: fix the earlier check first.")
+    require(
+        result.shape == expected.shape, "The KL has the wrong shape: fix the earlier check first."
+    )
     what = "The values differ from the closed-form KL divergence."
     hint = "compare your code with the formula term by term: 1, log_var, mu^2, exp(log_var)"
     # Diagnose by the ratio to the closed form, which is the same for every image.
@@ -872,10 +845,10 @@ def _kl_sums_verdict(inputs: Inputs, answer: Any) -> None:
     one = array_of(answer[0], "kl_divergence").reshape(-1)
     many = array_of(answer[1], "kl_divergence").reshape(-1)
     single = reference_kl(mu1, log_var1)[0]
-    if one.size != 1 or not np.isclose(one[0], single, rtol=1e-4, atol=1e-6):
-        raise CheckFailed(
-            "The KL of a one-dimensional posterior is already wrong: fix the earlier checks first."
-        )
+    require(
+        one.size == 1 and np.isclose(one[0], single, rtol=1e-4, atol=1e-6),
+        "The KL of a one-dimensional posterior is already wrong: fix the earlier checks first.",
+    )
     if one.size != 1 or many.size != 1 or not np.isclose(many[0], copies * single, rtol=1e-4):
         raise CheckFailed(
             f"Independent latent dimensions add up: {copies} copies of a dimension should give "
@@ -888,46 +861,32 @@ def _kl_sums_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 def _kl_gradient_inputs(rng: np.random.Generator) -> Inputs:
-    shape = (int(rng.integers(3, 7)), int(rng.integers(2, 5)))
-    return {
-        "mu": rng.normal(size=shape).astype(np.float32),
-        "log_var": rng.uniform(-1.5, 1.0, size=shape).astype(np.float32),
-    }
+    return _mu_and_log_var(rng, (int(rng.integers(3, 7)), int(rng.integers(2, 5))))
 
 
 def _kl_gradient_probe(kl_divergence: Any, inputs: Inputs) -> Any:
-    import tensorflow as tf
-
-    mu, log_var = tf.Variable(inputs["mu"]), tf.Variable(inputs["log_var"])
-    with tf.GradientTape() as tape:
-        value = kl_divergence(mu, log_var)
-        total = tf.reduce_sum(tf.cast(tf.convert_to_tensor(value), tf.float32))
-    grad_mu, grad_log_var = tape.gradient(total, [mu, log_var])
-    return {"value": describe(value), "mu": describe(grad_mu), "log_var": describe(grad_log_var)}
+    return gradients_described(kl_divergence, inputs, cast=True)
 
 
 @kl_exercise.check(
     "lets the gradient reach mu and log_var", probe=_kl_gradient_probe, inputs=_kl_gradient_inputs
 )
 def _kl_gradient_verdict(inputs: Inputs, answer: Any) -> None:
-    missing = [name for name in ("mu", "log_var") if answer[name].get("type") == "NoneType"]
-    if missing:
-        raise CheckFailed(
-            f"No gradient reaches {' and '.join(missing)}: the KL term could not train the "
-            "encoder (it was computed outside TensorFlow's graph, e.g. with NumPy).",
-            tried="d(sum KL) / d(mu) and d(sum KL) / d(log_var) with tf.GradientTape",
-            expected="a gradient for both",
-            got=f"None for {' and '.join(missing)}",
-            hint="use keras.ops (or tf) functions on the tensors: no np., no .numpy()",
-        )
+    require_gradients(
+        answer,
+        "KL",
+        "the KL term could not train the encoder (it was computed outside TensorFlow's "
+        "graph, e.g. with NumPy).",
+        "use keras.ops (or tf) functions on the tensors: no np., no .numpy()",
+    )
     mu, log_var = inputs["mu"].astype(np.float64), inputs["log_var"].astype(np.float64)
     value = array_of(answer["value"], "kl_divergence")
-    if value.shape != (len(mu),) or not np.allclose(
-        value, reference_kl(mu, log_var), rtol=1e-4, atol=1e-4
-    ):
-        raise CheckFailed("The KL values are wrong: fix the earlier checks first.")
-    grad_mu = array_of(answer["mu"], "the gradient").astype(np.float64)
-    grad_log_var = array_of(answer["log_var"], "the gradient").astype(np.float64)
+    require(
+        value.shape == (len(mu),)
+        and np.allclose(value, reference_kl(mu, log_var), rtol=1e-4, atol=1e-4),
+        "The KL values are wrong: fix the earlier checks first.",
+    )
+    grad_mu, grad_log_var = gradients_of(answer)
     if not (
         np.allclose(grad_mu, mu, rtol=1e-3, atol=1e-4)
         and np.allclose(grad_log_var, 0.5 * (np.exp(log_var) - 1.0), rtol=1e-3, atol=1e-4)
@@ -978,12 +937,15 @@ _LEARNING_RATE = 0.01
 # in the range where the terms follow the gradient smoothly.
 _FIT_LEARNING_RATE = 1e-3
 _KEYS = ("loss", "reconstruction_loss", "kl_loss")
+_TERMS = ("reconstruction_loss", "kl_loss")
 # The log_var head's bias in most checks: sigma = exp(-18 / 2) ~ 1.2e-4, so z = mu up to
 # 1e-3 whatever noise the student's step draws (its own reparameterization passes).
 _TINY_LOG_VAR = -18.0
 ENCODER = slice(0, 4)  # hidden kernel, bias, mu_and_log_var kernel, bias
 DECODER = slice(4, 8)
 FIX_FIRST = "fix the earlier check first"
+TERMS_WRONG = f"The reported terms are wrong: {FIX_FIRST}."
+UNMOVED = f"The weights did not change: {FIX_FIRST}."
 
 
 def _step_inputs(
@@ -1093,32 +1055,23 @@ def _student_namespaces(MyVAE: Any) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-class _OtherAnswersReplaced:
-    """``with _OtherAnswersReplaced(MyVAE, eps) as used``: the student's names
+@contextmanager
+def _other_answers_replaced(MyVAE: Any, eps: np.ndarray) -> Iterator[dict[str, bool]]:
+    """``with _other_answers_replaced(MyVAE, eps) as used``: the student's names
     kl_divergence and Sampling point to stand-ins inside the block, and are restored after.
 
     ``used["kl_divergence"]`` says whether the step called the stand-in KL.
     """
-
-    def __init__(self, MyVAE: Any, eps: np.ndarray) -> None:
-        self.used = {"kl_divergence": False}
-        self.stand_ins = {
-            "kl_divergence": _stand_in_kl(self.used),
-            "Sampling": _fixed_sampling(eps),
-        }
-        self.namespaces = _student_namespaces(MyVAE)
-        self.saved: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    def __enter__(self) -> dict[str, bool]:
-        for namespace in self.namespaces:
-            self.saved.append(
-                (namespace, {name: namespace.get(name, _MISSING) for name in self.stand_ins})
-            )
-            namespace.update(self.stand_ins)
-        return self.used
-
-    def __exit__(self, *exc_info: Any) -> None:
-        for namespace, values in self.saved:
+    used = {"kl_divergence": False}
+    stand_ins = {"kl_divergence": _stand_in_kl(used), "Sampling": _fixed_sampling(eps)}
+    saved = []
+    for namespace in _student_namespaces(MyVAE):
+        saved.append((namespace, {name: namespace.get(name, _MISSING) for name in stand_ins}))
+        namespace.update(stand_ins)
+    try:
+        yield used
+    finally:
+        for namespace, values in saved:
             for name, value in values.items():
                 if value is _MISSING:
                     namespace.pop(name, None)
@@ -1148,7 +1101,11 @@ def _probe_encoder() -> Any:
 
 
 def _student_model(
-    MyVAE: Any, inputs: Inputs, kl_weight: float, reconstruction_weight: float
+    MyVAE: Any,
+    inputs: Inputs,
+    kl_weight: float,
+    reconstruction_weight: float,
+    learning_rate: float = _LEARNING_RATE,
 ) -> Any:
     import keras
 
@@ -1171,25 +1128,8 @@ def _student_model(
     model.decoder.set_weights(inputs["decoder"])
     model.sampling = _fixed_sampling(inputs["eps"])(name="sampling")
     # Plain SGD: the change of each weight is learning_rate * gradient, easy to compare.
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=_LEARNING_RATE), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), jit_compile=False)
     return model
-
-
-def _is_stub(error: BaseException) -> bool:
-    """The lesson's stub raises NotImplementedError("Exercise ..."); TensorFlow's graph errors don't.
-
-    Inside a compiled function TensorFlow prefixes the message with "in user code: ...".
-    """
-    text = keras_message(error).strip()
-    return text.startswith("Exercise ") or "NotImplementedError: Exercise " in text
-
-
-def _stub_error(error: BaseException) -> NotImplementedError:
-    """The stub's own message, without TensorFlow's wrapping."""
-    text = keras_message(error).strip()
-    if "NotImplementedError: Exercise " in text:
-        text = "Exercise " + text.split("NotImplementedError: Exercise ", 1)[1].strip()
-    return NotImplementedError(text)
 
 
 def _step(model: Any, x: np.ndarray) -> Any:
@@ -1199,33 +1139,24 @@ def _step(model: Any, x: np.ndarray) -> Any:
     return {str(key)[:100]: describe(value) for key, value in list(result.items())[:10]}
 
 
-def _weights(model: Any) -> list[np.ndarray]:
-    return [
-        np.asarray(w, dtype=np.float64)
-        for w in model.encoder.get_weights() + model.decoder.get_weights()
-    ]
-
-
 def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | None = None) -> Any:
     kl_weight, reconstruction_weight = inputs["loss_weights"][pair]
     model = _student_model(MyVAE, inputs, kl_weight, reconstruction_weight)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+    with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
         metrics = _step(model, inputs["x"])
     observed: dict[str, Any] = {"metrics": metrics, "stand_in_kl": used["kl_divergence"]}
     if updates is not None:
         # Raw weights after the step, not the update: the judge subtracts them from the
         # weights it sent itself (see `_updates`), so no difference is computed here.
-        observed["after"] = [w.astype(np.float32) for w in _weights(model)[updates]]
+        weights = model.encoder.get_weights() + model.decoder.get_weights()
+        observed["after"] = [np.asarray(w, dtype=np.float32) for w in weights[updates]]
     return observed
 
 
 def _kl_form(answer: Any) -> tuple[float, float]:
     """The KL term the step computed: the stand-in if it called kl_divergence, else the KL."""
-    return (
-        _STAND_IN_KL
-        if isinstance(answer, dict) and answer.get("stand_in_kl") is True
-        else (_CLOSED_FORM_KL)
-    )
+    stand_in = isinstance(answer, dict) and answer.get("stand_in_kl") is True
+    return _STAND_IN_KL if stand_in else _CLOSED_FORM_KL
 
 
 @judge_only
@@ -1338,38 +1269,41 @@ def _updates(inputs: Inputs, answer: Any, weights: slice = slice(None)) -> list[
     before = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
     before = before[weights]
     sent = answer.get("after") if isinstance(answer, dict) else None
-    if not isinstance(sent, list):
-        raise CheckFailed(f"The weights after the step could not be read: {FIX_FIRST}.")
-    after = [
-        array_of({"type": "ndarray", "array": weight}, "the weights after the step").astype(
-            np.float64
-        )
-        for weight in sent
-    ]
-    if len(after) != len(before) or any(
-        a.shape != b.shape for a, b in zip(after, before, strict=False)
-    ):
-        raise CheckFailed(f"The weights after the step have the wrong form: {FIX_FIRST}.")
+    require(isinstance(sent, list), f"The weights after the step could not be read: {FIX_FIRST}.")
+    what = "the weights after the step"
+    after = [array_of({"type": "ndarray", "array": w}, what).astype(np.float64) for w in sent]
+    require(
+        len(after) == len(before)
+        and all(a.shape == b.shape for a, b in zip(after, before, strict=False)),
+        f"The weights after the step have the wrong form: {FIX_FIRST}.",
+    )
     return [(b - a) / _LEARNING_RATE for b, a in zip(before, after, strict=True)]
+
+
+@judge_only
+def _unmoved(updates: list[np.ndarray]) -> bool:
+    return all(np.allclose(update, 0.0) for update in updates)
 
 
 def _unit_weights(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((1.0, 1.0),))
 
 
-def _train_step_keys_probe(MyVAE: Any, inputs: Inputs) -> Any:
+def _step_probe(MyVAE: Any, inputs: Inputs) -> Any:
     return _one_step(MyVAE, inputs, updates=slice(None))
 
 
+def _encoder_step_probe(MyVAE: Any, inputs: Inputs) -> Any:
+    return _one_step(MyVAE, inputs, updates=ENCODER)
+
+
 @train_step_exercise.check(
-    "returns loss, reconstruction_loss and kl_loss",
-    probe=_train_step_keys_probe,
-    inputs=_unit_weights,
+    "returns loss, reconstruction_loss and kl_loss", probe=_step_probe, inputs=_unit_weights
 )
 def _train_step_keys_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"], first=True)
     # The three names over no training step (a dict of zeros, the trackers read) earn nothing.
-    if all(np.allclose(update, 0.0) for update in _updates(inputs, answer)):
+    if _unmoved(_updates(inputs, answer)):
         raise CheckFailed(
             "The metrics are there, but the weights did not change: no gradient step was "
             "applied (see the check 'updates the weights along the gradient of the loss').",
@@ -1413,13 +1347,9 @@ def _two_weightings(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, (other,))
 
 
-def _train_step_sum_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs, updates=slice(None))
-
-
 @train_step_exercise.check(
     "loss is reconstruction_weight * reconstruction + kl_weight * KL",
-    probe=_train_step_sum_probe,
+    probe=_step_probe,
     inputs=_two_weightings,
 )
 def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
@@ -1442,11 +1372,7 @@ def _train_step_sum_verdict(inputs: Inputs, answer: Any) -> None:
                 got=f"{got[key]:.4f}",
                 hint="weight the terms in the loss only; update the trackers with the terms",
             )
-    if not all(
-        np.isclose(got[key], reference[key], rtol=1e-4, atol=1e-4)
-        for key in ("kl_loss", "reconstruction_loss")
-    ):
-        raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
+    require(_terms_right(inputs, answer, kl_weight, reconstruction_weight), TERMS_WRONG)
     candidates = (
         (reconstruction + kl, "Both loss weights are ignored: the loss is the plain sum."),
         (reconstruction_weight * reconstruction + kl, "kl_weight is not applied to the KL term."),
@@ -1505,26 +1431,19 @@ def _require_trained_as_reported(
         )
 
 
-def _train_step_update_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs, updates=slice(None))
-
-
 @train_step_exercise.check(
-    "updates the weights along the gradient of the loss",
-    probe=_train_step_update_probe,
-    inputs=_unit_weights,
+    "updates the weights along the gradient of the loss", probe=_step_probe, inputs=_unit_weights
 )
 def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
     got = _updates(inputs, answer)
-    if all(np.allclose(update, 0.0) for update in got):
+    if _unmoved(got):
         raise CheckFailed(
             "The weights did not change: no gradient step was applied.",
             tried=f"one step with SGD(learning_rate={_LEARNING_RATE})",
             hint="after the tape: the gradient with respect to self.trainable_weights, then "
             "self.optimizer.apply",
         )
-    if not _terms_right(inputs, answer, 1.0, 1.0):
-        raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
+    require(_terms_right(inputs, answer, 1.0, 1.0), TERMS_WRONG)
     expected = reference_step(inputs, 1.0, 1.0, _kl_form(answer))["gradients"]
     if _same_update(got, expected):
         return
@@ -1538,9 +1457,9 @@ def _train_step_update_verdict(inputs: Inputs, answer: Any) -> None:
             )
         elif np.isclose(ratio, -1.0, rtol=1e-2):
             what = "The update goes UP the gradient: minimize the loss (the negative ELBO)."
-        elif all(np.allclose(g, 0.0) for g in got[ENCODER]):
+        elif _unmoved(got[ENCODER]):
             what = "The encoder's weights did not change: only part of the weights was updated."
-        elif all(np.allclose(g, 0.0) for g in got[DECODER]):
+        elif _unmoved(got[DECODER]):
             what = "The decoder's weights did not change: only part of the weights was updated."
     raise CheckFailed(
         what,
@@ -1556,13 +1475,9 @@ def _no_kl_weight(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((0.0, 1.0),))
 
 
-def _train_step_zero_kl_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs, updates=ENCODER)
-
-
 @train_step_exercise.check(
     "kl_weight = 0 trains on reconstruction alone, still reports the KL",
-    probe=_train_step_zero_kl_probe,
+    probe=_encoder_step_probe,
     inputs=_no_kl_weight,
 )
 def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
@@ -1575,11 +1490,9 @@ def _train_step_zero_kl_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"kl_loss = {got_values['kl_loss']:.4g}",
             hint="update the KL tracker with the unweighted KL; the weight only enters the loss",
         )
-    if not _terms_right(inputs, answer, 0.0, 1.0):
-        raise CheckFailed(f"The reported terms are wrong: {FIX_FIRST}.")
+    require(_terms_right(inputs, answer, 0.0, 1.0), TERMS_WRONG)
     got = _updates(inputs, answer, ENCODER)
-    if all(np.allclose(update, 0.0) for update in got):
-        raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
+    require(not _unmoved(got), UNMOVED)
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][ENCODER]
     if not _same_update(got, expected):
         raise CheckFailed(
@@ -1596,22 +1509,17 @@ def _normal_sigma(rng: np.random.Generator) -> Inputs:
     return _step_inputs(rng, ((0.0, 1.0),), tiny_sigma=False)
 
 
-def _train_step_sampled_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    return _one_step(MyVAE, inputs, updates=ENCODER)
-
-
 @train_step_exercise.check(
     "the reconstruction term is computed at a sampled z",
-    probe=_train_step_sampled_probe,
+    probe=_encoder_step_probe,
     inputs=_normal_sigma,
 )
 def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
     _metric_values(answer["metrics"])
     got = _updates(inputs, answer, ENCODER)
-    if len(got) != 4 or got[3].shape != (2 * _LATENT,):
-        raise CheckFailed(f"The encoder's update has the wrong form: {FIX_FIRST}.")
-    if all(np.allclose(update, 0.0) for update in got):
-        raise CheckFailed(f"The weights did not change: {FIX_FIRST}.")
+    what = f"The encoder's update has the wrong form: {FIX_FIRST}."
+    require(len(got) == 4 and got[3].shape == (2 * _LATENT,), what)
+    require(not _unmoved(got), UNMOVED)
     expected = reference_step(inputs, 0.0, 1.0, _kl_form(answer))["gradients"][3][_LATENT:]
     # With kl_weight = 0, log_var gets a gradient only through z = mu + sigma * eps.
     if np.allclose(got[3][_LATENT:], 0.0, atol=1e-3 * np.abs(expected).max() + 1e-9):
@@ -1626,19 +1534,12 @@ def _train_step_sampled_verdict(inputs: Inputs, answer: Any) -> None:
 
 
 def _train_step_trackers_probe(MyVAE: Any, inputs: Inputs) -> Any:
-    import keras
-
-    model = _student_model(MyVAE, inputs, 1.0, 1.0)
     # The fit check's learning rate: the judge recomputes the second step's terms too.
-    model.compile(optimizer=keras.optimizers.SGD(_FIT_LEARNING_RATE), jit_compile=False)
-    with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
+    model = _student_model(MyVAE, inputs, 1.0, 1.0, _FIT_LEARNING_RATE)
+    with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
         first = _step(model, inputs["x"])
         second = _step(model, inputs["x"])
-    trackers = {
-        "loss": model.loss_tracker,
-        "reconstruction_loss": model.reconstruction_loss_tracker,
-        "kl_loss": model.kl_loss_tracker,
-    }
+    trackers = {key: getattr(model, f"{key}_tracker") for key in _KEYS}
     return {
         "first": first,
         "second": second,
@@ -1659,10 +1560,9 @@ def _train_step_trackers_verdict(inputs: Inputs, answer: Any) -> None:
         tracker = answer["trackers"][key]
         count = number_of(tracker["count"], "a tracker's count")
         result = number_of(tracker["result"], "a tracker's result")
-        name = "loss_tracker" if key == "loss" else key + "_tracker"
         if count != 2:
             raise CheckFailed(
-                f"self.{name} should be updated once per step (update_state): the metrics "
+                f"self.{key}_tracker should be updated once per step (update_state): the metrics "
                 "are not updated.",
                 tried="two train steps",
                 expected="the tracker counted 2 batches",
@@ -1697,12 +1597,16 @@ def _running_means(inputs: Inputs, kl_form: tuple[float, float]) -> dict[str, fl
     """The metrics after two steps of SGD(_FIT_LEARNING_RATE), weights 1 and 1: the mean of
     each value at the judge's weights and at the weights after one step of its gradient."""
     first = reference_step(inputs, 1.0, 1.0, kl_form)
-    weights = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
-    stepped = [w - _FIT_LEARNING_RATE * g for w, g in zip(weights, first["gradients"], strict=True)]
-    second = reference_step(
-        {**inputs, "encoder": stepped[ENCODER], "decoder": stepped[DECODER]}, 1.0, 1.0, kl_form
-    )
+    second = reference_step(_stepped(inputs, first["gradients"]), 1.0, 1.0, kl_form)
     return {key: (first[key] + second[key]) / 2.0 for key in _KEYS}
+
+
+@judge_only
+def _stepped(inputs: Inputs, gradients: list[np.ndarray]) -> Inputs:
+    """``inputs`` with the weights after one step of SGD(_FIT_LEARNING_RATE) along ``gradients``."""
+    weights = [np.asarray(w, dtype=np.float64) for w in inputs["encoder"] + inputs["decoder"]]
+    stepped = [w - _FIT_LEARNING_RATE * g for w, g in zip(weights, gradients, strict=True)]
+    return {**inputs, "encoder": stepped[ENCODER], "decoder": stepped[DECODER]}
 
 
 def _fit_inputs(rng: np.random.Generator) -> Inputs:
@@ -1721,9 +1625,8 @@ def _fit_inputs(rng: np.random.Generator) -> Inputs:
 def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     import keras
 
-    model = _student_model(MyVAE, inputs, 1.0, 1.0)
     # A tf.function graph; plain SGD, so that the judge knows the weights of epoch 2.
-    model.compile(optimizer=keras.optimizers.SGD(_FIT_LEARNING_RATE), jit_compile=False)
+    model = _student_model(MyVAE, inputs, 1.0, 1.0, _FIT_LEARNING_RATE)
     weights = [float(weight) for weight in inputs["fit_weights"]]
 
     class SetWeight(keras.callbacks.Callback):
@@ -1731,22 +1634,15 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
         def on_epoch_begin(self, epoch, logs=None):
             self.model.kl_weight = weights[min(epoch, 1)]
 
-    try:
-        with _OtherAnswersReplaced(MyVAE, inputs["eps"]) as used:
-            history = model.fit(
-                inputs["x"],
-                batch_size=2 * _BATCH,
-                epochs=2,
-                verbose=0,
-                shuffle=False,
-                callbacks=[SetWeight()],
-            )
-    except NotImplementedError as error:
-        if _is_stub(error):
-            raise _stub_error(error) from None  # the stub: reported as "not written yet"
-        return {"raised": exception_record(error)}
-    except Exception as error:  # noqa: BLE001 - explain any failure of the compiled step
-        return {"raised": exception_record(error)}
+    def fit() -> Any:
+        with _other_answers_replaced(MyVAE, inputs["eps"]) as used:
+            fit_args = {"batch_size": 2 * _BATCH, "epochs": 2, "verbose": 0, "shuffle": False}
+            return model.fit(inputs["x"], **fit_args, callbacks=[SetWeight()]), used
+
+    outcome = recorded(fit)  # any failure of the compiled step is explained by the verdict
+    if isinstance(outcome, dict):
+        return outcome
+    history, used = outcome
     return {
         "history": {
             key[:100]: describe(values) for key, values in list(history.history.items())[:10]
@@ -1761,18 +1657,16 @@ def _train_step_fit_probe(MyVAE: Any, inputs: Inputs) -> Any:
     inputs=_fit_inputs,
 )
 def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
-    if isinstance(answer.get("raised"), dict):
-        record = answer["raised"]
-        raise CheckFailed(
-            "train_step failed when fit() compiled it into a graph (this is not the stub: the "
-            "error comes from TensorFlow running your code in graph mode).",
-            got=f"{str(record.get('type'))[:100]}: {str(record.get('message'))[:200]}",
-            hint="use keras.ops / tf operations on tensors: no .numpy(), float() or Python if "
-            "on a tensor; self.kl_weight is a variable and may be used as it is",
-        )
+    require_no_error(
+        answer,
+        "train_step failed when fit() compiled it into a graph (this is not the stub: the "
+        "error comes from TensorFlow running your code in graph mode).",
+        200,
+        hint="use keras.ops / tf operations on tensors: no .numpy(), float() or Python if "
+        "on a tensor; self.kl_weight is a variable and may be used as it is",
+    )
     history = answer.get("history")
-    if not isinstance(history, dict):
-        raise CheckFailed(f"fit()'s history could not be read: {FIX_FIRST}.")
+    require(isinstance(history, dict), f"fit()'s history could not be read: {FIX_FIRST}.")
     missing = [key for key in _KEYS if key not in history]
     if missing:
         raise CheckFailed(
@@ -1780,24 +1674,15 @@ def _train_step_fit_verdict(inputs: Inputs, answer: Any) -> None:
             got=f"history keys {sorted(history)[:10]}",
         )
     values = {key: array_of(history[key], f"fit()'s {key}").astype(np.float64) for key in _KEYS}
-    if any(value.shape != (2,) for value in values.values()):
-        raise CheckFailed(f"fit()'s history has the wrong length: {FIX_FIRST}.")
+    what = f"fit()'s history has the wrong length: {FIX_FIRST}."
+    require(all(value.shape == (2,) for value in values.values()), what)
     # The terms are the judge's own numbers, not only consistent with the reported loss:
     # epoch 1 at the judge's weights, epoch 2 after one SGD step along the judge's gradient.
     first_weight, weight = inputs["fit_weights"]
     first = reference_step(inputs, first_weight, 1.0, _kl_form(answer))
-    stepped = {
-        **inputs,
-        "encoder": [
-            w - _FIT_LEARNING_RATE * g
-            for w, g in zip(inputs["encoder"], first["gradients"][ENCODER], strict=True)
-        ],
-        "decoder": [
-            w - _FIT_LEARNING_RATE * g
-            for w, g in zip(inputs["decoder"], first["gradients"][DECODER], strict=True)
-        ],
-    }
-    second_reference = reference_step(stepped, weight, 1.0, _kl_form(answer))
+    second_reference = reference_step(
+        _stepped(inputs, first["gradients"]), weight, 1.0, _kl_form(answer)
+    )
     for epoch, reference in enumerate((first, second_reference)):
         # Epoch 2 allows for the student's own noise in epoch 1's gradient (about 1e-5 of
         # the terms); a step that does not update moves them by more than 10%.
