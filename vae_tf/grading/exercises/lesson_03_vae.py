@@ -58,6 +58,7 @@ from vae_tf.grading.registry import CheckFailed, Inputs, exercise, judge_only
 LESSON = "03_vae"
 
 
+@judge_only
 def _fmt(array: Any, precision: int = 3) -> str:
     return np.array2string(np.asarray(array), precision=precision, suppress_small=True)
 
@@ -120,6 +121,7 @@ def _encoder_inputs(rng: np.random.Generator) -> Inputs:
     }
 
 
+@judge_only
 def _two_heads(inputs: Inputs, answer: Any) -> tuple[np.ndarray, np.ndarray]:
     """mu and log_var from the answer; a CheckFailed naming the shape mistake otherwise."""
     count, latent_dim = len(inputs["x"]), inputs["latent_dim"]
@@ -1153,6 +1155,7 @@ def _one_step(MyVAE: Any, inputs: Inputs, pair: int = 0, *, updates: slice | Non
     return observed
 
 
+@judge_only
 def _kl_form(answer: Any) -> tuple[float, float]:
     """The KL term the step computed: the stand-in if it called kl_divergence, else the KL."""
     stand_in = isinstance(answer, dict) and answer.get("stand_in_kl") is True
@@ -1216,6 +1219,7 @@ def reference_step(
     }
 
 
+@judge_only
 def _metric_values(metrics: Any, *, first: bool = False) -> dict[str, float]:
     """The reported metrics as finite numbers; a wrong dict fails (once, then "fix first")."""
     if not isinstance(metrics, dict) or "not_a_dict" in metrics:
@@ -1241,6 +1245,7 @@ def _metric_values(metrics: Any, *, first: bool = False) -> dict[str, float]:
     return {key: number_of(metrics[key], f"the value of {key!r}") for key in _KEYS}
 
 
+@judge_only
 def _terms_right(
     inputs: Inputs, answer: Any, kl_weight: float, reconstruction_weight: float
 ) -> bool:
@@ -1252,6 +1257,7 @@ def _terms_right(
     )
 
 
+@judge_only
 def _same_update(got: list[np.ndarray], expected: list[np.ndarray]) -> bool:
     if len(got) != len(expected):
         return False
